@@ -1,0 +1,268 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/validate"
+)
+
+// MaxBody bounds every request body.
+const MaxBody = 64 << 10
+
+// API serves /api/v1.
+type API struct {
+	Engine    *flow.Engine
+	Directory *directory.Service
+	Log       *slog.Logger
+	// ClientIP resolves the connecting address, honouring trusted proxies.
+	ClientIP func(r *http.Request) string
+	// Observe, when set, records each request's route and status (metrics).
+	Observe func(route string, status int, r *http.Request)
+}
+
+// Route is one documented endpoint; the OpenAPI test compares this list with
+// the published document.
+type Route struct {
+	Method, Path string
+	auth         authKind
+	handle       func(a *API, w http.ResponseWriter, r *http.Request, c *caller) error
+}
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authApp
+	authAdmin
+)
+
+// caller is the authenticated party of a request.
+type caller struct {
+	flow.Caller
+	role string // admin keys only
+}
+
+// Routes lists every endpoint of the REST API.
+func Routes() []Route {
+	return []Route{
+		{"GET", "/api/v1/openapi.json", authNone, (*API).openAPI},
+		{"POST", "/api/v1/auth/login", authApp, (*API).login},
+		{"POST", "/api/v1/auth/mfa", authApp, (*API).beginMFA},
+		{"POST", "/api/v1/auth/check", authApp, (*API).check},
+		{"GET", "/api/v1/auth/transactions/{id}", authApp, (*API).transaction},
+		{"POST", "/api/v1/auth/transactions/{id}/verify", authApp, (*API).verify},
+		{"POST", "/api/v1/enrolments/totp", authApp, (*API).beginEnrolment},
+		{"GET", "/api/v1/enrolments/{id}/qr.png", authApp, (*API).enrolmentQR},
+		{"POST", "/api/v1/enrolments/{id}/confirm", authApp, (*API).confirm},
+		{"GET", "/api/v1/admin/users", authAdmin, (*API).listUsers},
+		{"POST", "/api/v1/admin/users", authAdmin, (*API).createUser},
+		{"GET", "/api/v1/admin/users/{id}", authAdmin, (*API).getUser},
+		{"POST", "/api/v1/admin/users/{id}/status", authAdmin, (*API).setStatus},
+		{"POST", "/api/v1/admin/users/{id}/unlock", authAdmin, (*API).unlock},
+		{"POST", "/api/v1/admin/users/{id}/reset-factors", authAdmin, (*API).resetFactors},
+		{"GET", "/api/v1/admin/users/{id}/factors", authAdmin, (*API).listFactors},
+		{"POST", "/api/v1/admin/users/{id}/enrolments/totp", authAdmin, (*API).adminBeginEnrolment},
+		{"POST", "/api/v1/admin/enrolments/{id}/confirm", authAdmin, (*API).confirm},
+		{"GET", "/api/v1/admin/audit", authAdmin, (*API).listAudit},
+		{"GET", "/api/v1/admin/policy", authAdmin, (*API).getPolicy},
+		{"PUT", "/api/v1/admin/policy", authAdmin, (*API).putPolicy},
+		{"POST", "/api/v1/admin/groups", authAdmin, (*API).createGroup},
+		{"POST", "/api/v1/admin/units", authAdmin, (*API).createUnit},
+	}
+}
+
+// Register adds every route to mux, plus JSON answers for unknown paths and
+// wrong methods under /api/.
+func (a *API) Register(mux *http.ServeMux) {
+	methods := map[string][]string{}
+	for _, rt := range Routes() {
+		rt := rt
+		mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
+	}
+	for path, ms := range methods {
+		allow := strings.Join(ms, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			a.writeError(w, r, publicError("method_not_allowed", nil))
+		})
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, publicError("not_found", nil))
+	})
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
+	status := http.StatusOK
+	defer func() {
+		if a.Observe != nil {
+			a.Observe(rt.Method+" "+rt.Path, status, r)
+		}
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			a.Log.Error("panic in handler", "route", rt.Path, "panic", fmt.Sprint(v))
+			status = a.writeError(w, r, publicError("internal", fmt.Errorf("panic: %v", v)))
+		}
+	}()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	c, err := a.authenticate(r, rt.auth)
+	if err == nil {
+		err = rt.handle(a, w, r, c)
+	}
+	if err != nil {
+		status = a.writeError(w, r, err)
+	}
+}
+
+func (a *API) authenticate(r *http.Request, kind authKind) (*caller, error) {
+	c := &caller{Caller: flow.Caller{IP: a.clientIP(r)}}
+	if kind == authNone {
+		return c, nil
+	}
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, publicError("unauthenticated", nil)
+	}
+	switch kind {
+	case authApp:
+		app, err := a.Directory.AuthenticateApplication(r.Context(), key)
+		if err != nil {
+			return nil, err
+		}
+		c.TenantID, c.ApplicationID, c.Actor = app.TenantID, app.ID, "app:"+app.ID
+	case authAdmin:
+		k, err := a.Directory.AuthenticateAdmin(r.Context(), key)
+		if err != nil {
+			return nil, err
+		}
+		c.TenantID, c.Actor, c.role = k.TenantID, "admin:"+k.ID, k.Role
+	}
+	return c, nil
+}
+
+func (a *API) clientIP(r *http.Request) string {
+	if a.ClientIP != nil {
+		return a.ClientIP(r)
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().String()
+	}
+	return ""
+}
+
+// writeError sends the public form of err and logs its cause.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	pe := toPublic(err)
+	if pe.Status >= 500 && pe.Code != "E17" {
+		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if pe.cause != nil {
+		a.Log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", pe.Code, "err", pe.cause)
+	}
+	if pe.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(pe.RetryAfter))
+	}
+	body := errorBody{Error: errorDetail{Code: pe.Code, Name: pe.Name, Message: pe.Message, Fields: pe.Fields}}
+	writeJSON(w, pe.Status, body)
+	return pe.Status
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string          `json:"code"`
+	Name    string          `json:"name"`
+	Message string          `json:"message"`
+	Fields  validate.Errors `json:"fields,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client may have gone; nothing useful to do
+}
+
+// decode reads exactly one JSON object into v, refusing unknown fields, so a
+// misspelt field is reported instead of silently ignored.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return publicError("unsupported_media_type", err)
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return publicError("too_large", err)
+		}
+		e := publicError("bad_request", err)
+		e.Message = badJSONMessage(err)
+		return e
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		e := publicError("bad_request", err)
+		e.Message = "The request body must hold exactly one JSON object."
+		return e
+	}
+	return nil
+}
+
+// badJSONMessage says what is wrong without echoing the input.
+func badJSONMessage(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("The request body is not valid JSON (error at byte %d). Send one JSON object.", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("Field %q must be a JSON %s.", te.Field, te.Type.String())
+	case errors.Is(err, io.EOF):
+		return "The request body is empty. Send one JSON object."
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "Unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + ". Remove it or check its spelling against /api/v1/openapi.json."
+	}
+	return byName["bad_request"].Message
+}
+
+// endUserIP prefers the address the application reports for its user, when it
+// is a valid IP, over the application's own connection.
+func endUserIP(c *caller, reported string) {
+	if reported == "" {
+		return
+	}
+	if addr, err := netip.ParseAddr(strings.TrimSpace(reported)); err == nil {
+		c.IP = addr.String()
+	}
+}
+
+func (a *API) openAPI(w http.ResponseWriter, _ *http.Request, _ *caller) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(OpenAPIDocument)
+	return err
+}
+
+// mustRole refuses callers whose admin role is not role.
+func mustRole(c *caller, role string) error {
+	if c.role != role {
+		return flow.ErrForbidden
+	}
+	return nil
+}

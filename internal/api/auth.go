@@ -1,0 +1,219 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"time"
+
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/store"
+)
+
+type userRef struct {
+	ID      string `json:"id"`
+	LoginID string `json:"login_id"`
+}
+
+type factorRef struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+}
+
+type loginResponse struct {
+	Status        string      `json:"status"`
+	TransactionID string      `json:"transaction_id,omitempty"`
+	ExpiresAt     *time.Time  `json:"expires_at,omitempty"`
+	User          userRef     `json:"user"`
+	Factors       []factorRef `json:"factors,omitempty"`
+	Message       string      `json:"message,omitempty"`
+}
+
+func resultBody(res *flow.Result) loginResponse {
+	body := loginResponse{Status: res.Status, User: userRef{ID: res.User.ID, LoginID: res.User.LoginID}}
+	if res.Txn != nil {
+		body.TransactionID = res.Txn.ID
+		if res.Status != flow.Allowed {
+			body.ExpiresAt = &res.Txn.ExpiresAt
+		}
+	}
+	for _, f := range res.Factors {
+		body.Factors = append(body.Factors, factorRef{ID: f.ID, Kind: f.Kind})
+	}
+	if res.Status == flow.EnrolmentRequired {
+		body.Message = byName["user_not_registered"].Message
+	}
+	return body
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		LoginID  string `json:"login_id"`
+		Password string `json:"password"`
+		IP       string `json:"ip"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	endUserIP(c, in.IP)
+	res, err := a.Engine.PasswordLogin(r.Context(), c.Caller, in.LoginID, in.Password)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resultBody(res))
+	return nil
+}
+
+func (a *API) beginMFA(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		LoginID string `json:"login_id"`
+		IP      string `json:"ip"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	endUserIP(c, in.IP)
+	res, err := a.Engine.BeginMFA(r.Context(), c.Caller, in.LoginID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resultBody(res))
+	return nil
+}
+
+func (a *API) check(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		LoginID string `json:"login_id"`
+		Code    string `json:"code"`
+		IP      string `json:"ip"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	endUserIP(c, in.IP)
+	res, err := a.Engine.Check(r.Context(), c.Caller, in.LoginID, in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resultBody(res))
+	return nil
+}
+
+type transactionBody struct {
+	ID          string     `json:"id"`
+	Status      string     `json:"status"`
+	Mode        string     `json:"mode"`
+	UserID      string     `json:"user_id"`
+	FactorID    string     `json:"factor_id,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) error {
+	t, err := a.Engine.Transaction(r.Context(), c.Caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	status := t.State
+	if status == store.TxnPending && !time.Now().Before(t.ExpiresAt) {
+		status = "expired"
+	}
+	writeJSON(w, http.StatusOK, transactionBody{ID: t.ID, Status: status, Mode: t.Mode, UserID: t.UserID, FactorID: t.FactorID,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt})
+	return nil
+}
+
+func (a *API) verify(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		Code     string `json:"code"`
+		FactorID string `json:"factor_id"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	res, err := a.Engine.VerifyTransaction(r.Context(), c.Caller, r.PathValue("id"), in.FactorID, in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resultBody(res))
+	return nil
+}
+
+type enrolmentBody struct {
+	EnrolmentID string    `json:"enrolment_id"`
+	UserID      string    `json:"user_id"`
+	Kind        string    `json:"kind"`
+	OTPAuthURI  string    `json:"otpauth_uri"`
+	Secret      string    `json:"secret"`
+	QRPNGBase64 string    `json:"qr_png_base64"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func writeEnrolment(w http.ResponseWriter, en *flow.Enrolment) error {
+	png, err := en.QR()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, enrolmentBody{
+		EnrolmentID: en.Factor.ID, UserID: en.User.ID, Kind: en.Factor.Kind, OTPAuthURI: en.URI, Secret: en.Secret,
+		QRPNGBase64: base64.StdEncoding.EncodeToString(png), ExpiresAt: en.ExpiresAt,
+	})
+	return nil
+}
+
+func (a *API) beginEnrolment(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		TransactionID string `json:"transaction_id"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	en, err := a.Engine.BeginTOTPEnrolment(r.Context(), c.Caller, in.TransactionID)
+	if err != nil {
+		return err
+	}
+	return writeEnrolment(w, en)
+}
+
+func (a *API) enrolmentQR(w http.ResponseWriter, r *http.Request, c *caller) error {
+	en, err := a.Engine.PendingEnrolment(r.Context(), c.Caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	png, err := en.QR()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(png)
+	return err
+}
+
+type factorBody struct {
+	ID          string     `json:"id"`
+	Kind        string     `json:"kind"`
+	State       string     `json:"state"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+}
+
+func toFactorBody(f *store.Factor) factorBody {
+	return factorBody{ID: f.ID, Kind: f.Kind, State: f.State, CreatedAt: f.CreatedAt, ConfirmedAt: f.ConfirmedAt, RevokedAt: f.RevokedAt}
+}
+
+func (a *API) confirm(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		Code string `json:"code"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	f, err := a.Engine.ConfirmTOTPEnrolment(r.Context(), c.Caller, r.PathValue("id"), in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"factor": toFactorBody(f)})
+	return nil
+}

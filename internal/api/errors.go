@@ -1,0 +1,123 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
+)
+
+// Error is a public error: status, stable code and a message that tells the
+// person what to do next. The cause is logged, never sent.
+type Error struct {
+	Status     int
+	Code       string
+	Name       string
+	Message    string
+	Fields     validate.Errors
+	RetryAfter int // seconds, for 503
+	cause      error
+}
+
+func (e *Error) Error() string { return e.Code + " " + e.Name + ": " + e.Message }
+func (e *Error) Unwrap() error { return e.cause }
+
+// Catalogue is every public error, in code order; docs/errors.md is checked
+// against it.
+var Catalogue = []Error{
+	{Status: 401, Code: "E01", Name: "invalid_credentials", Message: "The Login ID or Password is incorrect. If you do not enter the Login ID and Password correctly, your Login ID will be locked. If you have forgotten them, use Forgot Login ID or Forgot Password."},
+	{Status: 401, Code: "E02", Name: "wrong_code", Message: "The code is invalid. Enter the 6-digit code shown in your authenticator app now. If codes keep failing, make sure your phone's clock is set automatically: a clock that is off by more than a minute gives wrong codes."},
+	{Status: 423, Code: "E03", Name: "mfa_locked", Message: "Your account is locked after too many failed attempts. Contact your organisation's administrator to unlock it."},
+	{Status: 410, Code: "E04", Name: "transaction_gone", Message: "This login has expired or was already completed. Start the login again."},
+	{Status: 404, Code: "E05", Name: "user_not_found", Message: "There was a problem with your second factor authentication (MFA): your user was not found. If you are a new user, your account may not be provisioned yet; wait and try again later, then register your second factor in the MFA portal."},
+	{Status: 403, Code: "E06", Name: "user_not_registered", Message: "There was a problem with your second factor authentication (MFA): you have not registered a second factor. Register your second factor in the MFA portal, then log in again."},
+	{Status: 403, Code: "E07", Name: "account_disabled", Message: "Your account has been disabled. Re-enable it with the link sent to your registered email or phone, or contact your administrator."},
+	{Status: 403, Code: "E08", Name: "account_inactive", Message: "Your account is inactive. Contact your administrator to resolve the account status."},
+	{Status: 403, Code: "E09", Name: "account_pending", Message: "Your account registration is not complete. Finish registration with the confirmation email before you sign in or set up MFA."},
+	{Status: 403, Code: "E10", Name: "account_expired", Message: "Your account has expired. Contact your administrator."},
+	{Status: 423, Code: "E11", Name: "account_locked", Message: "Your account is locked. Contact your organisation's administrator."},
+	{Status: 400, Code: "E12", Name: "validation_failed", Message: "Some fields are invalid. Correct each field listed in fields and try again."},
+	{Status: 401, Code: "E13", Name: "unauthenticated", Message: "The API key is missing or invalid. Send it as Authorization: Bearer <key>."},
+	{Status: 403, Code: "E14", Name: "forbidden", Message: "Your role does not permit this action. Ask a tenant administrator."},
+	{Status: 404, Code: "E15", Name: "not_found", Message: "Nothing was found at this address. Check the identifier and the path."},
+	{Status: 409, Code: "E16", Name: "conflict", Message: "This conflicts with an existing record. Choose another name."},
+	{Status: 503, Code: "E17", Name: "busy", Message: "The server is busy. Wait a moment and try again.", RetryAfter: 2},
+	{Status: 400, Code: "E18", Name: "bad_request", Message: "The request body is not valid JSON of the expected shape. Send one JSON object with the documented fields."},
+	{Status: 410, Code: "E19", Name: "enrolment_gone", Message: "This authenticator setup has expired, was replaced by a newer one or had too many wrong codes. Start the setup again and scan the new QR code."},
+	{Status: 403, Code: "E20", Name: "factor_not_allowed", Message: "This kind of second factor is not allowed by your organisation's policy."},
+	{Status: 401, Code: "E21", Name: "fresh_authentication_required", Message: "Setting up an authenticator needs a fresh login. Log in again and use the new transaction within a few minutes."},
+	{Status: 405, Code: "E22", Name: "method_not_allowed", Message: "This method is not allowed here. See /api/v1/openapi.json for the methods of each path."},
+	{Status: 413, Code: "E23", Name: "too_large", Message: "The request body is too large. Send at most 64 KiB."},
+	{Status: 415, Code: "E24", Name: "unsupported_media_type", Message: "Send the request body as Content-Type: application/json."},
+	{Status: 500, Code: "E99", Name: "internal", Message: "Something went wrong on our side. Try again; if it keeps happening, contact support and quote the request ID."},
+}
+
+var byName = func() map[string]Error {
+	m := map[string]Error{}
+	for _, e := range Catalogue {
+		m[e.Name] = e
+	}
+	return m
+}()
+
+// publicError builds the catalogue entry with this name.
+func publicError(name string, cause error) *Error {
+	e, ok := byName[name]
+	if !ok {
+		panic("api: no catalogue entry " + name)
+	}
+	e.cause = cause
+	return &e
+}
+
+var domainErrors = []struct {
+	err  error
+	name string
+}{
+	{flow.ErrInvalidCredentials, "invalid_credentials"},
+	{flow.ErrWrongCode, "wrong_code"},
+	{flow.ErrMFALocked, "mfa_locked"},
+	{flow.ErrTxnGone, "transaction_gone"},
+	{flow.ErrUserNotFound, "user_not_found"},
+	{flow.ErrNotRegistered, "user_not_registered"},
+	{flow.ErrAccountDisabled, "account_disabled"},
+	{flow.ErrAccountInactive, "account_inactive"},
+	{flow.ErrAccountPending, "account_pending"},
+	{flow.ErrAccountExpired, "account_expired"},
+	{flow.ErrAccountLocked, "account_locked"},
+	{flow.ErrEnrolmentGone, "enrolment_gone"},
+	{flow.ErrFactorNotAllowed, "factor_not_allowed"},
+	{flow.ErrFreshAuthRequired, "fresh_authentication_required"},
+	{flow.ErrForbidden, "forbidden"},
+	{flow.ErrBusy, "busy"},
+	{directory.ErrBadKey, "unauthenticated"},
+	{store.ErrNotFound, "not_found"},
+	{store.ErrConflict, "conflict"},
+}
+
+// toPublic maps any error to what the client may see.
+func toPublic(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var fields validate.Errors
+	if errors.As(err, &fields) {
+		e := publicError("validation_failed", err)
+		e.Fields = fields
+		return e
+	}
+	for _, d := range domainErrors {
+		if errors.Is(err, d.err) {
+			return publicError(d.name, err)
+		}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return publicError("too_large", err)
+	}
+	return publicError("internal", err)
+}

@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/server"
+)
+
+// Env is the outside world a command sees; tests supply their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// command is one sub-command.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, c *cmdCtx) error
+	flags   func(fs *flag.FlagSet, o *opts)
+	// needs says whether the command opens the database.
+	needs bool
+}
+
+// opts holds every flag any command defines; each command registers those it uses.
+type opts struct {
+	configPath string
+	json       bool
+	tenant     string
+	name       string
+	slug       string
+	role       string
+	loginID    string
+	email      string
+	phone      string
+	display    string
+	status     string
+	groups     string
+	units      string
+	pwStdin    bool
+	user       string
+	event      string
+	outcome    string
+	limit      int
+	file       string
+}
+
+type cmdCtx struct {
+	env  Env
+	o    *opts
+	args []string
+	srv  *server.Server
+	cfg  config.Config
+	log  *slog.Logger
+}
+
+func commands() []command {
+	return []command{
+		{name: "serve", summary: "run the server", run: serve},
+		{name: "migrate", summary: "apply database migrations and exit", run: migrate, needs: true},
+		{name: "tenant create", summary: "create a tenant (--slug, --name)", run: tenantCreate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.slug, "slug", "", "short identifier"); fs.StringVar(&o.name, "name", "", "display name") }},
+		{name: "tenant list", summary: "list tenants", run: tenantList, needs: true},
+		{name: "unit create", summary: "create a unit in a tenant (--tenant, --name)", run: unitCreate, needs: true, flags: tenantName},
+		{name: "group create", summary: "create a group in a tenant (--tenant, --name)", run: groupCreate, needs: true, flags: tenantName},
+		{name: "app create", summary: "create an application and print its API key once (--tenant, --name)", run: appCreate, needs: true, flags: tenantName},
+		{name: "admin-key create", summary: "create an admin API key and print it once (--tenant, --name, --role admin|support)", run: adminKeyCreate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				tenantName(fs, o)
+				fs.StringVar(&o.role, "role", "admin", "admin (tenant administrator) or support (help desk: cannot unlock)")
+			}},
+		{name: "user create", summary: "create a user (--tenant, --login-id, --email, --phone, --password-stdin, --group, --unit)", run: userCreate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.loginID, "login-id", "", "login ID (unique per tenant, case-insensitive)")
+				fs.StringVar(&o.email, "email", "", "email address (unique per tenant)")
+				fs.StringVar(&o.phone, "phone", "", "10-digit phone number")
+				fs.StringVar(&o.display, "display-name", "", "display name")
+				fs.StringVar(&o.status, "status", "active", "pending, active, inactive, disabled, locked or expired")
+				fs.StringVar(&o.groups, "group", "", "comma-separated group names")
+				fs.StringVar(&o.units, "unit", "", "comma-separated unit names")
+				fs.BoolVar(&o.pwStdin, "password-stdin", false, "read the password from the first line of standard input")
+			}},
+		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id"); fs.IntVar(&o.limit, "limit", 100, "at most this many") }},
+		{name: "user show", summary: "show a user and their factors (--tenant, --user)", run: userShow, needs: true, flags: tenantUser},
+		{name: "user unlock", summary: "clear a user's lockouts (--tenant, --user)", run: userUnlock, needs: true, flags: tenantUser},
+		{name: "user reset-factors", summary: "revoke every factor of a user (--tenant, --user)", run: userResetFactors, needs: true, flags: tenantUser},
+		{name: "user set-status", summary: "change a user's status (--tenant, --user, --status)", run: userSetStatus, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { tenantUser(fs, o); fs.StringVar(&o.status, "status", "", "new status") }},
+		{name: "audit list", summary: "list audit events, newest first (--tenant, --user, --event, --outcome, --limit)", run: auditList, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.user, "user", "", "user id or login ID")
+				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
+				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
+				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
+			}},
+		{name: "policy show", summary: "print a tenant's policy as JSON (--tenant)", run: policyShow, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
+		{name: "policy set", summary: "replace a tenant's policy from a JSON file (--tenant, --file, - for stdin)", run: policySet, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.file, "file", "", "policy JSON file, or - for standard input")
+			}},
+		{name: "keys rotate", summary: "add a new master key to the keyring file and make it active", run: keysRotate},
+	}
+}
+
+func tenantName(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+	fs.StringVar(&o.name, "name", "", "name")
+}
+
+func tenantUser(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+	fs.StringVar(&o.user, "user", "", "user id or login ID")
+}
+
+// Run executes the command line args (without the program name).
+func Run(ctx context.Context, args []string, env Env) error {
+	cmds := commands()
+	var cmd *command
+	rest := args
+	for i := range cmds {
+		words := strings.Fields(cmds[i].name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == cmds[i].name {
+			cmd, rest = &cmds[i], args[len(words):]
+			break
+		}
+	}
+	if cmd == nil {
+		usage(env.Stderr, cmds)
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			return nil
+		}
+		return fmt.Errorf("unknown command %q", strings.Join(args, " "))
+	}
+	o := &opts{}
+	fs := flag.NewFlagSet("countersign "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.StringVar(&o.configPath, "config", "", "YAML configuration file (environment variables override it)")
+	fs.BoolVar(&o.json, "json", false, "print JSON")
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	cfg, err := config.Load(o.configPath, env.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(cfg, env.Stderr)
+	c := &cmdCtx{env: env, o: o, args: fs.Args(), log: log, cfg: cfg}
+	if cmd.needs {
+		srv, err := server.Core(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		c.srv = srv
+	}
+	return cmd.run(ctx, c)
+}
+
+func usage(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "countersign — self-hosted multi-factor authentication server")
+	fmt.Fprintln(w, "\nUsage: countersign <command> [flags]   (every command takes --config FILE and --json)")
+	fmt.Fprintln(w, "\nCommands:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, c := range cmds {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nEnvironment: COUNTERSIGN_ADDR, COUNTERSIGN_DATA_DIR, COUNTERSIGN_DATABASE_URL, COUNTERSIGN_MASTER_KEY, COUNTERSIGN_LOG_LEVEL")
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	hopts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts))
+	}
+	return slog.New(slog.NewTextHandler(w, hopts))
+}
+
+// out prints v as JSON with --json, or calls text otherwise.
+func (c *cmdCtx) out(v any, text func(w io.Writer)) error {
+	if c.o.json {
+		enc := json.NewEncoder(c.env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(c.env.Stdout)
+	return nil
+}
+
+func (c *cmdCtx) require(pairs ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			missing = append(missing, "--"+pairs[i])
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("missing required flag(s): %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// operator is the audit identity of the command line.
+func (c *cmdCtx) operator(tenantID string) flow.Caller {
+	host, _ := os.Hostname()
+	return flow.Caller{TenantID: tenantID, Actor: "cli@" + host}
+}
+

@@ -1,0 +1,352 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/countersign/countersign/internal/api"
+	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/server"
+	"github.com/countersign/countersign/internal/store"
+)
+
+func serve(ctx context.Context, c *cmdCtx) error {
+	cfg := c.cfg
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, c.log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	return srv.Serve(ctx, nil)
+}
+
+func migrate(_ context.Context, c *cmdCtx) error {
+	// Opening the store applied the migrations.
+	return c.out(map[string]string{"status": "migrated", "dialect": c.srv.Store.Dialect()}, func(w io.Writer) {
+		fmt.Fprintf(w, "database (%s) is up to date\n", c.srv.Store.Dialect())
+	})
+}
+
+func (c *cmdCtx) tenant(ctx context.Context) (*store.Tenant, error) {
+	if err := c.require("tenant", c.o.tenant); err != nil {
+		return nil, err
+	}
+	t, err := c.srv.Directory.Tenant(ctx, c.o.tenant)
+	if err != nil {
+		return nil, fmt.Errorf("tenant %q: %w", c.o.tenant, err)
+	}
+	return t, nil
+}
+
+type tenantBody struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+}
+
+func tenantCreate(ctx context.Context, c *cmdCtx) error {
+	if err := c.require("slug", c.o.slug, "name", c.o.name); err != nil {
+		return err
+	}
+	t, err := c.srv.Directory.CreateTenant(ctx, c.o.slug, c.o.name)
+	if err != nil {
+		return err
+	}
+	return c.out(tenantBody{t.ID, t.Slug, t.Name}, func(w io.Writer) { fmt.Fprintf(w, "created tenant %s (%s)\n", t.Slug, t.ID) })
+}
+
+func tenantList(ctx context.Context, c *cmdCtx) error {
+	ts, err := c.srv.Store.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	out := []tenantBody{}
+	for _, t := range ts {
+		out = append(out, tenantBody{t.ID, t.Slug, t.Name})
+	}
+	return c.out(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SLUG\tID\tNAME")
+		for _, t := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Slug, t.ID, t.Name)
+		}
+		tw.Flush()
+	})
+}
+
+func unitCreate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := c.srv.Directory.CreateUnit(ctx, c.operator(t.ID), c.o.name)
+	if err != nil {
+		return err
+	}
+	return c.out(u, func(w io.Writer) { fmt.Fprintf(w, "created unit %q (%s)\n", u.Name, u.ID) })
+}
+
+func groupCreate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	g, err := c.srv.Directory.CreateGroup(ctx, c.operator(t.ID), c.o.name)
+	if err != nil {
+		return err
+	}
+	return c.out(g, func(w io.Writer) { fmt.Fprintf(w, "created group %q (%s)\n", g.Name, g.ID) })
+}
+
+func appCreate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	a, key, err := c.srv.Directory.CreateApplication(ctx, c.operator(t.ID), c.o.name)
+	if err != nil {
+		return err
+	}
+	return c.out(map[string]string{"id": a.ID, "tenant_id": t.ID, "name": a.Name, "api_key": key}, func(w io.Writer) {
+		fmt.Fprintf(w, "created application %q (%s)\nAPI key (shown once, store it now): %s\n", a.Name, a.ID, key)
+	})
+}
+
+func adminKeyCreate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	k, key, err := c.srv.Directory.CreateAdminKey(ctx, c.operator(t.ID), c.o.name, c.o.role)
+	if err != nil {
+		return err
+	}
+	return c.out(map[string]string{"id": k.ID, "tenant_id": t.ID, "name": k.Name, "role": k.Role, "admin_key": key}, func(w io.Writer) {
+		fmt.Fprintf(w, "created %s key %q (%s)\nAdmin key (shown once, store it now): %s\n", k.Role, k.Name, k.ID, key)
+	})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func userCreate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	in := directory.NewUser{LoginID: c.o.loginID, Email: c.o.email, Phone: c.o.phone, DisplayName: c.o.display, Status: c.o.status,
+		Groups: splitList(c.o.groups), Units: splitList(c.o.units)}
+	if c.o.pwStdin {
+		line, err := bufio.NewReader(c.env.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("--password-stdin: no password on standard input")
+		}
+		in.Password = strings.TrimRight(line, "\r\n")
+	}
+	u, err := c.srv.Directory.CreateUser(ctx, c.operator(t.ID), in)
+	if err != nil {
+		return err
+	}
+	return c.out(api.ToUserBody(u), func(w io.Writer) { fmt.Fprintf(w, "created user %s (%s)\n", u.LoginID, u.ID) })
+}
+
+func (c *cmdCtx) user(ctx context.Context) (*store.Tenant, *store.User, error) {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.require("user", c.o.user); err != nil {
+		return nil, nil, err
+	}
+	u, err := c.srv.Directory.User(ctx, t.ID, c.o.user)
+	if err != nil {
+		return nil, nil, fmt.Errorf("user %q: %w", c.o.user, err)
+	}
+	return t, u, nil
+}
+
+func userList(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	users, err := c.srv.Store.ListUsers(ctx, t.ID, "", c.o.limit)
+	if err != nil {
+		return err
+	}
+	out := []api.UserBody{}
+	for i := range users {
+		out = append(out, api.ToUserBody(&users[i]))
+	}
+	return c.out(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LOGIN ID\tID\tSTATUS\tEMAIL\tMFA FAILURES")
+		for _, u := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", u.LoginID, u.ID, u.Status, u.Email, u.MFAFailures)
+		}
+		tw.Flush()
+	})
+}
+
+func userShow(ctx context.Context, c *cmdCtx) error {
+	_, u, err := c.user(ctx)
+	if err != nil {
+		return err
+	}
+	factors, err := c.srv.Store.ListFactors(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	type factor struct {
+		ID, Kind, State string
+	}
+	body := struct {
+		api.UserBody
+		Factors []factor `json:"factors"`
+	}{UserBody: api.ToUserBody(u), Factors: []factor{}}
+	for _, f := range factors {
+		body.Factors = append(body.Factors, factor{f.ID, f.Kind, f.State})
+	}
+	return c.out(body, func(w io.Writer) {
+		b, _ := json.MarshalIndent(body, "", "  ")
+		fmt.Fprintln(w, string(b))
+	})
+}
+
+func userUnlock(ctx context.Context, c *cmdCtx) error {
+	t, u, err := c.user(ctx)
+	if err != nil {
+		return err
+	}
+	// The operator of the server acts with a tenant administrator's authority.
+	if err := c.srv.Directory.Unlock(ctx, c.operator(t.ID), store.RoleAdmin, u.ID); err != nil {
+		return err
+	}
+	return c.out(map[string]string{"user_id": u.ID, "status": "unlocked"}, func(w io.Writer) { fmt.Fprintf(w, "unlocked %s\n", u.LoginID) })
+}
+
+func userResetFactors(ctx context.Context, c *cmdCtx) error {
+	t, u, err := c.user(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := c.srv.Directory.ResetFactors(ctx, c.operator(t.ID), u.ID)
+	if err != nil {
+		return err
+	}
+	return c.out(map[string]any{"user_id": u.ID, "revoked": n}, func(w io.Writer) {
+		fmt.Fprintf(w, "revoked %d factor(s) of %s; they must enrol again\n", n, u.LoginID)
+	})
+}
+
+func userSetStatus(ctx context.Context, c *cmdCtx) error {
+	t, u, err := c.user(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.srv.Directory.SetStatus(ctx, c.operator(t.ID), u.ID, c.o.status); err != nil {
+		return err
+	}
+	return c.out(map[string]string{"user_id": u.ID, "status": c.o.status}, func(w io.Writer) { fmt.Fprintf(w, "%s is now %s\n", u.LoginID, c.o.status) })
+}
+
+func auditList(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome, Limit: c.o.limit}
+	if c.o.user != "" {
+		u, err := c.srv.Directory.User(ctx, t.ID, c.o.user)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", c.o.user, err)
+		}
+		f.UserID = u.ID
+	}
+	events, err := c.srv.Store.ListAudit(ctx, f)
+	if err != nil {
+		return err
+	}
+	out := []api.AuditBody{}
+	for i := range events {
+		out = append(out, api.ToAuditBody(&events[i]))
+	}
+	return c.out(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTIME\tEVENT\tOUTCOME\tUSER\tACTOR\tIP\tDETAIL")
+		for _, e := range out {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Format("2006-01-02T15:04:05Z07:00"), e.Event, e.Outcome, e.UserID, e.Actor, e.IP, e.Detail)
+		}
+		tw.Flush()
+	})
+}
+
+func policyShow(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	_, p, err := c.srv.Engine.Policy(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	c.o.json = true
+	return c.out(p, nil)
+}
+
+func policySet(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.require("file", c.o.file); err != nil {
+		return err
+	}
+	var doc []byte
+	if c.o.file == "-" {
+		doc, err = io.ReadAll(io.LimitReader(c.env.Stdin, 1<<20))
+	} else {
+		doc, err = os.ReadFile(c.o.file)
+	}
+	if err != nil {
+		return err
+	}
+	p, err := c.srv.Directory.SetPolicy(ctx, c.operator(t.ID), doc)
+	if err != nil {
+		return err
+	}
+	c.o.json = true
+	return c.out(p, nil)
+}
+
+func keysRotate(_ context.Context, c *cmdCtx) error {
+	cfg := c.cfg
+	if cfg.MasterKey != "" {
+		return fmt.Errorf("the master key comes from COUNTERSIGN_MASTER_KEY; rotate it there, not in the keyring file")
+	}
+	id, err := keyring.Rotate(cfg.KeyringPath())
+	if err != nil {
+		return err
+	}
+	return c.out(map[string]string{"active_key": id}, func(w io.Writer) {
+		fmt.Fprintf(w, "new active key %s; existing secrets still open with their old keys. Restart servers to seal new secrets with it.\n", id)
+	})
+}

@@ -1,0 +1,358 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the server's configuration.
+type Config struct {
+	Addr    string `yaml:"addr"`
+	DataDir string `yaml:"data_dir"`
+	// DatabaseURL selects PostgreSQL when it is a postgres:// URL; empty
+	// means SQLite in DataDir.
+	DatabaseURL string `yaml:"database_url"`
+	// MasterKey is base64 of 32 bytes; empty means the keyring file in
+	// DataDir.
+	MasterKey string `yaml:"master_key"`
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+	// TrustedProxies are the CIDRs (or single addresses) whose
+	// X-Forwarded-For header is believed.
+	TrustedProxies  []string       `yaml:"trusted_proxies"`
+	Password        PasswordConfig `yaml:"password"`
+	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+}
+
+// PasswordConfig sets the argon2id cost and the size of the hashing pool.
+type PasswordConfig struct {
+	MemoryKiB   uint32        `yaml:"memory_kib"`
+	Iterations  uint32        `yaml:"iterations"`
+	Parallelism uint8         `yaml:"parallelism"`
+	Workers     int           `yaml:"workers"`
+	QueueWait   time.Duration `yaml:"queue_wait"`
+}
+
+// OWASP's argon2id floor: 19 MiB with 2 iterations, or more memory with
+// fewer iterations for the same total work.
+const (
+	minMemoryKiB = 19456
+	minWork      = minMemoryKiB * 2
+	// maxMemoryKiB matches the largest cost internal/password accepts in a
+	// stored hash, so no configuration can write hashes it cannot read.
+	maxMemoryKiB = 4 * 1024 * 1024
+)
+
+// Default returns the configuration used for every setting the file and
+// environment leave out.
+func Default() Config {
+	return Config{
+		Addr:      "127.0.0.1:8080",
+		DataDir:   "./countersign-data",
+		LogLevel:  "info",
+		LogFormat: "text",
+		Password: PasswordConfig{
+			MemoryKiB:   minMemoryKiB,
+			Iterations:  2,
+			Parallelism: 1,
+			Workers:     runtime.NumCPU(),
+			QueueWait:   2 * time.Second,
+		},
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Load starts from Default, applies the YAML file at path (if path is not
+// empty), then the environment read through getenv (os.Getenv when nil),
+// and validates the result. The error lists every problem found.
+func Load(path string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := Default()
+	var errs []error
+	if path != "" {
+		fileErrs, err := c.decodeFile(path)
+		if err != nil {
+			// A syntax error leaves nothing reliable to validate.
+			return c, err
+		}
+		errs = append(errs, fileErrs...)
+	}
+	errs = append(errs, c.applyEnv(getenv)...)
+	errs = append(errs, c.Validate())
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// decodeFile applies the YAML file at path to c. Keys and values that do
+// not fit Config come back as a list so they are reported together with
+// every other problem; err is set only when the file cannot be read at all.
+func (c *Config) decodeFile(path string) (problems []error, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err = dec.Decode(c)
+	var typeErr *yaml.TypeError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return nil, nil
+	case !errors.As(err, &typeErr):
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// yaml.v3 names only the line of a mistyped value; add the key so the
+	// operator need not count lines.
+	keys := map[int]string{}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) == nil {
+		keyLines(&root, "", keys)
+	}
+	for _, msg := range typeErr.Errors {
+		var line int
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil && keys[line] != "" {
+			detail := strings.SplitN(msg, ":", 2)[1]
+			if strings.Contains(detail, "not found in type") {
+				detail = " unknown key"
+			}
+			msg = fmt.Sprintf("line %d: %s:%s", line, keys[line], detail)
+		}
+		if strings.Contains(msg, "time.Duration") {
+			msg += ` (write durations like "2s" or "500ms")`
+		}
+		problems = append(problems, fmt.Errorf("%s: %s", path, msg))
+	}
+	return problems, nil
+}
+
+// keyLines records, for each line holding a key or a scalar value, the
+// dotted key it belongs to.
+func keyLines(n *yaml.Node, prefix string, out map[int]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, child := range n.Content {
+			keyLines(child, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			path := key.Value
+			if prefix != "" {
+				path = prefix + "." + key.Value
+			}
+			out[key.Line] = path
+			if val.Kind == yaml.ScalarNode {
+				out[val.Line] = path
+			}
+			keyLines(val, path, out)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			path := fmt.Sprintf("%s[%d]", prefix, i)
+			if item.Kind == yaml.ScalarNode {
+				out[item.Line] = path
+			}
+			keyLines(item, path, out)
+		}
+	}
+}
+
+// applyEnv overrides c with every COUNTERSIGN_* variable that is set and
+// not empty, returning one error per value that does not parse.
+func (c *Config) applyEnv(getenv func(string) string) []error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	parse := func(name string, set func(string) error) {
+		if v := getenv(name); v != "" {
+			if err := set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q %v", name, v, err))
+			}
+		}
+	}
+	uintParse := func(bits int, set func(uint64)) func(string) error {
+		return func(v string) error {
+			n, err := strconv.ParseUint(v, 10, bits)
+			if err != nil {
+				return fmt.Errorf("is not a whole number from 0 to %d", uint64(1)<<bits-1)
+			}
+			set(n)
+			return nil
+		}
+	}
+	durationParse := func(dst *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New(`is not a duration like "2s" or "500ms"`)
+			}
+			*dst = d
+			return nil
+		}
+	}
+
+	str("COUNTERSIGN_ADDR", &c.Addr)
+	str("COUNTERSIGN_DATA_DIR", &c.DataDir)
+	str("COUNTERSIGN_DATABASE_URL", &c.DatabaseURL)
+	str("COUNTERSIGN_MASTER_KEY", &c.MasterKey)
+	str("COUNTERSIGN_LOG_LEVEL", &c.LogLevel)
+	str("COUNTERSIGN_LOG_FORMAT", &c.LogFormat)
+	if v := getenv("COUNTERSIGN_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies = nil
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
+		}
+	}
+	parse("COUNTERSIGN_SHUTDOWN_TIMEOUT", durationParse(&c.ShutdownTimeout))
+	parse("COUNTERSIGN_PASSWORD_MEMORY_KIB", uintParse(32, func(n uint64) { c.Password.MemoryKiB = uint32(n) }))
+	parse("COUNTERSIGN_PASSWORD_ITERATIONS", uintParse(32, func(n uint64) { c.Password.Iterations = uint32(n) }))
+	parse("COUNTERSIGN_PASSWORD_PARALLELISM", uintParse(8, func(n uint64) { c.Password.Parallelism = uint8(n) }))
+	parse("COUNTERSIGN_PASSWORD_WORKERS", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("is not a whole number")
+		}
+		c.Password.Workers = n
+		return nil
+	})
+	parse("COUNTERSIGN_PASSWORD_QUEUE_WAIT", durationParse(&c.Password.QueueWait))
+	return errs
+}
+
+// Validate reports every invalid setting, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if host, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) || strings.ContainsAny(host, " /") {
+		add("addr: %q is not host:port", c.Addr)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("data_dir: must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		// The URL carries the database password, so only its scheme is quoted.
+		u, err := url.Parse(c.DatabaseURL)
+		switch {
+		case err != nil:
+			add("database_url: is not a valid URL")
+		case !isPostgres(u.Scheme):
+			add("database_url: scheme %q is not supported; use postgres:// for PostgreSQL or leave it empty for SQLite", u.Scheme)
+		}
+	}
+	if c.MasterKey != "" {
+		if key, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil {
+			add("master_key: is not valid base64")
+		} else if len(key) != 32 {
+			add("master_key: decodes to %d bytes, want 32 (generate one with: openssl rand -base64 32)", len(key))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format: %q is not one of text, json", c.LogFormat)
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			add("trusted_proxies[%d]: %q is not a CIDR like 10.0.0.0/8 or an IP address", i, p)
+		}
+	}
+
+	pw := c.Password
+	if pw.MemoryKiB < minMemoryKiB || pw.MemoryKiB > maxMemoryKiB {
+		add("password.memory_kib: %d is outside %d to %d", pw.MemoryKiB, minMemoryKiB, maxMemoryKiB)
+	}
+	if pw.Iterations < 1 {
+		add("password.iterations: must be at least 1")
+	} else if uint64(pw.MemoryKiB)*uint64(pw.Iterations) < minWork {
+		add("password.iterations: %d with memory_kib %d is below the OWASP minimum; memory_kib × iterations must be at least %d",
+			pw.Iterations, pw.MemoryKiB, minWork)
+	}
+	if pw.Parallelism < 1 {
+		add("password.parallelism: must be at least 1")
+	}
+	if pw.Workers < 1 {
+		add("password.workers: %d must be at least 1", pw.Workers)
+	}
+	if pw.QueueWait < 0 {
+		add("password.queue_wait: %s must not be negative", pw.QueueWait)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout: %s must be positive", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func validPort(p string) bool {
+	n, err := strconv.ParseUint(p, 10, 16)
+	return err == nil && n <= 65535
+}
+
+func isPostgres(scheme string) bool { return scheme == "postgres" || scheme == "postgresql" }
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed, with single addresses
+// as one-address prefixes. Entries that do not parse are skipped; Validate
+// reports them.
+func (c Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Dialect names the SQL database in use: "sqlite" or "postgres".
+func (c Config) Dialect() string {
+	if u, err := url.Parse(c.DatabaseURL); err == nil && isPostgres(u.Scheme) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// SQLitePath is where the SQLite database lives when DatabaseURL is empty.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "countersign.db") }
+
+// KeyringPath is where the keyring lives when MasterKey is empty.
+func (c Config) KeyringPath() string { return filepath.Join(c.DataDir, "keyring.json") }

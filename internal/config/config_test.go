@@ -1,0 +1,276 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "countersign.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// validKey is base64 of 32 zero bytes.
+const validKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", env(nil))
+	if err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.Dialect() != "sqlite" || c.Password.QueueWait != 2*time.Second ||
+		c.Password.Workers < 1 || c.ShutdownTimeout != 15*time.Second {
+		t.Errorf("unexpected defaults %+v", c)
+	}
+	if got, want := c.SQLitePath(), filepath.Join("countersign-data", "countersign.db"); got != want {
+		t.Errorf("SQLitePath = %q, want %q", got, want)
+	}
+	if got, want := c.KeyringPath(), filepath.Join("countersign-data", "keyring.json"); got != want {
+		t.Errorf("KeyringPath = %q, want %q", got, want)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	if _, err := Load(writeFile(t, ""), env(nil)); err != nil {
+		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestFileAndEnv(t *testing.T) {
+	path := writeFile(t, `
+addr: "0.0.0.0:9000"
+data_dir: /var/lib/countersign
+log_level: debug
+log_format: json
+trusted_proxies: [10.0.0.0/8, 192.168.1.1]
+password:
+  memory_kib: 65536
+  iterations: 3
+  workers: 4
+  queue_wait: 500ms
+shutdown_timeout: 30s
+`)
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(t *testing.T, c Config)
+	}{
+		{"file only", nil, func(t *testing.T, c Config) {
+			if c.Addr != "0.0.0.0:9000" || c.DataDir != "/var/lib/countersign" || c.LogLevel != "debug" || c.LogFormat != "json" {
+				t.Errorf("strings from file not applied: %+v", c)
+			}
+			want := PasswordConfig{MemoryKiB: 65536, Iterations: 3, Parallelism: 1, Workers: 4, QueueWait: 500 * time.Millisecond}
+			if c.Password != want {
+				t.Errorf("Password = %+v, want %+v", c.Password, want)
+			}
+			if c.ShutdownTimeout != 30*time.Second {
+				t.Errorf("ShutdownTimeout = %v", c.ShutdownTimeout)
+			}
+			want2 := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")}
+			got := c.TrustedProxyPrefixes()
+			if len(got) != 2 || got[0] != want2[0] || got[1] != want2[1] {
+				t.Errorf("TrustedProxyPrefixes = %v, want %v", got, want2)
+			}
+		}},
+		{"env wins", map[string]string{
+			"COUNTERSIGN_ADDR":                 ":8443",
+			"COUNTERSIGN_LOG_LEVEL":            "warn",
+			"COUNTERSIGN_DATABASE_URL":         "postgresql://u:p@db/countersign",
+			"COUNTERSIGN_MASTER_KEY":           validKey,
+			"COUNTERSIGN_TRUSTED_PROXIES":      " 172.16.0.0/12 , ,::1 ",
+			"COUNTERSIGN_PASSWORD_ITERATIONS":  "4",
+			"COUNTERSIGN_PASSWORD_QUEUE_WAIT":  "1s",
+			"COUNTERSIGN_PASSWORD_PARALLELISM": "2",
+			"COUNTERSIGN_SHUTDOWN_TIMEOUT":     "1m",
+		}, func(t *testing.T, c Config) {
+			if c.Addr != ":8443" || c.LogLevel != "warn" || c.LogFormat != "json" {
+				t.Errorf("env did not override file: %+v", c)
+			}
+			if c.Dialect() != "postgres" || c.MasterKey != validKey {
+				t.Errorf("Dialect = %q, MasterKey = %q", c.Dialect(), c.MasterKey)
+			}
+			if strings.Join(c.TrustedProxies, ",") != "172.16.0.0/12,::1" {
+				t.Errorf("TrustedProxies = %q", c.TrustedProxies)
+			}
+			if c.Password.Iterations != 4 || c.Password.MemoryKiB != 65536 || c.Password.Parallelism != 2 ||
+				c.Password.QueueWait != time.Second || c.ShutdownTimeout != time.Minute {
+				t.Errorf("Password = %+v, ShutdownTimeout = %v", c.Password, c.ShutdownTimeout)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(path, env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string
+		// secret must not appear in the error.
+		secret string
+	}{
+		{
+			name: "unknown key named with its line",
+			file: "addr: \":8080\"\nlisten_port: 80\n",
+			want: []string{"line 2: listen_port: unknown key"},
+		},
+		{
+			name: "unknown nested key",
+			file: "password:\n  memory: 65536\n",
+			want: []string{"line 2: password.memory: unknown key"},
+		},
+		{
+			name: "wrong types and invalid values together",
+			file: "password:\n  queue_wait: 30\n  workers: many\nlog_level: loud\n",
+			want: []string{"line 2: password.queue_wait:", "line 3: password.workers:", "log_level: \"loud\""},
+		},
+		{
+			name: "several invalid values all listed",
+			file: `
+addr: abc
+data_dir: ""
+log_level: verbose
+log_format: xml
+master_key: c2hvcnQ=
+trusted_proxies: [10.0.0.0/33, not-an-ip]
+password:
+  memory_kib: 1024
+  iterations: 0
+  parallelism: 0
+  workers: 0
+  queue_wait: -1s
+shutdown_timeout: 0s
+`,
+			want: []string{
+				`addr: "abc" is not host:port`, "data_dir:", "log_level:", "log_format:", "master_key: decodes to 5 bytes",
+				"trusted_proxies[0]", "trusted_proxies[1]", "password.memory_kib", "password.iterations",
+				"password.parallelism", "password.workers", "password.queue_wait", "shutdown_timeout",
+			},
+		},
+		{
+			name:   "bad database url scheme",
+			env:    map[string]string{"COUNTERSIGN_DATABASE_URL": "mysql://root:hunter2@db/countersign"},
+			want:   []string{`database_url: scheme "mysql" is not supported`},
+			secret: "hunter2",
+		},
+		{
+			name:   "database url without scheme",
+			env:    map[string]string{"COUNTERSIGN_DATABASE_URL": "countersign.db"},
+			want:   []string{`database_url: scheme "" is not supported`},
+			secret: "countersign.db",
+		},
+		{
+			name:   "master key not base64",
+			env:    map[string]string{"COUNTERSIGN_MASTER_KEY": "not*base64*secret"},
+			want:   []string{"master_key: is not valid base64"},
+			secret: "secret",
+		},
+		{
+			name: "env values that do not parse",
+			env: map[string]string{
+				"COUNTERSIGN_PASSWORD_MEMORY_KIB":  "lots",
+				"COUNTERSIGN_PASSWORD_PARALLELISM": "300",
+				"COUNTERSIGN_PASSWORD_WORKERS":     "four",
+				"COUNTERSIGN_PASSWORD_QUEUE_WAIT":  "2",
+				"COUNTERSIGN_SHUTDOWN_TIMEOUT":     "soon",
+			},
+			want: []string{
+				`COUNTERSIGN_PASSWORD_MEMORY_KIB: "lots"`, "COUNTERSIGN_PASSWORD_PARALLELISM", "COUNTERSIGN_PASSWORD_WORKERS",
+				"COUNTERSIGN_PASSWORD_QUEUE_WAIT", "COUNTERSIGN_SHUTDOWN_TIMEOUT",
+			},
+		},
+		{
+			name: "less memory needs more iterations",
+			env:  map[string]string{"COUNTERSIGN_PASSWORD_MEMORY_KIB": "19456", "COUNTERSIGN_PASSWORD_ITERATIONS": "1"},
+			want: []string{"password.iterations: 1 with memory_kib 19456"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, tt.file)
+			}
+			_, err := Load(path, env(tt.env))
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if tt.secret != "" && strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("error reveals %q:\n%v", tt.secret, err)
+			}
+		})
+	}
+}
+
+func TestLoadSyntaxError(t *testing.T) {
+	_, err := Load(writeFile(t, "addr: [unclosed\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "countersign.yaml") {
+		t.Errorf("err = %v, want a syntax error naming the file", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), env(nil)); !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("err = %v, want not-exist", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestValidateMemoryTradeOff(t *testing.T) {
+	tests := []struct {
+		name       string
+		memory     uint32
+		iterations uint32
+		ok         bool
+	}{
+		{"owasp minimum", 19456, 2, true},
+		{"more memory, one pass", 47104, 1, true},
+		{"below memory floor", 19455, 10, false},
+		{"one pass not enough", 19456, 1, false},
+		{"over 4 GiB", 4*1024*1024 + 1, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Password.MemoryKiB, c.Password.Iterations = tt.memory, tt.iterations
+			if err := c.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/store"
+)
+
+// Engine runs logins and enrolments. Its dependencies are exported fields so
+// tests can inject a clock.
+type Engine struct {
+	Store  store.Store
+	Hasher *password.Hasher
+	Keys   *keyring.Keyring
+	Now    func() time.Time
+	Log    *slog.Logger
+	// Observe, when set, is told the outcome of every guess (for metrics).
+	Observe func(kind, outcome string)
+	// PolicyTTL bounds how long a tenant's policy is cached; several servers
+	// see a policy change within this time.
+	PolicyTTL time.Duration
+
+	mu       sync.Mutex
+	policies map[string]cachedPolicy
+}
+
+type cachedPolicy struct {
+	tenant  *store.Tenant
+	policy  policy.Policy
+	fetched time.Time
+}
+
+// Caller says who is asking: the tenant and application (or administrator)
+// the request was authenticated as, and the end user's address.
+type Caller struct {
+	TenantID      string
+	ApplicationID string
+	Actor         string
+	IP            string
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) observe(kind, outcome string) {
+	if e.Observe != nil {
+		e.Observe(kind, outcome)
+	}
+}
+
+// Policy returns the tenant and its policy, cached for PolicyTTL.
+func (e *Engine) Policy(ctx context.Context, tenantID string) (*store.Tenant, policy.Policy, error) {
+	now := e.now()
+	e.mu.Lock()
+	c, ok := e.policies[tenantID]
+	e.mu.Unlock()
+	if ok && now.Sub(c.fetched) < e.PolicyTTL {
+		return c.tenant, c.policy, nil
+	}
+	t, err := e.Store.TenantByID(ctx, tenantID)
+	if err != nil {
+		return nil, policy.Policy{}, fmt.Errorf("tenant %s: %w", tenantID, err)
+	}
+	p, err := policy.Parse(t.Policy)
+	if err != nil {
+		return nil, policy.Policy{}, fmt.Errorf("tenant %s has an invalid stored policy: %w", tenantID, err)
+	}
+	e.mu.Lock()
+	if e.policies == nil {
+		e.policies = map[string]cachedPolicy{}
+	}
+	e.policies[tenantID] = cachedPolicy{tenant: t, policy: p, fetched: now}
+	e.mu.Unlock()
+	return t, p, nil
+}
+
+// ForgetPolicy drops a cached policy after this server changed it.
+func (e *Engine) ForgetPolicy(tenantID string) {
+	e.mu.Lock()
+	delete(e.policies, tenantID)
+	e.mu.Unlock()
+}
+
+// Event is one audit record to write; Detail must never hold a secret.
+type Event struct {
+	UserID  string
+	Event   string
+	Outcome string
+	Detail  map[string]any
+}
+
+// Audit appends ev on q (inside the caller's transaction when q is one).
+func (e *Engine) Audit(ctx context.Context, q store.Queries, c Caller, ev Event) error {
+	detail := "{}"
+	if len(ev.Detail) > 0 {
+		b, err := json.Marshal(ev.Detail)
+		if err != nil {
+			return err
+		}
+		detail = string(b)
+	}
+	return q.AppendAudit(ctx, &store.AuditEvent{
+		TenantID:      c.TenantID,
+		UserID:        ev.UserID,
+		ApplicationID: c.ApplicationID,
+		Actor:         c.Actor,
+		Event:         ev.Event,
+		Outcome:       ev.Outcome,
+		IP:            c.IP,
+		Detail:        detail,
+		CreatedAt:     e.now(),
+	})
+}
+
+// statusErr says why a user in this status cannot reach an application (C1).
+func statusErr(status string) error {
+	switch status {
+	case store.StatusActive:
+		return nil
+	case store.StatusDisabled:
+		return ErrAccountDisabled
+	case store.StatusInactive:
+		return ErrAccountInactive
+	case store.StatusPending:
+		return ErrAccountPending
+	case store.StatusExpired:
+		return ErrAccountExpired
+	default:
+		return ErrAccountLocked
+	}
+}
+
+// canManageMFA follows C1: pending and expired users may not activate or
+// manage MFA; everyone else may, even while they cannot reach applications.
+func canManageMFA(status string) error {
+	switch status {
+	case store.StatusPending:
+		return ErrAccountPending
+	case store.StatusExpired:
+		return ErrAccountExpired
+	}
+	return nil
+}
+
+func mfaLocked(u *store.User, p policy.Policy, now time.Time) bool {
+	if u.MFAFailures < p.MFAAttempts {
+		return false
+	}
+	if p.LockoutRelease > 0 && u.MFALockedAt != nil && !now.Before(u.MFALockedAt.Add(time.Duration(p.LockoutRelease))) {
+		return false
+	}
+	return true
+}
+
+// lookup errors other than not-found are infrastructure failures.
+func notFoundAs(err, as error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return as
+	}
+	return err
+}

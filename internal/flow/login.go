@@ -1,0 +1,389 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/totp"
+	"github.com/countersign/countersign/internal/validate"
+)
+
+// Login outcomes.
+const (
+	Allowed           = "allowed"
+	MFARequired       = "mfa_required"
+	EnrolmentRequired = "enrolment_required"
+)
+
+// Transaction modes.
+const (
+	ModePassword = "password"
+	ModeMFAOnly  = "mfa_only"
+)
+
+// Result is where a login stands after a step.
+type Result struct {
+	Status  string
+	Txn     *store.LoginTxn
+	User    *store.User
+	Factors []store.Factor // usable second factors when Status is MFARequired
+}
+
+// PasswordLogin checks a login ID and password, then decides from policy
+// whether a second factor is needed. Until the password is proven every
+// failure looks the same, whether or not the login ID exists (G4).
+func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string) (*Result, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var errs validate.Errors
+	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
+	if pw == "" {
+		errs.Add("password", "required", "Password is required. Enter a valid value in the Password field.")
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	now := e.now()
+	u, err := e.Store.UserByLoginID(ctx, c.TenantID, loginID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if u == nil || u.PasswordHash == "" {
+		// Spend the same work as a real check so timing reveals nothing.
+		if err := e.Hasher.VerifyDummy(ctx, pw); err != nil {
+			return nil, busyOr(err)
+		}
+		ev := Event{Event: "login.password", Outcome: "failure", Detail: map[string]any{"reason": "unknown_login_id", "login_id": loginID}}
+		if u != nil {
+			ev = Event{UserID: u.ID, Event: "login.password", Outcome: "failure", Detail: map[string]any{"reason": "no_password"}}
+		}
+		e.observe("password", "failure")
+		return nil, errors.Join(ErrInvalidCredentials, e.Audit(ctx, e.Store, c, ev))
+	}
+	release := time.Duration(p.LockoutRelease)
+	ch, err := e.Store.ChargePassword(ctx, u.ID, p.PasswordAttempts, release, now)
+	if err != nil {
+		return nil, err
+	}
+	if !ch.Allowed {
+		if err := e.Hasher.VerifyDummy(ctx, pw); err != nil {
+			return nil, busyOr(err)
+		}
+		e.observe("password", "locked")
+		return nil, errors.Join(ErrInvalidCredentials, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "password_locked"}}))
+	}
+	ok, rehash, err := e.Hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		// Not evaluated, so the guess is given back.
+		if rerr := e.Store.RefundPassword(ctx, u.ID); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		return nil, busyOr(err)
+	}
+	if !ok {
+		e.observe("password", "failure")
+		return nil, errors.Join(ErrInvalidCredentials, e.Store.InTx(ctx, func(q store.Queries) error {
+			if ch.Failures >= p.PasswordAttempts {
+				if err := q.MarkPasswordLocked(ctx, u.ID, now); err != nil {
+					return err
+				}
+				if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "lockout", Outcome: "locked", Detail: map[string]any{"counter": "password", "failures": ch.Failures}}); err != nil {
+					return err
+				}
+			}
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.password", Outcome: "failure", Detail: map[string]any{"reason": "wrong_password", "failures": ch.Failures}})
+		}))
+	}
+	if err := e.Store.ResetPassword(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	if rehash {
+		e.rehash(ctx, u, pw)
+	}
+	e.observe("password", "success")
+	if err := statusErr(u.Status); err != nil {
+		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	}
+	return e.afterPrimary(ctx, c, t, p, u, ModePassword)
+}
+
+// rehash stores a hash with the current parameters; failure only delays it to
+// the next login, so it is logged, not returned.
+func (e *Engine) rehash(ctx context.Context, u *store.User, pw string) {
+	h, err := e.Hasher.Hash(ctx, pw)
+	if err == nil {
+		err = e.Store.SetPasswordHash(ctx, u.TenantID, u.ID, h)
+	}
+	if err != nil && e.Log != nil {
+		e.Log.Warn("password rehash deferred", "user", u.ID, "err", err)
+	}
+}
+
+func busyOr(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return ErrBusy
+	}
+	return err
+}
+
+// BeginMFA starts a second-factor-only login for an application that checks
+// passwords itself (seed 001): it names the user and Countersign runs only the
+// second factor. Such an application has vouched for the user, so unknown and
+// unregistered users get their own errors (E05, E06).
+func (e *Engine) BeginMFA(ctx context.Context, c Caller, loginID string) (*Result, error) {
+	t, p, u, err := e.namedUser(ctx, c, loginID)
+	if err != nil {
+		return nil, err
+	}
+	return e.afterPrimary(ctx, c, t, p, u, ModeMFAOnly)
+}
+
+func (e *Engine) namedUser(ctx context.Context, c Caller, loginID string) (*store.Tenant, policy.Policy, *store.User, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, policy.Policy{}, nil, err
+	}
+	var errs validate.Errors
+	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
+	if err := errs.Err(); err != nil {
+		return nil, policy.Policy{}, nil, err
+	}
+	u, err := e.Store.UserByLoginID(ctx, c.TenantID, loginID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, p, nil, errors.Join(ErrUserNotFound, e.Audit(ctx, e.Store, c, Event{Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "user_not_found", "login_id": loginID}}))
+		}
+		return nil, p, nil, err
+	}
+	if err := statusErr(u.Status); err != nil {
+		return nil, p, nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	}
+	return t, p, u, nil
+}
+
+// afterPrimary decides what a user whose first step succeeded needs next.
+func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, mode string) (*Result, error) {
+	now := e.now()
+	txn := &store.LoginTxn{
+		ID: store.NewID("txn"), TenantID: t.ID, UserID: u.ID, ApplicationID: c.ApplicationID,
+		Mode: mode, State: store.TxnPending, IP: c.IP, CreatedAt: now, ExpiresAt: now.Add(time.Duration(p.TransactionTTL)),
+	}
+	if !p.RequiresMFA(u.Groups) {
+		txn.State = store.TxnAllowed
+		txn.CompletedAt = &now
+		err := e.Store.InTx(ctx, func(q store.Queries) error {
+			if err := q.CreateLoginTxn(ctx, txn); err != nil {
+				return err
+			}
+			if err := q.RecordLogin(ctx, u.ID, now); err != nil {
+				return err
+			}
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: map[string]any{"mode": mode, "mfa": "not_required", "txn": txn.ID}})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Status: Allowed, Txn: txn, User: u}, nil
+	}
+	if mfaLocked(u, p, now) {
+		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+	}
+	factors, err := e.usableFactors(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	status := MFARequired
+	if len(factors) == 0 {
+		if mode == ModeMFAOnly {
+			return nil, errors.Join(ErrNotRegistered, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
+		}
+		// The password is proven: the transaction lets the application start
+		// the user's enrolment without asking for it again.
+		status = EnrolmentRequired
+	}
+	if err := e.Store.CreateLoginTxn(ctx, txn); err != nil {
+		return nil, err
+	}
+	return &Result{Status: status, Txn: txn, User: u, Factors: factors}, nil
+}
+
+func (e *Engine) usableFactors(ctx context.Context, p policy.Policy, u *store.User) ([]store.Factor, error) {
+	all, err := e.Store.ActiveFactors(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(f store.Factor) bool { return !p.Allows(f.Kind) }), nil
+}
+
+// Transaction returns a login transaction of the caller's application.
+func (e *Engine) Transaction(ctx context.Context, c Caller, id string) (*store.LoginTxn, error) {
+	txn, err := e.Store.LoginTxnByID(ctx, c.TenantID, id)
+	if err != nil {
+		return nil, notFoundAs(err, ErrTxnGone)
+	}
+	if txn.ApplicationID != c.ApplicationID {
+		return nil, ErrTxnGone
+	}
+	return txn, nil
+}
+
+// VerifyTransaction checks a second-factor code for a pending transaction.
+func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID, factorID, code string) (*Result, error) {
+	txn, err := e.Transaction(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	if txn.State != store.TxnPending || !e.now().Before(txn.ExpiresAt) {
+		return nil, ErrTxnGone
+	}
+	_, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
+	if err != nil {
+		return nil, notFoundAs(err, ErrTxnGone)
+	}
+	if err := statusErr(u.Status); err != nil {
+		return nil, err
+	}
+	f, err := e.pickTOTP(ctx, p, u, factorID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.verifyTOTP(ctx, c, p, u, f, code, txn); err != nil {
+		return nil, err
+	}
+	txn.State = store.TxnAllowed
+	txn.FactorID = f.ID
+	return &Result{Status: Allowed, Txn: txn, User: u}, nil
+}
+
+// Check is the one-shot second-factor check for an application that names the
+// user and passes the code in one request (as RADIUS will).
+func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Result, error) {
+	_, p, u, err := e.namedUser(ctx, c, loginID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.RequiresMFA(u.Groups) {
+		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly)
+	}
+	f, err := e.pickTOTP(ctx, p, u, "")
+	if err != nil {
+		if errors.Is(err, ErrNotRegistered) {
+			return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
+		}
+		return nil, err
+	}
+	if err := e.verifyTOTP(ctx, c, p, u, f, code, nil); err != nil {
+		return nil, err
+	}
+	return &Result{Status: Allowed, User: u}, nil
+}
+
+func (e *Engine) pickTOTP(ctx context.Context, p policy.Policy, u *store.User, factorID string) (*store.Factor, error) {
+	factors, err := e.usableFactors(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	for i := range factors {
+		f := &factors[i]
+		if f.Kind == policy.FactorTOTP && (factorID == "" || f.ID == factorID) {
+			return f, nil
+		}
+	}
+	if factorID != "" && len(factors) > 0 {
+		return nil, ErrFactorNotAllowed
+	}
+	return nil, ErrNotRegistered
+}
+
+// errTxnRace rolls back a verification whose transaction another request completed first.
+var errTxnRace = errors.New("transaction completed concurrently")
+
+// verifyTOTP charges the guess, evaluates it and records the outcome in one
+// write transaction (invariants 1 and 2).
+func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *store.User, f *store.Factor, code string, txn *store.LoginTxn) error {
+	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
+	if err != nil {
+		return fmt.Errorf("open factor %s: %w", f.ID, err)
+	}
+	now := e.now()
+	var result error
+	outcome := "success"
+	err = e.Store.InTx(ctx, func(q store.Queries) error {
+		result = nil
+		ch, err := q.ChargeMFA(ctx, u.ID, p.MFAAttempts, time.Duration(p.LockoutRelease), now)
+		if err != nil {
+			return err
+		}
+		if !ch.Allowed {
+			result, outcome = ErrMFALocked, "locked"
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked", "factor": f.ID}})
+		}
+		reason := "wrong_code"
+		step, ok := totp.Match(secret, code, now, p.TOTPDrift, f.LastStep)
+		if ok {
+			// The row decides, not f.LastStep: another server may have used the step since f was read.
+			if ok, err = q.UseStep(ctx, f.ID, step); err != nil {
+				return err
+			}
+			if !ok {
+				reason = "replayed"
+			}
+		}
+		if !ok && reason == "wrong_code" {
+			if _, used := totp.Match(secret, code, now, p.TOTPDrift, -1); used {
+				reason = "replayed"
+			}
+		}
+		if !ok {
+			result, outcome = ErrWrongCode, "failure"
+			left := p.MFAAttempts - ch.Failures
+			if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "failure", Detail: map[string]any{"reason": reason, "factor": f.ID, "attempts_left": left}}); err != nil {
+				return err
+			}
+			if left > 0 {
+				return nil
+			}
+			result, outcome = ErrMFALocked, "lockout"
+			if err := q.MarkMFALocked(ctx, u.ID, now); err != nil {
+				return err
+			}
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "lockout", Outcome: "locked", Detail: map[string]any{"counter": "mfa", "failures": ch.Failures}})
+		}
+		if err := q.ResetMFA(ctx, u.ID, now); err != nil {
+			return err
+		}
+		detail := map[string]any{"factor": f.ID, "kind": f.Kind}
+		if txn != nil {
+			done, err := q.CompleteLoginTxn(ctx, txn.ID, store.TxnAllowed, f.ID, now)
+			if err != nil {
+				return err
+			}
+			if !done {
+				return errTxnRace
+			}
+			detail["txn"] = txn.ID
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "success", Detail: detail})
+	})
+	if errors.Is(err, errTxnRace) {
+		e.observe("totp", "txn_gone")
+		return ErrTxnGone
+	}
+	if err != nil {
+		return err
+	}
+	e.observe("totp", outcome)
+	return result
+}

@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/api"
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/store/sqlstore"
+)
+
+// Server is an assembled Countersign.
+type Server struct {
+	Config    config.Config
+	Store     *sqlstore.Store
+	Engine    *flow.Engine
+	Directory *directory.Service
+	Handler   http.Handler
+	Log       *slog.Logger
+}
+
+// Core opens the keyring and the database and builds the engine and the
+// directory; the command line uses it without the HTTP part.
+func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	keys, err := OpenKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	hasher := password.NewHasher(password.Params{
+		Memory: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
+		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
+	}, cfg.Password.Workers, cfg.Password.QueueWait)
+	eng := &flow.Engine{Store: st, Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second}
+	dir := &directory.Service{Store: st, Hasher: hasher, Engine: eng, KeyCacheTTL: 30 * time.Second}
+	return &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log}, nil
+}
+
+// OpenKeyring uses the configured master key, or the keyring file in the data
+// directory, created on first start.
+func OpenKeyring(cfg config.Config) (*keyring.Keyring, error) {
+	if cfg.MasterKey != "" {
+		return keyring.FromBase64(cfg.MasterKey)
+	}
+	k, err := keyring.LoadOrCreate(cfg.KeyringPath())
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return k, nil
+}
+
+// New builds the whole server, HTTP handler included.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	s, err := Core(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	m := newMetrics(s.Engine.Hasher)
+	s.Engine.Observe = m.observeGuess
+	proxies := cfg.TrustedProxyPrefixes()
+	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest}
+	mux := http.NewServeMux()
+	a.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.Store.Ping(ctx); err != nil {
+			log.Warn("readiness check failed", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database unreachable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", m.handler())
+	s.Handler = withStart(securityHeaders(mux))
+	return s, nil
+}
+
+func withStart(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), startKey{}, time.Now())))
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientIP believes X-Forwarded-For only from trusted proxies, taking the
+// right-most address that is not itself a trusted proxy.
+func clientIP(trusted []netip.Prefix) func(*http.Request) string {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) string {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return ""
+		}
+		addr := ap.Addr().Unmap()
+		if !isTrusted(addr) {
+			return addr.String()
+		}
+		hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			if !isTrusted(a.Unmap()) {
+				return a.Unmap().String()
+			}
+		}
+		return addr.String()
+	}
+}
+
+// Serve listens on the configured address until ctx ends, then shuts down
+// gracefully within the configured timeout. ready, if not nil, receives the
+// bound address once listening.
+func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
+	ln, err := net.Listen("tcp", s.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Config.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	s.Log.Info("countersign listening", "addr", ln.Addr().String(), "database", s.Store.Dialect())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	go s.sweep(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutCtx)
+	if errors.Is(<-errc, http.ErrServerClosed) {
+		return err
+	}
+	return err
+}
+
+// sweep deletes login transactions long past their expiry.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Store.DeleteExpiredLoginTxns(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				s.Log.Warn("sweeping expired login transactions", "err", err)
+			}
+		}
+	}
+}
+
+// Close releases the database.
+func (s *Server) Close() error { return s.Store.Close() }

@@ -1,0 +1,671 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/countersign/countersign/internal/store"
+)
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queries runs statements either on the pools or inside one transaction.
+type queries struct {
+	s  *Store
+	w  execer
+	r  execer
+	tx bool
+}
+
+var _ store.Queries = (*queries)(nil)
+
+// atomic runs fn in a transaction unless q already is one.
+func (q *queries) atomic(ctx context.Context, fn func(q *queries) error) error {
+	if q.tx {
+		return fn(q)
+	}
+	return q.s.inTx(ctx, fn)
+}
+
+var rebound sync.Map // query text → PostgreSQL form
+
+// bind rewrites ? placeholders to $n for PostgreSQL. Queries never contain a
+// literal question mark, so a plain scan is enough.
+func (q *queries) bind(query string) string {
+	if q.s.dialect != DialectPostgres {
+		return query
+	}
+	if v, ok := rebound.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	rebound.Store(query, b.String())
+	return b.String()
+}
+
+func (q *queries) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.w.ExecContext(ctx, q.bind(query), args...)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
+
+func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.r.QueryRowContext(ctx, q.bind(query), args...)
+}
+
+func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := q.r.QueryContext(ctx, q.bind(query), args...)
+	return rows, mapErr(err)
+}
+
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.ConstraintName)
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) && (sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return fmt.Errorf("%w: %s", store.ErrConflict, sqErr.Error())
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// ---- tenants ----
+
+func (q *queries) CreateTenant(ctx context.Context, t *store.Tenant) error {
+	if len(t.Policy) == 0 {
+		t.Policy = []byte("{}")
+	}
+	_, err := q.exec(ctx, `INSERT INTO tenants (id, slug, name, policy, created_at) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, t.Slug, t.Name, string(t.Policy), micros(t.CreatedAt))
+	return err
+}
+
+const tenantCols = `id, slug, name, policy, created_at`
+
+func scanTenant(sc interface{ Scan(...any) error }) (*store.Tenant, error) {
+	var t store.Tenant
+	var policy string
+	var created int64
+	if err := sc.Scan(&t.ID, &t.Slug, &t.Name, &policy, &created); err != nil {
+		return nil, mapErr(err)
+	}
+	t.Policy = []byte(policy)
+	t.CreatedAt = fromMicros(created)
+	return &t, nil
+}
+
+func (q *queries) TenantByID(ctx context.Context, id string) (*store.Tenant, error) {
+	return scanTenant(q.queryRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE id = ?`, id))
+}
+
+func (q *queries) TenantBySlug(ctx context.Context, slug string) (*store.Tenant, error) {
+	return scanTenant(q.queryRow(ctx, `SELECT `+tenantCols+` FROM tenants WHERE slug = ?`, slug))
+}
+
+func (q *queries) ListTenants(ctx context.Context) ([]store.Tenant, error) {
+	rows, err := q.query(ctx, `SELECT `+tenantCols+` FROM tenants ORDER BY slug`)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanTenant)
+}
+
+func (q *queries) UpdateTenantPolicy(ctx context.Context, id string, policy []byte) error {
+	n, err := q.exec(ctx, `UPDATE tenants SET policy = ? WHERE id = ?`, string(policy), id)
+	return oneRow(n, err)
+}
+
+func (q *queries) CreateUnit(ctx context.Context, u *store.Unit) error {
+	_, err := q.exec(ctx, `INSERT INTO units (id, tenant_id, name) VALUES (?, ?, ?)`, u.ID, u.TenantID, u.Name)
+	return err
+}
+
+func (q *queries) CreateGroup(ctx context.Context, g *store.Group) error {
+	_, err := q.exec(ctx, `INSERT INTO tenant_groups (id, tenant_id, name) VALUES (?, ?, ?)`, g.ID, g.TenantID, g.Name)
+	return err
+}
+
+func (q *queries) ListUnits(ctx context.Context, tenantID string) ([]store.Unit, error) {
+	rows, err := q.query(ctx, `SELECT id, tenant_id, name FROM units WHERE tenant_id = ? ORDER BY name`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(sc interface{ Scan(...any) error }) (*store.Unit, error) {
+		var u store.Unit
+		return &u, sc.Scan(&u.ID, &u.TenantID, &u.Name)
+	})
+}
+
+func (q *queries) ListGroups(ctx context.Context, tenantID string) ([]store.Group, error) {
+	rows, err := q.query(ctx, `SELECT id, tenant_id, name FROM tenant_groups WHERE tenant_id = ? ORDER BY name`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(sc interface{ Scan(...any) error }) (*store.Group, error) {
+		var g store.Group
+		return &g, sc.Scan(&g.ID, &g.TenantID, &g.Name)
+	})
+}
+
+// ---- credentials ----
+
+func (q *queries) CreateApplication(ctx context.Context, a *store.Application) error {
+	_, err := q.exec(ctx, `INSERT INTO applications (id, tenant_id, name, key_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+		a.ID, a.TenantID, a.Name, a.KeyHash, micros(a.CreatedAt))
+	return err
+}
+
+func scanApplication(sc interface{ Scan(...any) error }) (*store.Application, error) {
+	var a store.Application
+	var created int64
+	var revoked sql.NullInt64
+	if err := sc.Scan(&a.ID, &a.TenantID, &a.Name, &a.KeyHash, &created, &revoked); err != nil {
+		return nil, mapErr(err)
+	}
+	a.CreatedAt = fromMicros(created)
+	a.RevokedAt = timePtr(revoked)
+	return &a, nil
+}
+
+func (q *queries) ApplicationByKeyHash(ctx context.Context, hash []byte) (*store.Application, error) {
+	return scanApplication(q.queryRow(ctx, `SELECT id, tenant_id, name, key_hash, created_at, revoked_at FROM applications WHERE key_hash = ?`, hash))
+}
+
+func (q *queries) ListApplications(ctx context.Context, tenantID string) ([]store.Application, error) {
+	rows, err := q.query(ctx, `SELECT id, tenant_id, name, key_hash, created_at, revoked_at FROM applications WHERE tenant_id = ? ORDER BY name`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanApplication)
+}
+
+func (q *queries) CreateAdminKey(ctx context.Context, k *store.AdminKey) error {
+	_, err := q.exec(ctx, `INSERT INTO admin_keys (id, tenant_id, name, role, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, k.Role, k.KeyHash, micros(k.CreatedAt))
+	return err
+}
+
+func (q *queries) AdminKeyByHash(ctx context.Context, hash []byte) (*store.AdminKey, error) {
+	var k store.AdminKey
+	var created int64
+	var revoked sql.NullInt64
+	err := q.queryRow(ctx, `SELECT id, tenant_id, name, role, key_hash, created_at, revoked_at FROM admin_keys WHERE key_hash = ?`, hash).
+		Scan(&k.ID, &k.TenantID, &k.Name, &k.Role, &k.KeyHash, &created, &revoked)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	k.CreatedAt = fromMicros(created)
+	k.RevokedAt = timePtr(revoked)
+	return &k, nil
+}
+
+// ---- users ----
+
+const userCols = `id, tenant_id, login_id, email, phone, display_name, status, password_hash,
+	password_failures, password_locked_at, mfa_failures, mfa_locked_at, last_login_at, created_at, updated_at`
+
+func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
+	var u store.User
+	var pwLocked, mfaLocked, lastLogin sql.NullInt64
+	var created, updated int64
+	err := sc.Scan(&u.ID, &u.TenantID, &u.LoginID, &u.Email, &u.Phone, &u.DisplayName, &u.Status, &u.PasswordHash,
+		&u.PasswordFailures, &pwLocked, &u.MFAFailures, &mfaLocked, &lastLogin, &created, &updated)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	u.PasswordLockedAt = timePtr(pwLocked)
+	u.MFALockedAt = timePtr(mfaLocked)
+	u.LastLoginAt = timePtr(lastLogin)
+	u.CreatedAt = fromMicros(created)
+	u.UpdatedAt = fromMicros(updated)
+	return &u, nil
+}
+
+func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
+	return q.atomic(ctx, func(q *queries) error {
+		_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, login_id, login_id_norm, email, email_norm, phone, display_name,
+			status, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.TenantID, u.LoginID, strings.ToLower(u.LoginID), u.Email, nullString(strings.ToLower(u.Email)),
+			u.Phone, u.DisplayName, u.Status, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		return q.insertMemberships(ctx, u.ID, u.Groups, u.Units)
+	})
+}
+
+func (q *queries) insertMemberships(ctx context.Context, userID string, groups, units []string) error {
+	for kind, names := range map[string][]string{"group": groups, "unit": units} {
+		for _, n := range names {
+			if _, err := q.exec(ctx, `INSERT INTO user_memberships (user_id, kind, name) VALUES (?, ?, ?)`, userID, kind, n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (q *queries) withMemberships(ctx context.Context, u *store.User, err error) (*store.User, error) {
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.query(ctx, `SELECT kind, name FROM user_memberships WHERE user_id = ? ORDER BY kind, name`, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, name string
+		if err := rows.Scan(&kind, &name); err != nil {
+			return nil, err
+		}
+		if kind == "group" {
+			u.Groups = append(u.Groups, name)
+		} else {
+			u.Units = append(u.Units, name)
+		}
+	}
+	return u, rows.Err()
+}
+
+func (q *queries) UserByID(ctx context.Context, tenantID, id string) (*store.User, error) {
+	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return q.withMemberships(ctx, u, err)
+}
+
+func (q *queries) UserByLoginID(ctx context.Context, tenantID, loginID string) (*store.User, error) {
+	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND login_id_norm = ?`, tenantID, strings.ToLower(loginID)))
+	return q.withMemberships(ctx, u, err)
+}
+
+func (q *queries) ListUsers(ctx context.Context, tenantID, afterLoginID string, limit int) ([]store.User, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := q.query(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND login_id_norm > ? ORDER BY login_id_norm LIMIT ?`,
+		tenantID, strings.ToLower(afterLoginID), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanUser)
+}
+
+func (q *queries) SetUserStatus(ctx context.Context, tenantID, id, status string) error {
+	n, err := q.exec(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, status, micros(time.Now()), tenantID, id)
+	return oneRow(n, err)
+}
+
+func (q *queries) SetPasswordHash(ctx context.Context, tenantID, id, hash string) error {
+	n, err := q.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, hash, micros(time.Now()), tenantID, id)
+	return oneRow(n, err)
+}
+
+func (q *queries) SetUserGroups(ctx context.Context, tenantID, id string, groups, units []string) error {
+	return q.atomic(ctx, func(q *queries) error {
+		var one int
+		if err := q.queryRow(ctx, `SELECT 1 FROM users WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&one); err != nil {
+			return mapErr(err)
+		}
+		if _, err := q.exec(ctx, `DELETE FROM user_memberships WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+		return q.insertMemberships(ctx, id, groups, units)
+	})
+}
+
+// charge is the bounded increment behind both counters: one statement, so N
+// parallel guesses can never pass the limit, on one server or many. A lock
+// older than the release cutoff is lifted by the same statement.
+func (q *queries) charge(ctx context.Context, counter, lockedAt, userID string, limit int, releaseAfter time.Duration, now time.Time) (store.Charge, error) {
+	cutoff := int64(-1)
+	if releaseAfter > 0 {
+		cutoff = micros(now.Add(-releaseAfter))
+	}
+	released := lockedAt + ` IS NOT NULL AND ` + lockedAt + ` <= ?`
+	query := `UPDATE users SET ` +
+		counter + ` = CASE WHEN ` + released + ` THEN 1 ELSE ` + counter + ` + 1 END, ` +
+		lockedAt + ` = CASE WHEN ` + released + ` THEN NULL ELSE ` + lockedAt + ` END ` +
+		`WHERE id = ? AND (` + counter + ` < ? OR (` + released + `)) RETURNING ` + counter
+	var failures int
+	err := q.w.QueryRowContext(ctx, q.bind(query), cutoff, cutoff, userID, limit, cutoff).Scan(&failures)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Charge{Allowed: false, Failures: limit}, nil
+	}
+	if err != nil {
+		return store.Charge{}, err
+	}
+	return store.Charge{Allowed: true, Failures: failures}, nil
+}
+
+func (q *queries) ChargeMFA(ctx context.Context, userID string, limit int, releaseAfter time.Duration, now time.Time) (store.Charge, error) {
+	return q.charge(ctx, "mfa_failures", "mfa_locked_at", userID, limit, releaseAfter, now)
+}
+
+func (q *queries) ChargePassword(ctx context.Context, userID string, limit int, releaseAfter time.Duration, now time.Time) (store.Charge, error) {
+	return q.charge(ctx, "password_failures", "password_locked_at", userID, limit, releaseAfter, now)
+}
+
+func (q *queries) MarkMFALocked(ctx context.Context, userID string, now time.Time) error {
+	_, err := q.exec(ctx, `UPDATE users SET mfa_locked_at = ? WHERE id = ? AND mfa_locked_at IS NULL`, micros(now), userID)
+	return err
+}
+
+func (q *queries) MarkPasswordLocked(ctx context.Context, userID string, now time.Time) error {
+	_, err := q.exec(ctx, `UPDATE users SET password_locked_at = ? WHERE id = ? AND password_locked_at IS NULL`, micros(now), userID)
+	return err
+}
+
+func (q *queries) ResetMFA(ctx context.Context, userID string, now time.Time) error {
+	_, err := q.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL, last_login_at = ? WHERE id = ?`, micros(now), userID)
+	return err
+}
+
+func (q *queries) ResetPassword(ctx context.Context, userID string) error {
+	_, err := q.exec(ctx, `UPDATE users SET password_failures = 0, password_locked_at = NULL WHERE id = ? AND password_failures <> 0`, userID)
+	return err
+}
+
+func (q *queries) RefundPassword(ctx context.Context, userID string) error {
+	_, err := q.exec(ctx, `UPDATE users SET password_failures = password_failures - 1 WHERE id = ? AND password_failures > 0`, userID)
+	return err
+}
+
+func (q *queries) RecordLogin(ctx context.Context, userID string, now time.Time) error {
+	_, err := q.exec(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, micros(now), userID)
+	return err
+}
+
+func (q *queries) Unlock(ctx context.Context, tenantID, userID string) error {
+	n, err := q.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL, password_failures = 0, password_locked_at = NULL,
+		status = CASE WHEN status = ? THEN ? ELSE status END, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		store.StatusLocked, store.StatusActive, micros(time.Now()), tenantID, userID)
+	return oneRow(n, err)
+}
+
+// ---- factors ----
+
+const factorCols = `id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, confirmed_at, revoked_at, expires_at`
+
+func scanFactor(sc interface{ Scan(...any) error }) (*store.Factor, error) {
+	var f store.Factor
+	var created int64
+	var confirmed, revoked, expires sql.NullInt64
+	err := sc.Scan(&f.ID, &f.TenantID, &f.UserID, &f.Kind, &f.State, &f.Secret, &f.LastStep, &f.Attempts, &created, &confirmed, &revoked, &expires)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	f.CreatedAt = fromMicros(created)
+	f.ConfirmedAt = timePtr(confirmed)
+	f.RevokedAt = timePtr(revoked)
+	f.ExpiresAt = timePtr(expires)
+	return &f, nil
+}
+
+func (q *queries) CreatePendingFactor(ctx context.Context, f *store.Factor, now time.Time) error {
+	return q.atomic(ctx, func(q *queries) error {
+		if _, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ? WHERE user_id = ? AND kind = ? AND state = ?`,
+			store.FactorRevoked, micros(now), f.UserID, f.Kind, store.FactorPending); err != nil {
+			return err
+		}
+		f.State = store.FactorPending
+		f.LastStep = -1
+		_, err := q.exec(ctx, `INSERT INTO factors (id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, -1, 0, ?, ?)`,
+			f.ID, f.TenantID, f.UserID, f.Kind, f.State, f.Secret, micros(f.CreatedAt), nullMicros(f.ExpiresAt))
+		return err
+	})
+}
+
+func (q *queries) FactorByID(ctx context.Context, tenantID, id string) (*store.Factor, error) {
+	return scanFactor(q.queryRow(ctx, `SELECT `+factorCols+` FROM factors WHERE tenant_id = ? AND id = ?`, tenantID, id))
+}
+
+func (q *queries) ListFactors(ctx context.Context, userID string) ([]store.Factor, error) {
+	rows, err := q.query(ctx, `SELECT `+factorCols+` FROM factors WHERE user_id = ? ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanFactor)
+}
+
+func (q *queries) ActiveFactors(ctx context.Context, userID string) ([]store.Factor, error) {
+	rows, err := q.query(ctx, `SELECT `+factorCols+` FROM factors WHERE user_id = ? AND state = ? ORDER BY created_at, id`, userID, store.FactorActive)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanFactor)
+}
+
+func (q *queries) ChargeEnrolment(ctx context.Context, factorID string, limit int) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE factors SET attempts = attempts + 1 WHERE id = ? AND state = ? AND attempts < ?`, factorID, store.FactorPending, limit)
+	return n == 1, err
+}
+
+// errNotPending rolls back an activation whose factor was no longer pending.
+var errNotPending = errors.New("factor is not pending")
+
+func (q *queries) ActivateFactor(ctx context.Context, factorID string, step int64, now time.Time) (bool, error) {
+	err := q.atomic(ctx, func(q *queries) error {
+		// Claim the pending row first under a transient state, so the partial
+		// unique index on active factors never sees two at once.
+		n, err := q.exec(ctx, `UPDATE factors SET state = 'confirming' WHERE id = ? AND state = ? AND (expires_at IS NULL OR expires_at > ?)`,
+			factorID, store.FactorPending, micros(now))
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return errNotPending
+		}
+		if _, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ?
+			WHERE state = ? AND id <> ? AND (user_id, kind) = (SELECT user_id, kind FROM factors WHERE id = ?)`,
+			store.FactorRevoked, micros(now), store.FactorActive, factorID, factorID); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `UPDATE factors SET state = ?, confirmed_at = ?, last_step = ?, expires_at = NULL WHERE id = ?`,
+			store.FactorActive, micros(now), step, factorID)
+		return err
+	})
+	if errors.Is(err, errNotPending) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (q *queries) UseStep(ctx context.Context, factorID string, step int64) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE factors SET last_step = ? WHERE id = ? AND state = ? AND last_step < ?`, step, factorID, store.FactorActive, step)
+	return n == 1, err
+}
+
+func (q *queries) RevokeFactor(ctx context.Context, factorID string, now time.Time) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ? WHERE id = ? AND state <> ?`, store.FactorRevoked, micros(now), factorID, store.FactorRevoked)
+	return n == 1, err
+}
+
+func (q *queries) RevokeAllFactors(ctx context.Context, userID string, now time.Time) (int, error) {
+	n, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ? WHERE user_id = ? AND state <> ?`, store.FactorRevoked, micros(now), userID, store.FactorRevoked)
+	return int(n), err
+}
+
+// ---- login transactions ----
+
+func (q *queries) CreateLoginTxn(ctx context.Context, t *store.LoginTxn) error {
+	_, err := q.exec(ctx, `INSERT INTO login_txns (id, tenant_id, user_id, application_id, mode, state, ip, factor_id, created_at, expires_at, completed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.TenantID, t.UserID, t.ApplicationID, t.Mode, t.State, t.IP, t.FactorID, micros(t.CreatedAt), micros(t.ExpiresAt), nullMicros(t.CompletedAt))
+	return err
+}
+
+func (q *queries) LoginTxnByID(ctx context.Context, tenantID, id string) (*store.LoginTxn, error) {
+	var t store.LoginTxn
+	var created, expires int64
+	var completed, enrolUsed sql.NullInt64
+	err := q.queryRow(ctx, `SELECT id, tenant_id, user_id, application_id, mode, state, ip, factor_id, created_at, expires_at, completed_at, enrol_used_at
+		FROM login_txns WHERE tenant_id = ? AND id = ?`, tenantID, id).
+		Scan(&t.ID, &t.TenantID, &t.UserID, &t.ApplicationID, &t.Mode, &t.State, &t.IP, &t.FactorID, &created, &expires, &completed, &enrolUsed)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	t.CreatedAt = fromMicros(created)
+	t.ExpiresAt = fromMicros(expires)
+	t.CompletedAt = timePtr(completed)
+	t.EnrolUsedAt = timePtr(enrolUsed)
+	return &t, nil
+}
+
+func (q *queries) CompleteLoginTxn(ctx context.Context, id, state, factorID string, now time.Time) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE login_txns SET state = ?, factor_id = ?, completed_at = ? WHERE id = ? AND state = ? AND expires_at > ?`,
+		state, factorID, micros(now), id, store.TxnPending, micros(now))
+	return n == 1, err
+}
+
+func (q *queries) UseTxnForEnrolment(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE login_txns SET enrol_used_at = ? WHERE id = ? AND enrol_used_at IS NULL`, micros(now), id)
+	return n == 1, err
+}
+
+func (q *queries) DeleteExpiredLoginTxns(ctx context.Context, before time.Time) (int, error) {
+	n, err := q.exec(ctx, `DELETE FROM login_txns WHERE expires_at < ?`, micros(before))
+	return int(n), err
+}
+
+// ---- audit ----
+
+func (q *queries) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
+	if e.Detail == "" {
+		e.Detail = "{}"
+	}
+	query := `INSERT INTO audit_events (tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	return q.w.QueryRowContext(ctx, q.bind(query), e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt)).Scan(&e.ID)
+}
+
+func (q *queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	add("tenant_id = ?", f.TenantID)
+	if f.UserID != "" {
+		add("user_id = ?", f.UserID)
+	}
+	if f.Event != "" {
+		add("event = ?", f.Event)
+	}
+	if f.Outcome != "" {
+		add("outcome = ?", f.Outcome)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", micros(f.Until))
+	}
+	if f.BeforeID > 0 {
+		add("id < ?", f.BeforeID)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	args = append(args, limit)
+	rows, err := q.query(ctx, `SELECT id, tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at
+		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(sc interface{ Scan(...any) error }) (*store.AuditEvent, error) {
+		var e store.AuditEvent
+		var created int64
+		if err := sc.Scan(&e.ID, &e.TenantID, &e.UserID, &e.ApplicationID, &e.Actor, &e.Event, &e.Outcome, &e.IP, &e.Detail, &created); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMicros(created)
+		return &e, nil
+	})
+}
+
+// ---- helpers ----
+
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (*T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
+func oneRow(n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors; implementations wrap them with %w.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a uniqueness rule was violated (login ID, email, name).
+	ErrConflict = errors.New("already exists")
+)
+
+// User statuses (C1).
+const (
+	StatusPending  = "pending"
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+	StatusDisabled = "disabled"
+	StatusLocked   = "locked"
+	StatusExpired  = "expired"
+)
+
+// Statuses lists every user status.
+var Statuses = []string{StatusPending, StatusActive, StatusInactive, StatusDisabled, StatusLocked, StatusExpired}
+
+// Factor states.
+const (
+	FactorPending = "pending"
+	FactorActive  = "active"
+	FactorRevoked = "revoked"
+)
+
+// Login transaction states.
+const (
+	TxnPending = "pending"
+	TxnAllowed = "allowed"
+	TxnDenied  = "denied"
+)
+
+// Admin key roles: a tenant administrator may unlock users (B6); support staff may not.
+const (
+	RoleAdmin   = "admin"
+	RoleSupport = "support"
+)
+
+type Tenant struct {
+	ID        string
+	Slug      string
+	Name      string
+	Policy    []byte // JSON document, see package policy
+	CreatedAt time.Time
+}
+
+type Unit struct {
+	ID, TenantID, Name string
+}
+
+type Group struct {
+	ID, TenantID, Name string
+}
+
+type Application struct {
+	ID        string
+	TenantID  string
+	Name      string
+	KeyHash   []byte
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+type AdminKey struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Role      string
+	KeyHash   []byte
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+type User struct {
+	ID           string
+	TenantID     string
+	LoginID      string // as given; uniqueness is on the lower-cased form
+	Email        string
+	Phone        string
+	DisplayName  string
+	Status       string
+	PasswordHash string
+	Groups       []string // group names
+	Units        []string // unit names
+
+	PasswordFailures int
+	PasswordLockedAt *time.Time
+	MFAFailures      int
+	MFALockedAt      *time.Time
+	LastLoginAt      *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type Factor struct {
+	ID          string
+	TenantID    string
+	UserID      string
+	Kind        string
+	State       string
+	Secret      []byte // sealed by the keyring, never plaintext
+	LastStep    int64  // last TOTP step accepted, -1 when none
+	Attempts    int    // wrong codes against a pending factor
+	CreatedAt   time.Time
+	ConfirmedAt *time.Time
+	RevokedAt   *time.Time
+	ExpiresAt   *time.Time // pending factors only
+}
+
+type LoginTxn struct {
+	ID            string
+	TenantID      string
+	UserID        string
+	ApplicationID string
+	Mode          string // "password" or "mfa_only"
+	State         string
+	IP            string
+	FactorID      string // factor that completed it
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	CompletedAt   *time.Time
+	// EnrolUsedAt marks an allowed transaction already spent on beginning an enrolment.
+	EnrolUsedAt *time.Time
+}
+
+type AuditEvent struct {
+	ID            int64
+	TenantID      string
+	UserID        string
+	ApplicationID string
+	Actor         string // "user", "app:<id>", "admin:<key id>", "cli"
+	Event         string
+	Outcome       string
+	IP            string
+	Detail        string // JSON, never a secret
+	CreatedAt     time.Time
+}
+
+// AuditFilter narrows a listing; zero fields match everything.
+type AuditFilter struct {
+	TenantID string
+	UserID   string
+	Event    string
+	Outcome  string
+	Since    time.Time
+	Until    time.Time
+	BeforeID int64 // for paging backwards
+	Limit    int
+}
+
+// Charge is the result of charging one guess against a user's counter.
+type Charge struct {
+	// Allowed is false when the user was already at the limit: nothing may be evaluated.
+	Allowed bool
+	// Failures is the counter after this charge.
+	Failures int
+}
+
+// Tenants are the organisations hosted by one server (G1).
+type Tenants interface {
+	CreateTenant(ctx context.Context, t *Tenant) error
+	TenantByID(ctx context.Context, id string) (*Tenant, error)
+	TenantBySlug(ctx context.Context, slug string) (*Tenant, error)
+	ListTenants(ctx context.Context) ([]Tenant, error)
+	UpdateTenantPolicy(ctx context.Context, id string, policy []byte) error
+	CreateUnit(ctx context.Context, u *Unit) error
+	CreateGroup(ctx context.Context, g *Group) error
+	ListUnits(ctx context.Context, tenantID string) ([]Unit, error)
+	ListGroups(ctx context.Context, tenantID string) ([]Group, error)
+}
+
+// Credentials are the keys applications and administrators present.
+type Credentials interface {
+	CreateApplication(ctx context.Context, a *Application) error
+	ApplicationByKeyHash(ctx context.Context, hash []byte) (*Application, error)
+	ListApplications(ctx context.Context, tenantID string) ([]Application, error)
+	CreateAdminKey(ctx context.Context, k *AdminKey) error
+	AdminKeyByHash(ctx context.Context, hash []byte) (*AdminKey, error)
+}
+
+// Users holds people and their counters.
+type Users interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, tenantID, id string) (*User, error)
+	UserByLoginID(ctx context.Context, tenantID, loginID string) (*User, error)
+	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]User, error)
+	SetUserStatus(ctx context.Context, tenantID, id, status string) error
+	SetPasswordHash(ctx context.Context, tenantID, id, hash string) error
+	SetUserGroups(ctx context.Context, tenantID, id string, groups, units []string) error
+
+	// ChargeMFA increments the second-factor failure counter unless it is at
+	// limit; a lock older than releaseAfter (when > 0) is released by the same
+	// statement, which then counts this guess as the first.
+	ChargeMFA(ctx context.Context, userID string, limit int, releaseAfter time.Duration, now time.Time) (Charge, error)
+	ChargePassword(ctx context.Context, userID string, limit int, releaseAfter time.Duration, now time.Time) (Charge, error)
+	// MarkMFALocked and MarkPasswordLocked record when a lock began (for timed release).
+	MarkMFALocked(ctx context.Context, userID string, now time.Time) error
+	MarkPasswordLocked(ctx context.Context, userID string, now time.Time) error
+	// ResetMFA clears the second-factor counter after a success and records the login.
+	ResetMFA(ctx context.Context, userID string, now time.Time) error
+	ResetPassword(ctx context.Context, userID string) error
+	// RefundPassword gives back a charged guess that could not be evaluated
+	// (the hashing pool was full).
+	RefundPassword(ctx context.Context, userID string) error
+	RecordLogin(ctx context.Context, userID string, now time.Time) error
+	// Unlock clears both counters and both locks.
+	Unlock(ctx context.Context, tenantID, userID string) error
+}
+
+// Factors holds enrolled and pending authenticators.
+type Factors interface {
+	// CreatePendingFactor revokes any pending factor of the same kind for the
+	// user and inserts f, so only the newest pending secret can be confirmed (C4).
+	CreatePendingFactor(ctx context.Context, f *Factor, now time.Time) error
+	FactorByID(ctx context.Context, tenantID, id string) (*Factor, error)
+	ListFactors(ctx context.Context, userID string) ([]Factor, error)
+	ActiveFactors(ctx context.Context, userID string) ([]Factor, error)
+	// ChargeEnrolment counts a wrong code against a pending factor; false when spent.
+	ChargeEnrolment(ctx context.Context, factorID string, limit int) (bool, error)
+	// ActivateFactor turns the pending factor active, records the step used to
+	// confirm it and revokes every other active factor of the same kind (C3).
+	// It reports false when the factor was no longer pending.
+	ActivateFactor(ctx context.Context, factorID string, step int64, now time.Time) (bool, error)
+	// UseStep records a TOTP step if it is newer than the last one used; false
+	// means the step was already used (replay).
+	UseStep(ctx context.Context, factorID string, step int64) (bool, error)
+	RevokeFactor(ctx context.Context, factorID string, now time.Time) (bool, error)
+	RevokeAllFactors(ctx context.Context, userID string, now time.Time) (int, error)
+}
+
+// LoginTxns holds login attempts between the password and the second factor.
+type LoginTxns interface {
+	CreateLoginTxn(ctx context.Context, t *LoginTxn) error
+	LoginTxnByID(ctx context.Context, tenantID, id string) (*LoginTxn, error)
+	// CompleteLoginTxn moves a pending, unexpired transaction to state; false
+	// when it was not pending any more.
+	CompleteLoginTxn(ctx context.Context, id, state, factorID string, now time.Time) (bool, error)
+	// UseTxnForEnrolment spends an allowed transaction on one enrolment.
+	UseTxnForEnrolment(ctx context.Context, id string, now time.Time) (bool, error)
+	DeleteExpiredLoginTxns(ctx context.Context, before time.Time) (int, error)
+}
+
+// Audit is the append-only record of security events (G5).
+type Audit interface {
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
+
+// Queries is everything that can run either alone or inside a write transaction.
+type Queries interface {
+	Tenants
+	Credentials
+	Users
+	Factors
+	LoginTxns
+	Audit
+}
+
+// Store is a database.
+type Store interface {
+	Queries
+	// InTx runs fn in one write transaction: every change in it commits or none
+	// does. On SQLite it begins IMMEDIATE so writers queue instead of failing.
+	InTx(ctx context.Context, fn func(q Queries) error) error
+	Ping(ctx context.Context) error
+	Dialect() string
+	Close() error
+}
