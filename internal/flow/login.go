@@ -209,7 +209,13 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 		// the user's enrolment without asking for it again.
 		status = EnrolmentRequired
 	}
-	if err := e.Store.CreateLoginTxn(ctx, txn); err != nil {
+	err = e.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.CreateLoginTxn(ctx, txn); err != nil {
+			return err
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.started", Outcome: "success", Detail: map[string]any{"mode": mode, "next": status, "txn": txn.ID}})
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &Result{Status: status, Txn: txn, User: u, Factors: factors}, nil

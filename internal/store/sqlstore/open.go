@@ -160,9 +160,11 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	// Roll back on a panic too: on SQLite the transaction holds the only
+	// writer connection, and with a context that is never cancelled nothing
+	// else would ever release it. After Commit this is a harmless no-op.
 	q := &queries{s: s, w: tx, r: tx, tx: true}
 	if err := fn(q); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteExpiredLoginTxns", testDeleteExpiredLoginTxns},
 		{"InTxRollback", testInTxRollback},
 		{"InTxCommit", testInTxCommit},
+		{"InTxPanic", testInTxPanic},
 		{"AuditAppend", testAuditAppend},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},

@@ -104,3 +104,34 @@ func testInTxCommit(t *testing.T, s store.Store) {
 		t.Errorf("audit after commit = %d events, %v", len(events), err)
 	}
 }
+
+// testInTxPanic: a panic inside a transaction (recovered higher up, as
+// net/http does) must not leave it open, or on a single-writer database every
+// later write would wait for it forever.
+func testInTxPanic(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tn, u := fixture(t, s)
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.InTx(ctx, func(q store.Queries) error {
+			if err := q.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled); err != nil {
+				t.Errorf("SetUserStatus in InTx: %v", err)
+			}
+			panic("handler bug")
+		})
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- s.SetPasswordHash(ctx, tn.ID, u.ID, "$argon2id$after") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write after a panicked transaction: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("write after a panicked transaction is still waiting: the transaction was left open")
+	}
+	if got := getUser(t, s, u); got.Status != store.StatusActive {
+		t.Errorf("status = %q, want the panicked change rolled back", got.Status)
+	}
+}
