@@ -163,6 +163,7 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
 	// Roll back on a panic too: on SQLite the transaction holds the only
 	// writer connection, and with a context that is never cancelled nothing
 	// else would ever release it. After Commit this is a harmless no-op.
+	defer func() { _ = tx.Rollback() }()
 	q := &queries{s: s, w: tx, r: tx, tx: true}
 	if err := fn(q); err != nil {
 		return err

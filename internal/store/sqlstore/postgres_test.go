@@ -11,6 +11,7 @@ import (
 )
 
 func TestPostgres(t *testing.T) {
+	pgtest.Require(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := sqlstore.OpenPostgres(t.Context(), pgtest.URL(t))
 		if err != nil {

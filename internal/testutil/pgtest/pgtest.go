@@ -20,21 +20,29 @@ const EnvURL = "COUNTERSIGN_TEST_POSTGRES"
 // Available reports whether PostgreSQL tests can run here.
 func Available() bool { return os.Getenv(EnvURL) != "" }
 
+// Require skips t when no database is configured, or fails it in CI, where a
+// silently skipped PostgreSQL run would hide a broken dialect. Call it at the
+// top of a test whose subtests each call URL, to skip once instead of in
+// every subtest.
+func Require(t testing.TB) {
+	t.Helper()
+	if Available() {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("PostgreSQL required in CI: set " + EnvURL)
+	}
+	t.Skip("PostgreSQL tests skipped: run scripts/test, or set " + EnvURL + " to a postgres:// URL")
+}
+
 // URL creates a fresh schema for t and returns a URL whose connections use it
 // as their search_path, so unqualified tables (goose's version table
-// included) land there. The schema is dropped when t ends.
-//
-// Without a database the test is skipped on a workstation but fails in CI,
-// where a silently skipped PostgreSQL run would hide a broken dialect.
+// included) land there. The schema is dropped when t ends. Without a database
+// it behaves as Require.
 func URL(t testing.TB) string {
 	t.Helper()
+	Require(t)
 	base := os.Getenv(EnvURL)
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PostgreSQL required in CI: set " + EnvURL)
-		}
-		t.Skip("PostgreSQL tests skipped: run scripts/test, or set " + EnvURL + " to a postgres:// URL")
-	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		t.Fatalf("%s must be a postgres:// URL", EnvURL)
