@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -505,6 +506,30 @@ func TestAuditHoldsNoSecrets(t *testing.T) {
 		}
 		if len(evs) < 6 {
 			t.Fatalf("only %d events recorded", len(evs))
+		}
+	})
+}
+
+// G6: a hash made with other parameters still verifies and is replaced with
+// one at the current parameters on the next successful login.
+func TestPasswordRehashedWhenParametersChange(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		u := e.user("paul")
+		if !strings.Contains(u.PasswordHash, "m=64,t=1,p=1") {
+			t.Fatalf("unexpected initial hash %q", u.PasswordHash)
+		}
+		stronger := testParams
+		stronger.Memory, stronger.Iterations = 128, 2
+		e.eng.Hasher = password.NewHasher(stronger, 2, time.Second)
+		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "paul", goodPassword); err != nil {
+			t.Fatal(err)
+		}
+		got := e.reload(u).PasswordHash
+		if !strings.HasPrefix(got, "$argon2id$v=19$m=128,t=2,p=1$") {
+			t.Fatalf("hash not upgraded: %q", got)
+		}
+		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "paul", goodPassword); err != nil {
+			t.Fatalf("login with the upgraded hash: %v", err)
 		}
 	})
 }

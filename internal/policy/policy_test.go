@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsFollowTheSeeds(t *testing.T) {
+	p := Default()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p.MFAAttempts != 7 || p.LockoutRelease != 0 || p.TOTPDrift != 1 || p.LoginIDMaxLength != 15 || p.MFARequired != MFAEveryone {
+		t.Fatalf("defaults %+v differ from B5, B6, C5, C11", p)
+	}
+}
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name, doc string
+		wantErr   []string
+		check     func(p Policy) bool
+	}{
+		{"empty keeps defaults", ``, nil, func(p Policy) bool { return p.MFAAttempts == 7 }},
+		{"partial document", `{"mfa_attempts":3,"lockout_release":"30m"}`, nil,
+			func(p Policy) bool { return p.MFAAttempts == 3 && p.LockoutRelease == Duration(30*time.Minute) && p.TOTPDrift == 1 }},
+		{"groups", `{"mfa_required":"groups","mfa_groups":["admins"]}`, nil,
+			func(p Policy) bool { return p.RequiresMFA([]string{"admins"}) && !p.RequiresMFA([]string{"staff"}) && !p.RequiresMFA(nil) }},
+		{"nobody", `{"mfa_required":"nobody"}`, nil, func(p Policy) bool { return !p.RequiresMFA([]string{"x"}) }},
+		{"unknown key", `{"mfa_attempt":3}`, []string{"unknown field"}, nil},
+		{"bad duration", `{"lockout_release":"soon"}`, []string{"not a duration"}, nil},
+		{"every problem at once", `{"mfa_required":"some","mfa_attempts":0,"password_attempts":1000,"totp_drift":-1,"allowed_factors":["carrier-pigeon"]}`,
+			[]string{"mfa_required", "mfa_attempts", "password_attempts", "totp_drift", "allowed_factors"}, nil},
+		{"groups without names", `{"mfa_required":"groups"}`, []string{"mfa_groups"}, nil},
+		{"legacy password rules", `{"password":{"min_length":8,"max_length":14,"require_upper":true,"reject_common":true}}`, nil,
+			func(p Policy) bool { return p.Password.MaxLength == 14 && p.Password.RequireUpper }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := Parse([]byte(c.doc))
+			if len(c.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !c.check(p) {
+					t.Fatalf("unexpected policy %+v", p)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted an invalid policy")
+			}
+			for _, w := range c.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
