@@ -146,7 +146,8 @@ type AuditEvent struct {
 	CreatedAt     time.Time
 }
 
-// AuditFilter narrows a listing; zero fields match everything.
+// AuditFilter narrows a listing. TenantID is required (an empty one matches
+// nothing, so a listing can never cross tenants); other zero fields match everything.
 type AuditFilter struct {
 	TenantID string
 	UserID   string
@@ -245,7 +246,9 @@ type LoginTxns interface {
 	// CompleteLoginTxn moves a pending, unexpired transaction to state; false
 	// when it was not pending any more.
 	CompleteLoginTxn(ctx context.Context, id, state, factorID string, now time.Time) (bool, error)
-	// UseTxnForEnrolment spends an allowed transaction on one enrolment.
+	// UseTxnForEnrolment marks a transaction as spent on one enrolment; it
+	// reports false when it already was. Whether the transaction is fresh
+	// enough to enrol is the flow engine's decision.
 	UseTxnForEnrolment(ctx context.Context, id string, now time.Time) (bool, error)
 	DeleteExpiredLoginTxns(ctx context.Context, before time.Time) (int, error)
 }
