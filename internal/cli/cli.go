@@ -73,7 +73,10 @@ func commands() []command {
 		{name: "serve", summary: "run the server", run: serve},
 		{name: "migrate", summary: "apply database migrations and exit", run: migrate, needs: true},
 		{name: "tenant create", summary: "create a tenant (--slug, --name)", run: tenantCreate, needs: true,
-			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.slug, "slug", "", "short identifier"); fs.StringVar(&o.name, "name", "", "display name") }},
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.slug, "slug", "", "short identifier")
+				fs.StringVar(&o.name, "name", "", "display name")
+			}},
 		{name: "tenant list", summary: "list tenants", run: tenantList, needs: true},
 		{name: "unit create", summary: "create a unit in a tenant (--tenant, --name)", run: unitCreate, needs: true, flags: tenantName},
 		{name: "group create", summary: "create a group in a tenant (--tenant, --name)", run: groupCreate, needs: true, flags: tenantName},
@@ -96,12 +99,18 @@ func commands() []command {
 				fs.BoolVar(&o.pwStdin, "password-stdin", false, "read the password from the first line of standard input")
 			}},
 		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
-			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id"); fs.IntVar(&o.limit, "limit", 100, "at most this many") }},
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.IntVar(&o.limit, "limit", 100, "at most this many")
+			}},
 		{name: "user show", summary: "show a user and their factors (--tenant, --user)", run: userShow, needs: true, flags: tenantUser},
 		{name: "user unlock", summary: "clear a user's lockouts (--tenant, --user)", run: userUnlock, needs: true, flags: tenantUser},
 		{name: "user reset-factors", summary: "revoke every factor of a user (--tenant, --user)", run: userResetFactors, needs: true, flags: tenantUser},
 		{name: "user set-status", summary: "change a user's status (--tenant, --user, --status)", run: userSetStatus, needs: true,
-			flags: func(fs *flag.FlagSet, o *opts) { tenantUser(fs, o); fs.StringVar(&o.status, "status", "", "new status") }},
+			flags: func(fs *flag.FlagSet, o *opts) {
+				tenantUser(fs, o)
+				fs.StringVar(&o.status, "status", "", "new status")
+			}},
 		{name: "audit list", summary: "list audit events, newest first (--tenant, --user, --event, --outcome, --limit)", run: auditList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
@@ -230,4 +239,3 @@ func (c *cmdCtx) operator(tenantID string) flow.Caller {
 	host, _ := os.Hostname()
 	return flow.Caller{TenantID: tenantID, Actor: "cli@" + host}
 }
-

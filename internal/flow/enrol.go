@@ -229,4 +229,3 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	f.ConfirmedAt = &now
 	return f, nil
 }
-

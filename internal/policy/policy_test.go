@@ -24,9 +24,13 @@ func TestParse(t *testing.T) {
 	}{
 		{"empty keeps defaults", ``, nil, func(p Policy) bool { return p.MFAAttempts == 7 }},
 		{"partial document", `{"mfa_attempts":3,"lockout_release":"30m"}`, nil,
-			func(p Policy) bool { return p.MFAAttempts == 3 && p.LockoutRelease == Duration(30*time.Minute) && p.TOTPDrift == 1 }},
+			func(p Policy) bool {
+				return p.MFAAttempts == 3 && p.LockoutRelease == Duration(30*time.Minute) && p.TOTPDrift == 1
+			}},
 		{"groups", `{"mfa_required":"groups","mfa_groups":["admins"]}`, nil,
-			func(p Policy) bool { return p.RequiresMFA([]string{"admins"}) && !p.RequiresMFA([]string{"staff"}) && !p.RequiresMFA(nil) }},
+			func(p Policy) bool {
+				return p.RequiresMFA([]string{"admins"}) && !p.RequiresMFA([]string{"staff"}) && !p.RequiresMFA(nil)
+			}},
 		{"nobody", `{"mfa_required":"nobody"}`, nil, func(p Policy) bool { return !p.RequiresMFA([]string{"x"}) }},
 		{"unknown key", `{"mfa_attempt":3}`, []string{"unknown field"}, nil},
 		{"bad duration", `{"lockout_release":"soon"}`, []string{"not a duration"}, nil},

@@ -50,7 +50,9 @@ func (m *metrics) observeRequest(route string, status int, r *http.Request) {
 	}
 }
 
-func (m *metrics) observeGuess(kind, outcome string) { m.verifiers.WithLabelValues(kind, outcome).Inc() }
+func (m *metrics) observeGuess(kind, outcome string) {
+	m.verifiers.WithLabelValues(kind, outcome).Inc()
+}
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
