@@ -101,7 +101,7 @@ func commands() []command {
 		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
-				fs.IntVar(&o.limit, "limit", 100, "at most this many")
+				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
 			}},
 		{name: "user show", summary: "show a user and their factors (--tenant, --user)", run: userShow, needs: true, flags: tenantUser},
 		{name: "user unlock", summary: "clear a user's lockouts (--tenant, --user)", run: userUnlock, needs: true, flags: tenantUser},

@@ -85,6 +85,14 @@ func tenantList(ctx context.Context, c *cmdCtx) error {
 	})
 }
 
+// namedBody is a unit or group as --json prints it; the store records carry
+// no JSON names of their own.
+type namedBody struct {
+	ID       string `json:"id"`
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+}
+
 func unitCreate(ctx context.Context, c *cmdCtx) error {
 	t, err := c.tenant(ctx)
 	if err != nil {
@@ -94,7 +102,7 @@ func unitCreate(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return c.out(u, func(w io.Writer) { fmt.Fprintf(w, "created unit %q (%s)\n", u.Name, u.ID) })
+	return c.out(namedBody{u.ID, u.TenantID, u.Name}, func(w io.Writer) { fmt.Fprintf(w, "created unit %q (%s)\n", u.Name, u.ID) })
 }
 
 func groupCreate(ctx context.Context, c *cmdCtx) error {
@@ -106,7 +114,7 @@ func groupCreate(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return c.out(g, func(w io.Writer) { fmt.Fprintf(w, "created group %q (%s)\n", g.Name, g.ID) })
+	return c.out(namedBody{g.ID, g.TenantID, g.Name}, func(w io.Writer) { fmt.Fprintf(w, "created group %q (%s)\n", g.Name, g.ID) })
 }
 
 func appCreate(ctx context.Context, c *cmdCtx) error {
@@ -183,9 +191,21 @@ func (c *cmdCtx) user(ctx context.Context) (*store.Tenant, *store.User, error) {
 	return t, u, nil
 }
 
+// checkLimit refuses a --limit the store would silently replace with its
+// default, so asking for 5000 events does not quietly print 100.
+func (c *cmdCtx) checkLimit() error {
+	if c.o.limit < 1 || c.o.limit > 1000 {
+		return fmt.Errorf("--limit: %d is outside 1 to 1000", c.o.limit)
+	}
+	return nil
+}
+
 func userList(ctx context.Context, c *cmdCtx) error {
 	t, err := c.tenant(ctx)
 	if err != nil {
+		return err
+	}
+	if err := c.checkLimit(); err != nil {
 		return err
 	}
 	users, err := c.srv.Store.ListUsers(ctx, t.ID, "", c.o.limit)
@@ -216,7 +236,9 @@ func userShow(ctx context.Context, c *cmdCtx) error {
 		return err
 	}
 	type factor struct {
-		ID, Kind, State string
+		ID    string `json:"id"`
+		Kind  string `json:"kind"`
+		State string `json:"state"`
 	}
 	body := struct {
 		api.UserBody
@@ -271,6 +293,9 @@ func userSetStatus(ctx context.Context, c *cmdCtx) error {
 func auditList(ctx context.Context, c *cmdCtx) error {
 	t, err := c.tenant(ctx)
 	if err != nil {
+		return err
+	}
+	if err := c.checkLimit(); err != nil {
 		return err
 	}
 	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome, Limit: c.o.limit}

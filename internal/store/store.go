@@ -259,6 +259,62 @@ type Audit interface {
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }
 
+// Outbox message states.
+const (
+	OutboxPending   = "pending"   // waiting for its first attempt
+	OutboxSending   = "sending"   // claimed by a worker until its lease ends
+	OutboxRetry     = "retry"     // failed, waiting for the next attempt
+	OutboxDelivered = "delivered" // accepted by the provider; payload erased
+	OutboxDead      = "dead"      // given up: permanent failure or attempts spent
+)
+
+// OutboxMessage is an SMS, call or email waiting for, or past, delivery.
+type OutboxMessage struct {
+	ID            string
+	TenantID      string
+	UserID        string
+	Channel       string
+	Purpose       string
+	Destination   string // phone number or email address, shown to administrators
+	Payload       []byte // sealed by the keyring: it may hold a one-time code
+	State         string
+	Attempts      int
+	NextAttemptAt time.Time
+	LeaseUntil    *time.Time
+	ClaimedBy     string
+	LastError     string
+	Provider      string
+	ProviderRef   string
+	CreatedAt     time.Time
+	DeliveredAt   *time.Time
+}
+
+// OutboxFilter narrows an administrator's listing of the outbox.
+type OutboxFilter struct {
+	TenantID string // required
+	State    string
+	UserID   string
+	Limit    int
+}
+
+// Outbox is the durable queue between a state change and its message.
+type Outbox interface {
+	// EnqueueOutbox inserts m; call it in the transaction that caused it.
+	EnqueueOutbox(ctx context.Context, m *OutboxMessage) error
+	// ClaimOutbox atomically takes up to limit due messages (pending, retry,
+	// or sending with an expired lease) for worker until leaseUntil; two
+	// workers never hold one message at once (SKIP LOCKED on PostgreSQL).
+	ClaimOutbox(ctx context.Context, worker string, now, leaseUntil time.Time, limit int) ([]OutboxMessage, error)
+	// MarkOutboxDelivered records success and erases the payload; false when
+	// the worker no longer held the message.
+	MarkOutboxDelivered(ctx context.Context, id, worker, provider, ref string, now time.Time) (bool, error)
+	// MarkOutboxFailed records a failure: retry at next, or dead when dead.
+	MarkOutboxFailed(ctx context.Context, id, worker, provider, reason string, next time.Time, dead bool) (bool, error)
+	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxMessage, error)
+	// CountOutbox counts messages by state, for metrics.
+	CountOutbox(ctx context.Context) (map[string]int, error)
+}
+
 // Queries is everything that can run either alone or inside a write transaction.
 type Queries interface {
 	Tenants
@@ -267,6 +323,7 @@ type Queries interface {
 	Factors
 	LoginTxns
 	Audit
+	Outbox
 }
 
 // Store is a database.

@@ -1,0 +1,23 @@
+// Command countersign-load measures how many second-factor verifications and
+// password logins a running Countersign server sustains. It creates its own
+// users through the admin API, so it needs an empty-enough tenant, an
+// application key and an admin key; scripts/load sets all of that up.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "countersign-load:", err)
+		os.Exit(1)
+	}
+}

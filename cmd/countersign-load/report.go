@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// printReport writes the human-readable table and, below it, whatever needs
+// a second look: failures, 503s and phases the user count held back.
+func printReport(w io.Writer, rep Report) error {
+	fmt.Fprintf(w, "Countersign load: %s, %d workers, client on %d CPUs (%s)\n", rep.URL, rep.Concurrency, rep.Machine.CPUs, rep.Machine.CPUModel)
+	fmt.Fprintf(w, "setup: %d TOTP users, %d password users in %.1fs (prefix %s)\n\n",
+		rep.Setup.TOTPUsers, rep.Setup.PasswordUsers, rep.Setup.Seconds, rep.Prefix)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tok/s\tok\tfailed\t503 share\tp50 ms\tp90 ms\tp99 ms\tmax ms\tseconds\t")
+	for _, p := range rep.Phases {
+		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%d\t%.1f%%\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t\n", p.Name, p.PerSecond, p.Successes, p.Failures,
+			100*p.BusyShare, p.Latency.P50, p.Latency.P90, p.Latency.P99, p.Latency.Max, p.Seconds)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, p := range rep.Phases {
+		fmt.Fprintf(w, "%s (%s/s, stopped by %s): %s\n", p.Name, p.Unit, p.StoppedBy, outcomes(p.Outcomes))
+		if p.Failures > 0 && p.Name != "password" {
+			fmt.Fprintf(w, "  BUG? %d of %d attempts failed; every verification in this phase uses a fresh valid code\n", p.Failures, p.Attempts)
+		}
+		if p.Name == "password" && p.Failures > 0 {
+			fmt.Fprintf(w, "  %.1f%% of requests got 503 busy (expected when the hashing pool is saturated)", 100*p.BusyShare)
+			if other := p.Failures - busy(p.Outcomes); other > 0 {
+				fmt.Fprintf(w, "; BUG? %d other failures", other)
+			}
+			fmt.Fprintln(w)
+		}
+		if p.IdleShare > 0.05 {
+			fmt.Fprintf(w, "  workers waited %.0f%% of the time for a fresh TOTP step: the user count limited this phase, not the server; raise -users\n", 100*p.IdleShare)
+		}
+	}
+	return nil
+}
+
+func outcomes(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func busy(m map[string]int64) int64 {
+	var n int64
+	for k, v := range m {
+		if strings.HasPrefix(k, "503") {
+			n += v
+		}
+	}
+	return n
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxDuration caps each phase so a mistyped -duration cannot run for hours.
+const maxDuration = 2 * time.Minute
+
+type config struct {
+	url           string
+	appKey        string
+	adminKey      string
+	users         int
+	passwordUsers int
+	concurrency   int
+	duration      time.Duration
+	phases        []string
+	prefix        string
+	json          bool
+}
+
+var phaseNames = []string{"totp", "password", "mfa"}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var cfg config
+	var phases string
+	fs := flag.NewFlagSet("countersign-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.url, "url", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&cfg.appKey, "app-key", getenv("COUNTERSIGN_LOAD_APP_KEY"), "application API key (env COUNTERSIGN_LOAD_APP_KEY)")
+	fs.StringVar(&cfg.adminKey, "admin-key", getenv("COUNTERSIGN_LOAD_ADMIN_KEY"), "admin API key with role admin (env COUNTERSIGN_LOAD_ADMIN_KEY)")
+	fs.IntVar(&cfg.users, "users", 3000, "distinct TOTP users; each allows about two verifications per 30 s")
+	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password phase")
+	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent workers")
+	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase (at most 2m)")
+	fs.StringVar(&phases, "phases", strings.Join(phaseNames, ","), "phases to run, in order: totp, password, mfa")
+	fs.StringVar(&cfg.prefix, "prefix", randomString(4, alnum), "login ID prefix, random by default so runs do not collide")
+	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for p := range strings.SplitSeq(phases, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.phases = append(cfg.phases, p)
+		}
+	}
+	cfg.url = strings.TrimRight(cfg.url, "/")
+	return cfg, cfg.validate()
+}
+
+// validate reports every problem at once.
+func (cfg *config) validate() error {
+	var errs []error
+	needs := map[string]bool{}
+	for _, p := range cfg.phases {
+		if !slices.Contains(phaseNames, p) {
+			errs = append(errs, fmt.Errorf("-phases: unknown phase %q (want %s)", p, strings.Join(phaseNames, ", ")))
+		}
+		needs[p] = true
+	}
+	if len(cfg.phases) == 0 {
+		errs = append(errs, errors.New("-phases: name at least one phase"))
+	}
+	if cfg.adminKey == "" {
+		errs = append(errs, errors.New("-admin-key (or COUNTERSIGN_LOAD_ADMIN_KEY) is required to create the users"))
+	}
+	if cfg.appKey == "" {
+		errs = append(errs, errors.New("-app-key (or COUNTERSIGN_LOAD_APP_KEY) is required"))
+	}
+	if cfg.concurrency < 1 {
+		errs = append(errs, errors.New("-concurrency must be at least 1"))
+	}
+	if cfg.duration <= 0 {
+		errs = append(errs, errors.New("-duration must be positive"))
+	}
+	cfg.duration = min(cfg.duration, maxDuration)
+	if (needs["totp"] || needs["mfa"]) && cfg.users < 1 {
+		errs = append(errs, errors.New("-users must be at least 1 for the totp and mfa phases"))
+	}
+	if !needs["totp"] && !needs["mfa"] {
+		cfg.users = 0
+	}
+	if needs["password"] && cfg.passwordUsers < 1 {
+		errs = append(errs, errors.New("-password-users must be at least 1 for the password phase"))
+	}
+	if !needs["password"] {
+		cfg.passwordUsers = 0
+	}
+	cfg.users, cfg.passwordUsers = max(cfg.users, 0), max(cfg.passwordUsers, 0)
+	if strings.Trim(cfg.prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") != "" || cfg.prefix == "" {
+		errs = append(errs, fmt.Errorf("-prefix %q: use letters, digits and ._-@ only", cfg.prefix))
+	}
+	// Login IDs are prefix, a kind letter and an index; the seed policy allows 15 characters.
+	if longest := len(cfg.prefix) + 1 + len(strconv.Itoa(max(cfg.users, cfg.passwordUsers, 1)-1)); longest > 15 {
+		errs = append(errs, fmt.Errorf("-prefix %q: login IDs would be %d characters, more than 15", cfg.prefix, longest))
+	}
+	return errors.Join(errs...)
+}
+
+// Report is the whole result, as -json prints it.
+type Report struct {
+	URL         string        `json:"url"`
+	Machine     Machine       `json:"client_machine"`
+	Concurrency int           `json:"concurrency"`
+	Prefix      string        `json:"prefix"`
+	Setup       SetupReport   `json:"setup"`
+	Phases      []PhaseReport `json:"phases"`
+}
+
+// Machine describes where the tool ran; with scripts/load the server shares it.
+type Machine struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model,omitempty"`
+	OS       string `json:"os"`
+}
+
+// SetupReport says what setup created and how long it took.
+type SetupReport struct {
+	TOTPUsers     int     `json:"totp_users"`
+	PasswordUsers int     `json:"password_users"`
+	Seconds       float64 `json:"seconds"`
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	cfg, err := parseFlags(args, os.Getenv, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	c := newClient(cfg.url, cfg.appKey, cfg.adminKey, cfg.concurrency)
+	rep := Report{URL: cfg.url, Machine: machine(), Concurrency: cfg.concurrency, Prefix: cfg.prefix}
+
+	fmt.Fprintf(os.Stderr, "setup: creating %d TOTP users and %d password users (prefix %s)…\n", cfg.users, cfg.passwordUsers, cfg.prefix)
+	start := time.Now()
+	pop, err := setup(ctx, c, cfg)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	rep.Setup = SetupReport{TOTPUsers: cfg.users, PasswordUsers: cfg.passwordUsers, Seconds: round(time.Since(start).Seconds(), 2)}
+
+	sched := newScheduler(pop.lastStep)
+	for _, p := range cfg.phases {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "phase %s: %s with %d workers…\n", p, cfg.duration, cfg.concurrency)
+		switch p {
+		case "totp":
+			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "verifications", checkWork(c, pop, sched)))
+		case "password":
+			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", passwordWork(c, pop)))
+		case "mfa":
+			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", mfaWork(c, pop, sched)))
+		}
+	}
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printReport(stdout, rep)
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func round(x float64, places int) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	p := math.Pow(10, float64(places))
+	return math.Round(x*p) / p
+}
