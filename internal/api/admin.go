@@ -269,15 +269,34 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	return nil
 }
 
+// namedBody is a unit or a group.
+type namedBody struct {
+	ID       string `json:"id"`
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+}
+
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request, c *caller) error {
-	return a.createNamed(w, r, c, func(name string) (any, error) { return a.Directory.CreateGroup(r.Context(), c.Caller, name) })
+	return a.createNamed(w, r, c, func(name string) (namedBody, error) {
+		g, err := a.Directory.CreateGroup(r.Context(), c.Caller, name)
+		if err != nil {
+			return namedBody{}, err
+		}
+		return namedBody{g.ID, g.TenantID, g.Name}, nil
+	})
 }
 
 func (a *API) createUnit(w http.ResponseWriter, r *http.Request, c *caller) error {
-	return a.createNamed(w, r, c, func(name string) (any, error) { return a.Directory.CreateUnit(r.Context(), c.Caller, name) })
+	return a.createNamed(w, r, c, func(name string) (namedBody, error) {
+		u, err := a.Directory.CreateUnit(r.Context(), c.Caller, name)
+		if err != nil {
+			return namedBody{}, err
+		}
+		return namedBody{u.ID, u.TenantID, u.Name}, nil
+	})
 }
 
-func (a *API) createNamed(w http.ResponseWriter, r *http.Request, c *caller, create func(string) (any, error)) error {
+func (a *API) createNamed(w http.ResponseWriter, r *http.Request, c *caller, create func(string) (namedBody, error)) error {
 	if err := mustRole(c, store.RoleAdmin); err != nil {
 		return err
 	}

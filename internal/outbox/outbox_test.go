@@ -97,7 +97,9 @@ func enqueueAs(t *testing.T, st store.Store, keys *keyring.Keyring, prefix strin
 	var ids []string
 	for i := range n {
 		m := delivery.Message{ID: fmt.Sprintf("%s_%03d", prefix, i), TenantID: "ten_1", Channel: delivery.SMS, To: "+15555550100", Text: fmt.Sprintf("Your code is %06d", i)}
-		err := st.InTx(t.Context(), func(q store.Queries) error { return outbox.Enqueue(t.Context(), q, keys, m, "usr_1", "login_code", now) })
+		err := st.InTx(t.Context(), func(q store.Queries) error {
+			return outbox.Enqueue(t.Context(), q, keys, m, "usr_1", "login_code", now)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
