@@ -22,7 +22,7 @@ type PhaseReport struct {
 	Attempts  int64   `json:"attempts"`
 	Successes int64   `json:"successes"`
 	Failures  int64   `json:"failures"`
-	PerSecond float64 `json:"per_second"` // successes per second
+	PerSecond float64 `json:"per_second"` // successes completed per second of the phase window
 	Requests  int64   `json:"requests"`
 	// Latency covers successful attempts only, from the first request sent
 	// to the last answer read.
@@ -45,7 +45,8 @@ type work func(ctx context.Context, t *tally) bool
 // deadline finish and count, so a slow answer is not cut off as an error.
 func runPhase(ctx context.Context, cfg config, name, unit string, do work) PhaseReport {
 	start := time.Now()
-	pctx, cancel := context.WithDeadline(ctx, start.Add(cfg.duration))
+	deadline := start.Add(cfg.duration)
+	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var budget atomic.Int64
 	budget.Store(maxAttempts)
@@ -53,7 +54,7 @@ func runPhase(ctx context.Context, cfg config, name, unit string, do work) Phase
 	tallies := make([]*tally, cfg.concurrency)
 	var wg sync.WaitGroup
 	for i := range tallies {
-		t := newTally()
+		t := newTally(deadline)
 		tallies[i] = t
 		wg.Go(func() {
 			for pctx.Err() == nil {
@@ -73,15 +74,19 @@ func runPhase(ctx context.Context, cfg config, name, unit string, do work) Phase
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	// The rate counts what completed inside the window: the drain after the
+	// deadline would otherwise stretch the time without adding a full
+	// window's worth of attempts.
+	window := min(elapsed, cfg.duration)
 
-	all := newTally()
+	all := newTally(deadline)
 	for _, t := range tallies {
 		all.merge(t)
 	}
 	rep := PhaseReport{
 		Name: name, Unit: unit, Seconds: round(elapsed.Seconds(), 2), StoppedBy: "duration",
 		Attempts: all.attempts, Successes: all.successes, Failures: all.attempts - all.successes,
-		PerSecond: round(float64(all.successes)/elapsed.Seconds(), 1), Requests: all.requests,
+		PerSecond: round(float64(all.inWindow)/window.Seconds(), 1), Requests: all.requests,
 		Latency: summarize(all.latencies), Outcomes: all.outcomes,
 		IdleShare: round(all.idle.Seconds()/(elapsed.Seconds()*float64(cfg.concurrency)), 3),
 	}

@@ -37,7 +37,7 @@ func printReport(w io.Writer, rep Report) error {
 			fmt.Fprintln(w)
 		}
 		if p.IdleShare > 0.05 {
-			fmt.Fprintf(w, "  workers waited %.0f%% of the time for a fresh TOTP step: the user count limited this phase, not the server; raise -users\n", 100*p.IdleShare)
+			fmt.Fprintf(w, "  workers waited %.0f%% of the time for a fresh TOTP step: the user count, not the server, limited this phase; raise -users or run it alone (-phases %s)\n", 100*p.IdleShare, p.Name)
 		}
 	}
 	return nil

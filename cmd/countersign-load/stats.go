@@ -23,18 +23,23 @@ type tally struct {
 	attempts  int64
 	requests  int64
 	busy      int64 // requests answered 503
+	inWindow  int64 // successes completed before the phase deadline
+	deadline  time.Time
 	outcomes  map[string]int64
 	latencies []time.Duration // of successful attempts
 	idle      time.Duration   // waiting for a fresh TOTP step
 }
 
-func newTally() *tally { return &tally{outcomes: map[string]int64{}} }
+func newTally(deadline time.Time) *tally {
+	return &tally{outcomes: map[string]int64{}, deadline: deadline}
+}
 
 func (t *tally) merge(o *tally) {
 	t.successes += o.successes
 	t.attempts += o.attempts
 	t.requests += o.requests
 	t.busy += o.busy
+	t.inWindow += o.inWindow
 	for k, v := range o.outcomes {
 		t.outcomes[k] += v
 	}
@@ -72,5 +77,8 @@ func (t *tally) finish(success bool, d time.Duration) {
 	if success {
 		t.successes++
 		t.latencies = append(t.latencies, d)
+		if time.Now().Before(t.deadline) {
+			t.inWindow++
+		}
 	}
 }

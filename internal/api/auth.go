@@ -20,16 +20,17 @@ type factorRef struct {
 }
 
 type loginResponse struct {
-	Status        string      `json:"status"`
-	TransactionID string      `json:"transaction_id,omitempty"`
-	ExpiresAt     *time.Time  `json:"expires_at,omitempty"`
-	User          userRef     `json:"user"`
-	Factors       []factorRef `json:"factors,omitempty"`
-	Message       string      `json:"message,omitempty"`
+	Status             string      `json:"status"`
+	TrustedDeviceToken string      `json:"trusted_device_token,omitempty"`
+	TransactionID      string      `json:"transaction_id,omitempty"`
+	ExpiresAt          *time.Time  `json:"expires_at,omitempty"`
+	User               userRef     `json:"user"`
+	Factors            []factorRef `json:"factors,omitempty"`
+	Message            string      `json:"message,omitempty"`
 }
 
 func resultBody(res *flow.Result) loginResponse {
-	body := loginResponse{Status: res.Status, User: userRef{ID: res.User.ID, LoginID: res.User.LoginID}}
+	body := loginResponse{Status: res.Status, User: userRef{ID: res.User.ID, LoginID: res.User.LoginID}, TrustedDeviceToken: res.TrustedDeviceToken}
 	if res.Txn != nil {
 		body.TransactionID = res.Txn.ID
 		if res.Status != flow.Allowed {
@@ -47,14 +48,16 @@ func resultBody(res *flow.Result) loginResponse {
 
 func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in struct {
-		LoginID  string `json:"login_id"`
-		Password string `json:"password"`
-		IP       string `json:"ip"`
+		LoginID       string `json:"login_id"`
+		Password      string `json:"password"`
+		IP            string `json:"ip"`
+		TrustedDevice string `json:"trusted_device_token"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	endUserIP(c, in.IP)
+	c.TrustedDevice = in.TrustedDevice
 	res, err := a.Engine.PasswordLogin(r.Context(), c.Caller, in.LoginID, in.Password)
 	if err != nil {
 		return err
@@ -65,13 +68,15 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
 
 func (a *API) beginMFA(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in struct {
-		LoginID string `json:"login_id"`
-		IP      string `json:"ip"`
+		LoginID       string `json:"login_id"`
+		IP            string `json:"ip"`
+		TrustedDevice string `json:"trusted_device_token"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	endUserIP(c, in.IP)
+	c.TrustedDevice = in.TrustedDevice
 	res, err := a.Engine.BeginMFA(r.Context(), c.Caller, in.LoginID)
 	if err != nil {
 		return err
@@ -125,13 +130,19 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 
 func (a *API) verify(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in struct {
-		Code     string `json:"code"`
-		FactorID string `json:"factor_id"`
+		Code           string `json:"code"`
+		FactorID       string `json:"factor_id"`
+		OneTimeToken   string `json:"one_time_token"`
+		RememberDevice bool   `json:"remember_device"`
+		DeviceLabel    string `json:"device_label"`
+		IP             string `json:"ip"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	res, err := a.Engine.VerifyTransaction(r.Context(), c.Caller, r.PathValue("id"), in.FactorID, in.Code)
+	endUserIP(c, in.IP)
+	res, err := a.Engine.VerifyTransaction(r.Context(), c.Caller, r.PathValue("id"), flow.Verification{
+		FactorID: in.FactorID, Code: in.Code, OneTimeToken: in.OneTimeToken, RememberDevice: in.RememberDevice, DeviceLabel: in.DeviceLabel})
 	if err != nil {
 		return err
 	}

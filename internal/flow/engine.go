@@ -25,6 +25,8 @@ type Engine struct {
 	Log    *slog.Logger
 	// Observe, when set, is told the outcome of every guess (for metrics).
 	Observe func(kind, outcome string)
+	// Notify, when set, wakes the outbox worker after a message is enqueued.
+	Notify func()
 	// PolicyTTL bounds how long a tenant's policy is cached; several servers
 	// see a policy change within this time.
 	PolicyTTL time.Duration
@@ -46,6 +48,8 @@ type Caller struct {
 	ApplicationID string
 	Actor         string
 	IP            string
+	// TrustedDevice is the remembered-device token the request presented (B4).
+	TrustedDevice string
 }
 
 func (e *Engine) now() time.Time {

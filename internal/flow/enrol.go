@@ -30,36 +30,11 @@ func (en *Enrolment) QR() ([]byte, error) { return totp.QRPNG(en.URI, QRSize) }
 // the transaction lifetime, or one whose password step just succeeded for a
 // user with no factor yet. A transaction starts one enrolment only.
 func (e *Engine) BeginTOTPEnrolment(ctx context.Context, c Caller, txnID string) (*Enrolment, error) {
-	txn, err := e.Transaction(ctx, c, txnID)
-	if err != nil {
-		return nil, ErrFreshAuthRequired
-	}
-	t, p, err := e.Policy(ctx, c.TenantID)
+	t, p, u, txn, err := e.freshUser(ctx, c, txnID)
 	if err != nil {
 		return nil, err
 	}
-	now := e.now()
-	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
-	if err != nil {
-		return nil, notFoundAs(err, ErrFreshAuthRequired)
-	}
-	fresh := false
-	switch txn.State {
-	case store.TxnAllowed:
-		fresh = txn.CompletedAt != nil && now.Sub(*txn.CompletedAt) < time.Duration(p.TransactionTTL)
-	case store.TxnPending:
-		if txn.Mode == ModePassword && now.Before(txn.ExpiresAt) {
-			factors, err := e.usableFactors(ctx, p, u)
-			if err != nil {
-				return nil, err
-			}
-			fresh = len(factors) == 0
-		}
-	}
-	if !fresh {
-		return nil, ErrFreshAuthRequired
-	}
-	used, err := e.Store.UseTxnForEnrolment(ctx, txn.ID, now)
+	used, err := e.Store.UseTxnForEnrolment(ctx, txn.ID, e.now())
 	if err != nil {
 		return nil, err
 	}

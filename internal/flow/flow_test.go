@@ -118,7 +118,7 @@ func TestParallelTransactionsShareOneStep(t *testing.T) {
 		}
 		code := e.code(secret, 0)
 		errs := race(n, func(i int) error {
-			_, err := e.eng.VerifyTransaction(e.ctx, e.app, txns[i], "", code)
+			_, err := e.eng.VerifyTransaction(e.ctx, e.app, txns[i], flow.Verification{Code: code})
 			return err
 		})
 		if got := count(errs, nil); got != 1 {
@@ -443,7 +443,7 @@ func TestEnrolmentNeedsFreshAuthentication(t *testing.T) {
 		if _, err := e.eng.BeginTOTPEnrolment(e.ctx, e.app, res.Txn.ID); !errors.Is(err, flow.ErrFreshAuthRequired) {
 			t.Fatalf("replacement on a password-only transaction: %v", err)
 		}
-		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, "", e.code(secret, 0)); err != nil {
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, flow.Verification{Code: e.code(secret, 0)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.eng.BeginTOTPEnrolment(e.ctx, e.app, res.Txn.ID); err != nil {
@@ -452,7 +452,7 @@ func TestEnrolmentNeedsFreshAuthentication(t *testing.T) {
 		// An allowed transaction is fresh only for the transaction lifetime.
 		res, _ = e.eng.PasswordLogin(e.ctx, e.app, "mia", goodPassword)
 		e.clock.Add(30 * time.Second)
-		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, "", e.code(secret, 0)); err != nil {
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, flow.Verification{Code: e.code(secret, 0)}); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Add(6 * time.Minute)
@@ -472,11 +472,11 @@ func TestTransactionLifetime(t *testing.T) {
 		if err != nil || res.Status != flow.MFARequired || len(res.Factors) != 1 {
 			t.Fatalf("%v %+v", err, res)
 		}
-		if _, err := e.eng.VerifyTransaction(e.ctx, e.app2, res.Txn.ID, "", e.code(secret, 0)); !errors.Is(err, flow.ErrTxnGone) {
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app2, res.Txn.ID, flow.Verification{Code: e.code(secret, 0)}); !errors.Is(err, flow.ErrTxnGone) {
 			t.Fatalf("another application's transaction: %v", err)
 		}
 		e.clock.Add(6 * time.Minute)
-		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, "", e.code(secret, 0)); !errors.Is(err, flow.ErrTxnGone) {
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, flow.Verification{Code: e.code(secret, 0)}); !errors.Is(err, flow.ErrTxnGone) {
 			t.Fatalf("expired transaction: %v", err)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/password"
@@ -33,6 +34,8 @@ type Result struct {
 	Txn     *store.LoginTxn
 	User    *store.User
 	Factors []store.Factor // usable second factors when Status is MFARequired
+	// TrustedDeviceToken is set when a remembered device was asked for (B4).
+	TrustedDeviceToken string
 }
 
 // PasswordLogin checks a login ID and password, then decides from policy
@@ -196,6 +199,22 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 	if mfaLocked(u, p, now) {
 		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
+	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
+		txn.State, txn.CompletedAt = store.TxnAllowed, &now
+		err := e.Store.InTx(ctx, func(q store.Queries) error {
+			if err := q.CreateLoginTxn(ctx, txn); err != nil {
+				return err
+			}
+			if err := q.RecordLogin(ctx, u.ID, now); err != nil {
+				return err
+			}
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: map[string]any{"mode": mode, "mfa": "trusted_device", "device": device, "txn": txn.ID}})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Status: Allowed, Txn: txn, User: u}, nil
+	}
 	factors, err := e.usableFactors(ctx, p, u)
 	if err != nil {
 		return nil, err
@@ -241,8 +260,20 @@ func (e *Engine) Transaction(ctx context.Context, c Caller, id string) (*store.L
 	return txn, nil
 }
 
-// VerifyTransaction checks a second-factor code for a pending transaction.
-func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID, factorID, code string) (*Result, error) {
+// Verification is what a person submits to complete a transaction.
+type Verification struct {
+	// FactorID picks the factor; empty means the authenticator app.
+	FactorID string
+	Code     string
+	// OneTimeToken is used instead of a factor by a person whose device is lost (C8).
+	OneTimeToken string
+	// RememberDevice asks for a trusted-device token on success (B4).
+	RememberDevice bool
+	DeviceLabel    string
+}
+
+// VerifyTransaction checks a second factor for a pending transaction.
+func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, v Verification) (*Result, error) {
 	txn, err := e.Transaction(ctx, c, txnID)
 	if err != nil {
 		return nil, err
@@ -261,16 +292,38 @@ func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID, factorI
 	if err := statusErr(u.Status); err != nil {
 		return nil, err
 	}
-	f, err := e.pickTOTP(ctx, p, u, factorID)
+	res := &Result{Status: Allowed, Txn: txn, User: u}
+	var remember func(q store.Queries) error
+	if v.RememberDevice && p.TrustedDeviceTTL > 0 {
+		remember = func(q store.Queries) error {
+			token, err := e.trustDevice(ctx, q, c, p, u, v.DeviceLabel)
+			res.TrustedDeviceToken = token
+			return err
+		}
+	}
+	switch {
+	case v.OneTimeToken != "":
+		err = e.verifyOneTimeToken(ctx, c, p, u, v.OneTimeToken, txn, remember)
+	default:
+		var f *store.Factor
+		if f, err = e.pickFactor(ctx, p, u, v.FactorID); err != nil {
+			return nil, err
+		}
+		txn.FactorID = f.ID
+		switch f.Kind {
+		case policy.FactorTOTP:
+			err = e.verifyTOTP(ctx, c, p, u, f, v.Code, txn, remember)
+		case policy.FactorSMS, policy.FactorEmail:
+			err = e.verifyCode(ctx, c, p, u, f, v.Code, txn, remember)
+		default:
+			err = ErrFactorNotAllowed
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := e.verifyTOTP(ctx, c, p, u, f, code, txn); err != nil {
-		return nil, err
-	}
 	txn.State = store.TxnAllowed
-	txn.FactorID = f.ID
-	return &Result{Status: Allowed, Txn: txn, User: u}, nil
+	return res, nil
 }
 
 // Check is the one-shot second-factor check for an application that names the
@@ -283,27 +336,29 @@ func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Re
 	if !p.RequiresMFA(u.Groups) {
 		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly)
 	}
-	f, err := e.pickTOTP(ctx, p, u, "")
+	f, err := e.pickFactor(ctx, p, u, "")
 	if err != nil {
 		if errors.Is(err, ErrNotRegistered) {
 			return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
 		}
 		return nil, err
 	}
-	if err := e.verifyTOTP(ctx, c, p, u, f, code, nil); err != nil {
+	if err := e.verifyTOTP(ctx, c, p, u, f, code, nil, nil); err != nil {
 		return nil, err
 	}
 	return &Result{Status: Allowed, User: u}, nil
 }
 
-func (e *Engine) pickTOTP(ctx context.Context, p policy.Policy, u *store.User, factorID string) (*store.Factor, error) {
+// pickFactor finds the usable factor with this id, or the authenticator app
+// when id is empty.
+func (e *Engine) pickFactor(ctx context.Context, p policy.Policy, u *store.User, factorID string) (*store.Factor, error) {
 	factors, err := e.usableFactors(ctx, p, u)
 	if err != nil {
 		return nil, err
 	}
 	for i := range factors {
 		f := &factors[i]
-		if f.Kind == policy.FactorTOTP && (factorID == "" || f.ID == factorID) {
+		if (factorID == "" && f.Kind == policy.FactorTOTP) || (factorID != "" && f.ID == factorID) {
 			return f, nil
 		}
 	}
@@ -316,17 +371,41 @@ func (e *Engine) pickTOTP(ctx context.Context, p policy.Policy, u *store.User, f
 // errTxnRace rolls back a verification whose transaction another request completed first.
 var errTxnRace = errors.New("transaction completed concurrently")
 
-// verifyTOTP charges the guess, evaluates it and records the outcome in one
-// write transaction (invariants 1 and 2).
-func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *store.User, f *store.Factor, code string, txn *store.LoginTxn) error {
-	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
-	if err != nil {
-		return fmt.Errorf("open factor %s: %w", f.ID, err)
-	}
+// attempt is one second-factor guess for guess to run.
+type attempt struct {
+	kind   string          // totp, sms, email, one_time_token, verify_phone…
+	detail map[string]any  // audit detail, never a secret
+	txn    *store.LoginTxn // completed on success, when set
+	// check evaluates the guess inside the transaction, after it was charged;
+	// reason explains a refusal in the audit record.
+	check func(q store.Queries) (ok bool, reason string, err error)
+	// success runs inside the transaction after a successful check.
+	success func(q store.Queries) error
+	// failure, when set, replaces ErrWrongCode as the answer to a refusal.
+	failure func(reason string) error
+}
+
+// guess charges the guess, evaluates it and records the outcome in one write
+// transaction (invariants 1, 2 and 3): the same for every kind of code.
+func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.User, a attempt) error {
 	now := e.now()
 	var result error
 	outcome := "success"
-	err = e.Store.InTx(ctx, func(q store.Queries) error {
+	event := "login.mfa"
+	if strings.HasPrefix(a.kind, "verify_") {
+		event = "contact.verify"
+	}
+	detail := func(extra ...any) map[string]any {
+		d := map[string]any{"kind": a.kind}
+		for k, v := range a.detail {
+			d[k] = v
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			d[extra[i].(string)] = extra[i+1]
+		}
+		return d
+	}
+	err := e.Store.InTx(ctx, func(q store.Queries) error {
 		result = nil
 		ch, err := q.ChargeMFA(ctx, u.ID, p.MFAAttempts, time.Duration(p.LockoutRelease), now)
 		if err != nil {
@@ -334,28 +413,19 @@ func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *s
 		}
 		if !ch.Allowed {
 			result, outcome = ErrMFALocked, "locked"
-			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked", "factor": f.ID}})
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: detail("reason", "mfa_locked")})
 		}
-		reason := "wrong_code"
-		step, ok := totp.Match(secret, code, now, p.TOTPDrift, f.LastStep)
-		if ok {
-			// The row decides, not f.LastStep: another server may have used the step since f was read.
-			if ok, err = q.UseStep(ctx, f.ID, step); err != nil {
-				return err
-			}
-			if !ok {
-				reason = "replayed"
-			}
-		}
-		if !ok && reason == "wrong_code" {
-			if _, used := totp.Match(secret, code, now, p.TOTPDrift, -1); used {
-				reason = "replayed"
-			}
+		ok, reason, err := a.check(q)
+		if err != nil {
+			return err
 		}
 		if !ok {
 			result, outcome = ErrWrongCode, "failure"
+			if a.failure != nil {
+				result = a.failure(reason)
+			}
 			left := p.MFAAttempts - ch.Failures
-			if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "failure", Detail: map[string]any{"reason": reason, "factor": f.ID, "attempts_left": left}}); err != nil {
+			if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "failure", Detail: detail("reason", reason, "attempts_left", left)}); err != nil {
 				return err
 			}
 			if left > 0 {
@@ -370,26 +440,74 @@ func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *s
 		if err := q.ResetMFA(ctx, u.ID, now); err != nil {
 			return err
 		}
-		detail := map[string]any{"factor": f.ID, "kind": f.Kind}
-		if txn != nil {
-			done, err := q.CompleteLoginTxn(ctx, txn.ID, store.TxnAllowed, f.ID, now)
+		extra := []any{}
+		if a.txn != nil {
+			done, err := q.CompleteLoginTxn(ctx, a.txn.ID, store.TxnAllowed, factorID(a.detail), now)
 			if err != nil {
 				return err
 			}
 			if !done {
 				return errTxnRace
 			}
-			detail["txn"] = txn.ID
+			extra = append(extra, "txn", a.txn.ID)
 		}
-		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "success", Detail: detail})
+		if a.success != nil {
+			if err := a.success(q); err != nil {
+				return err
+			}
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success", Detail: detail(extra...)})
 	})
 	if errors.Is(err, errTxnRace) {
-		e.observe("totp", "txn_gone")
+		e.observe(a.kind, "txn_gone")
 		return ErrTxnGone
 	}
 	if err != nil {
 		return err
 	}
-	e.observe("totp", outcome)
+	e.observe(a.kind, outcome)
 	return result
+}
+
+func factorID(detail map[string]any) string {
+	id, _ := detail["factor"].(string)
+	return id
+}
+
+// verifyTOTP checks an authenticator code: the step is used at most once per
+// factor (invariant 2), and a login with the app resets the count of
+// one-time-token logins (C8).
+func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *store.User, f *store.Factor, code string, txn *store.LoginTxn, success func(q store.Queries) error) error {
+	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
+	if err != nil {
+		return fmt.Errorf("open factor %s: %w", f.ID, err)
+	}
+	now := e.now()
+	return e.guess(ctx, c, p, u, attempt{
+		kind: f.Kind, txn: txn, detail: map[string]any{"factor": f.ID},
+		check: func(q store.Queries) (bool, string, error) {
+			step, ok := totp.Match(secret, code, now, p.TOTPDrift, f.LastStep)
+			if !ok {
+				if _, used := totp.Match(secret, code, now, p.TOTPDrift, -1); used {
+					return false, "replayed", nil
+				}
+				return false, "wrong_code", nil
+			}
+			// The row decides, not f.LastStep: another server may have used the step since f was read.
+			used, err := q.UseStep(ctx, f.ID, step)
+			if err != nil || !used {
+				return false, "replayed", err
+			}
+			return true, "", nil
+		},
+		success: func(q store.Queries) error {
+			if err := q.ResetOTA(ctx, u.ID); err != nil {
+				return err
+			}
+			if success != nil {
+				return success(q)
+			}
+			return nil
+		},
+	})
 }

@@ -20,11 +20,27 @@ const (
 
 // Factor kinds known to the policy. Only those with an implementation may be allowed.
 const (
-	FactorTOTP = "totp"
+	FactorTOTP  = "totp"
+	FactorSMS   = "sms"
+	FactorEmail = "email"
 )
 
 // KnownFactors lists the factor kinds a tenant may allow today.
-var KnownFactors = []string{FactorTOTP}
+var KnownFactors = []string{FactorTOTP, FactorSMS, FactorEmail}
+
+// Limit is at most Count events per Window.
+type Limit struct {
+	Count  int      `json:"count"`
+	Window Duration `json:"window"`
+}
+
+// SendLimits bound how many messages may be sent, against SMS pumping and
+// toll fraud (X4) and against flooding a person.
+type SendLimits struct {
+	PerUser        Limit `json:"per_user"`
+	PerDestination Limit `json:"per_destination"`
+	PerTenant      Limit `json:"per_tenant"`
+}
 
 // Duration is a time.Duration written as "15m" in JSON so policy documents stay readable.
 type Duration time.Duration
@@ -74,6 +90,18 @@ type Policy struct {
 	// LoginIDMaxLength is C11's limit on login IDs (15 in the seeds); raise it
 	// where login IDs are email addresses.
 	LoginIDMaxLength int `json:"login_id_max_length"`
+	// CodeTTL is how long an SMS or email code stays valid (B8).
+	CodeTTL Duration `json:"code_ttl"`
+	// SendLimits bound SMS, call and email sends.
+	SendLimits SendLimits `json:"send_limits"`
+	// TrustedDeviceTTL is how long a remembered device skips the second
+	// factor (B4); zero turns remembering off.
+	TrustedDeviceTTL Duration `json:"trusted_device_ttl"`
+	// TrustedDeviceBindIP asks the second factor again from another address.
+	TrustedDeviceBindIP bool `json:"trusted_device_bind_ip"`
+	// OTATTL and OTAMaxConsecutive govern one-time access tokens (C8).
+	OTATTL            Duration `json:"one_time_token_ttl"`
+	OTAMaxConsecutive int      `json:"one_time_token_max_consecutive"`
 	// Password is the password policy; the default follows NIST SP 800-63B.
 	Password password.Policy `json:"password"`
 }
@@ -90,7 +118,17 @@ func Default() Policy {
 		EnrolmentTTL:      Duration(10 * time.Minute),
 		EnrolmentAttempts: 7,
 		LoginIDMaxLength:  15,
-		Password:          password.DefaultPolicy(),
+		CodeTTL:           Duration(15 * time.Minute),
+		SendLimits: SendLimits{
+			PerUser:        Limit{Count: 5, Window: Duration(15 * time.Minute)},
+			PerDestination: Limit{Count: 10, Window: Duration(time.Hour)},
+			PerTenant:      Limit{Count: 1000, Window: Duration(time.Hour)},
+		},
+		TrustedDeviceTTL:    Duration(7 * 24 * time.Hour),
+		TrustedDeviceBindIP: true,
+		OTATTL:              Duration(10 * time.Minute),
+		OTAMaxConsecutive:   3,
+		Password:            password.DefaultPolicy(),
 	}
 }
 
@@ -152,6 +190,23 @@ func (p Policy) Validate() error {
 	}
 	if p.LoginIDMaxLength < 1 || p.LoginIDMaxLength > 255 {
 		errs = append(errs, fmt.Errorf("login_id_max_length: %d is outside 1..255", p.LoginIDMaxLength))
+	}
+	if p.CodeTTL < Duration(time.Minute) || p.CodeTTL > Duration(24*time.Hour) {
+		errs = append(errs, errors.New("code_ttl: must be between 1m and 24h"))
+	}
+	for name, l := range map[string]Limit{"per_user": p.SendLimits.PerUser, "per_destination": p.SendLimits.PerDestination, "per_tenant": p.SendLimits.PerTenant} {
+		if l.Count < 1 || l.Window < Duration(time.Second) || l.Window > Duration(31*24*time.Hour) {
+			errs = append(errs, fmt.Errorf("send_limits.%s: count must be at least 1 and window between 1s and 31 days", name))
+		}
+	}
+	if p.TrustedDeviceTTL < 0 || p.TrustedDeviceTTL > Duration(365*24*time.Hour) {
+		errs = append(errs, errors.New("trusted_device_ttl: must be between 0 (off) and 365 days"))
+	}
+	if p.OTATTL < Duration(time.Minute) || p.OTATTL > Duration(24*time.Hour) {
+		errs = append(errs, errors.New("one_time_token_ttl: must be between 1m and 24h"))
+	}
+	if p.OTAMaxConsecutive < 0 || p.OTAMaxConsecutive > 100 {
+		errs = append(errs, errors.New("one_time_token_max_consecutive: must be between 0 (off) and 100"))
 	}
 	if err := p.Password.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("password: %w", err))

@@ -100,6 +100,14 @@ type User struct {
 	LastLoginAt      *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+
+	// PhoneVerifiedAt and EmailVerifiedAt are set when the person proved they
+	// receive messages there (C7); codes and tokens go only to verified points.
+	PhoneVerifiedAt *time.Time
+	EmailVerifiedAt *time.Time
+	// OTAConsecutive counts logins with one-time access tokens since the last
+	// login with the authenticator app (C8).
+	OTAConsecutive int
 }
 
 type Factor struct {
@@ -115,6 +123,9 @@ type Factor struct {
 	ConfirmedAt *time.Time
 	RevokedAt   *time.Time
 	ExpiresAt   *time.Time // pending factors only
+	// Config holds a factor's non-secret settings as JSON (a voice factor's
+	// numbers and extensions).
+	Config string
 }
 
 type LoginTxn struct {
@@ -194,6 +205,7 @@ type Users interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, tenantID, id string) (*User, error)
 	UserByLoginID(ctx context.Context, tenantID, loginID string) (*User, error)
+	UserByEmail(ctx context.Context, tenantID, email string) (*User, error)
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]User, error)
 	SetUserStatus(ctx context.Context, tenantID, id, status string) error
 	SetPasswordHash(ctx context.Context, tenantID, id, hash string) error
@@ -315,6 +327,88 @@ type Outbox interface {
 	CountOutbox(ctx context.Context) (map[string]int, error)
 }
 
+// Challenge purposes.
+const (
+	PurposeLogin       = "login"        // an SMS or email code for a login (B3, B8)
+	PurposeVerifyPhone = "verify_phone" // proving a new phone number (C7)
+	PurposeVerifyEmail = "verify_email" // proving a new email address
+	PurposeOTA         = "ota"          // a one-time access token (C8)
+)
+
+// Challenge is one code or token sent to a person, stored only as a keyed hash.
+type Challenge struct {
+	ID          string
+	TenantID    string
+	UserID      string
+	Purpose     string
+	Channel     string
+	Destination string
+	CodeHash    []byte
+	TxnID       string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	ConsumedAt  *time.Time
+}
+
+// Challenges holds sent codes.
+type Challenges interface {
+	CreateChallenge(ctx context.Context, c *Challenge) error
+	// ConsumeChallenge uses a live challenge with this hash once; the row
+	// count decides between parallel attempts (invariant 3).
+	ConsumeChallenge(ctx context.Context, userID, purpose string, codeHash []byte, now time.Time) (*Challenge, error)
+	// ConsumeAllChallenges ends every live challenge of the purpose: a success
+	// invalidates them all (B8), a resend invalidates earlier codes (C7).
+	ConsumeAllChallenges(ctx context.Context, userID, purpose string, now time.Time) (int, error)
+	LiveChallenge(ctx context.Context, tenantID, id string, now time.Time) (*Challenge, error)
+}
+
+// RateLimits counts sends per key in fixed windows.
+type RateLimits interface {
+	// TakeRate adds one to key's counter for the window starting at
+	// windowStart unless it already reached limit; false means refused.
+	TakeRate(ctx context.Context, key string, windowStart time.Time, limit int) (bool, error)
+	DeleteRateWindows(ctx context.Context, before time.Time) (int, error)
+}
+
+// TrustedDevice is a remembered device that may skip the second factor (B4).
+type TrustedDevice struct {
+	ID         string
+	TenantID   string
+	UserID     string
+	TokenHash  []byte
+	IP         string
+	Label      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// TrustedDevices holds remembered devices.
+type TrustedDevices interface {
+	CreateTrustedDevice(ctx context.Context, d *TrustedDevice) error
+	TrustedDeviceByHash(ctx context.Context, tenantID string, hash []byte) (*TrustedDevice, error)
+	ListTrustedDevices(ctx context.Context, userID string) ([]TrustedDevice, error)
+	TouchTrustedDevice(ctx context.Context, id string, now time.Time) error
+	RevokeTrustedDevice(ctx context.Context, userID, id string, now time.Time) (bool, error)
+	RevokeAllTrustedDevices(ctx context.Context, userID string, now time.Time) (int, error)
+}
+
+// Contacts changes a user's verified contact points and token count.
+type Contacts interface {
+	// SetPhone and SetEmail record a contact point; verifiedAt nil leaves it
+	// unverified. SetEmail answers ErrConflict when another user has the email.
+	SetPhone(ctx context.Context, tenantID, userID, phone string, verifiedAt *time.Time) error
+	SetEmail(ctx context.Context, tenantID, userID, email string, verifiedAt *time.Time) error
+	// TakeOTA counts one more consecutive one-time-token login unless limit
+	// is reached; false means refused.
+	TakeOTA(ctx context.Context, userID string, limit int) (bool, error)
+	ResetOTA(ctx context.Context, userID string) error
+	// UpsertFactor creates an active factor of a kind, or updates the config
+	// of the existing one (SMS, email and voice factors follow contact points).
+	UpsertFactor(ctx context.Context, f *Factor, now time.Time) error
+}
+
 // Queries is everything that can run either alone or inside a write transaction.
 type Queries interface {
 	Tenants
@@ -324,6 +418,10 @@ type Queries interface {
 	LoginTxns
 	Audit
 	Outbox
+	Challenges
+	RateLimits
+	TrustedDevices
+	Contacts
 }
 
 // Store is a database.

@@ -139,7 +139,7 @@ func (s *Sender) Send(ctx context.Context, m delivery.Message) (delivery.Result,
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
 		return delivery.Result{}, classify(ctx, err)
 	}
-	return delivery.Result{Ref: msgID}, nil
+	return delivery.Result{Ref: "<" + msgID + ">"}, nil
 }
 
 // messageID turns the outbox id into a Message-ID. Only characters that
@@ -154,7 +154,7 @@ func messageID(id string) (string, error) {
 			return "", fmt.Errorf("smtpmail: message id %q has a character not allowed in a Message-ID", id)
 		}
 	}
-	return "<" + id + "@countersign>", nil
+	return id + "@countersign", nil
 }
 
 func (s *Sender) compose(m delivery.Message, msgID string) (*gomail.Msg, error) {
@@ -166,7 +166,7 @@ func (s *Sender) compose(m delivery.Message, msgID string) (*gomail.Msg, error) 
 		return nil, fmt.Errorf("smtpmail: to: %w", err)
 	}
 	msg.Subject(m.Subject)
-	msg.SetGenHeaderPreformatted(gomail.HeaderMessageID, msgID)
+	msg.SetMessageIDWithValue(msgID)
 	msg.SetGenHeader("X-Countersign-Message-Id", m.ID)
 	msg.SetDate()
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)

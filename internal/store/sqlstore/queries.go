@@ -261,14 +261,16 @@ func (q *queries) AdminKeyByHash(ctx context.Context, hash []byte) (*store.Admin
 // ---- users ----
 
 const userCols = `id, tenant_id, login_id, email, phone, display_name, status, password_hash,
-	password_failures, password_locked_at, mfa_failures, mfa_locked_at, last_login_at, created_at, updated_at`
+	password_failures, password_locked_at, mfa_failures, mfa_locked_at, last_login_at, created_at, updated_at,
+	phone_verified_at, email_verified_at, ota_consecutive`
 
 func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
 	var u store.User
-	var pwLocked, mfaLocked, lastLogin sql.NullInt64
+	var pwLocked, mfaLocked, lastLogin, phoneVerified, emailVerified sql.NullInt64
 	var created, updated int64
 	err := sc.Scan(&u.ID, &u.TenantID, &u.LoginID, &u.Email, &u.Phone, &u.DisplayName, &u.Status, &u.PasswordHash,
-		&u.PasswordFailures, &pwLocked, &u.MFAFailures, &mfaLocked, &lastLogin, &created, &updated)
+		&u.PasswordFailures, &pwLocked, &u.MFAFailures, &mfaLocked, &lastLogin, &created, &updated,
+		&phoneVerified, &emailVerified, &u.OTAConsecutive)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -277,15 +279,18 @@ func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
 	u.LastLoginAt = timePtr(lastLogin)
 	u.CreatedAt = fromMicros(created)
 	u.UpdatedAt = fromMicros(updated)
+	u.PhoneVerifiedAt = timePtr(phoneVerified)
+	u.EmailVerifiedAt = timePtr(emailVerified)
 	return &u, nil
 }
 
 func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
 	return q.atomic(ctx, func(q *queries) error {
 		_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, login_id, login_id_norm, email, email_norm, phone, display_name,
-			status, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			status, password_hash, created_at, updated_at, phone_verified_at, email_verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.TenantID, u.LoginID, strings.ToLower(u.LoginID), u.Email, nullString(strings.ToLower(u.Email)),
-			u.Phone, u.DisplayName, u.Status, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+			u.Phone, u.DisplayName, u.Status, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt),
+			nullMicros(u.PhoneVerifiedAt), nullMicros(u.EmailVerifiedAt))
 		if err != nil {
 			return err
 		}
@@ -334,6 +339,11 @@ func (q *queries) UserByID(ctx context.Context, tenantID, id string) (*store.Use
 
 func (q *queries) UserByLoginID(ctx context.Context, tenantID, loginID string) (*store.User, error) {
 	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND login_id_norm = ?`, tenantID, strings.ToLower(loginID)))
+	return q.withMemberships(ctx, u, err)
+}
+
+func (q *queries) UserByEmail(ctx context.Context, tenantID, email string) (*store.User, error) {
+	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND email_norm = ?`, tenantID, strings.ToLower(email)))
 	return q.withMemberships(ctx, u, err)
 }
 
@@ -443,13 +453,13 @@ func (q *queries) Unlock(ctx context.Context, tenantID, userID string) error {
 
 // ---- factors ----
 
-const factorCols = `id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, confirmed_at, revoked_at, expires_at`
+const factorCols = `id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, confirmed_at, revoked_at, expires_at, config`
 
 func scanFactor(sc interface{ Scan(...any) error }) (*store.Factor, error) {
 	var f store.Factor
 	var created int64
 	var confirmed, revoked, expires sql.NullInt64
-	err := sc.Scan(&f.ID, &f.TenantID, &f.UserID, &f.Kind, &f.State, &f.Secret, &f.LastStep, &f.Attempts, &created, &confirmed, &revoked, &expires)
+	err := sc.Scan(&f.ID, &f.TenantID, &f.UserID, &f.Kind, &f.State, &f.Secret, &f.LastStep, &f.Attempts, &created, &confirmed, &revoked, &expires, &f.Config)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -468,9 +478,12 @@ func (q *queries) CreatePendingFactor(ctx context.Context, f *store.Factor, now 
 		}
 		f.State = store.FactorPending
 		f.LastStep = -1
-		_, err := q.exec(ctx, `INSERT INTO factors (id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, -1, 0, ?, ?)`,
-			f.ID, f.TenantID, f.UserID, f.Kind, f.State, f.Secret, micros(f.CreatedAt), nullMicros(f.ExpiresAt))
+		if f.Config == "" {
+			f.Config = "{}"
+		}
+		_, err := q.exec(ctx, `INSERT INTO factors (id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, expires_at, config)
+			VALUES (?, ?, ?, ?, ?, ?, -1, 0, ?, ?, ?)`,
+			f.ID, f.TenantID, f.UserID, f.Kind, f.State, f.Secret, micros(f.CreatedAt), nullMicros(f.ExpiresAt), f.Config)
 		return err
 	})
 }

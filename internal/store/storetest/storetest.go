@@ -61,6 +61,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditAppend", testAuditAppend},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
+		{"Challenges", testChallenges},
+		{"ChallengeSharedCode", testChallengeSharedCode},
+		{"ChallengeConcurrent", testChallengeConcurrent},
+		{"RateLimits", testRateLimits},
+		{"RateConcurrent", testRateConcurrent},
+		{"Contacts", testContacts},
+		{"ContactsUnique", testContactsUnique},
+		{"TakeOTA", testTakeOTA},
+		{"TakeOTAConcurrent", testTakeOTAConcurrent},
+		{"UpsertFactor", testUpsertFactor},
+		{"TrustedDevices", testTrustedDevices},
+		{"Outbox", testOutbox},
+		{"OutboxClaimConcurrent", testOutboxClaimConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
