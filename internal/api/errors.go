@@ -52,6 +52,11 @@ var Catalogue = []Error{
 	{Status: 405, Code: "E22", Name: "method_not_allowed", Message: "This method is not allowed here. See /api/v1/openapi.json for the methods of each path."},
 	{Status: 413, Code: "E23", Name: "too_large", Message: "The request body is too large. Send at most 64 KiB."},
 	{Status: 415, Code: "E24", Name: "unsupported_media_type", Message: "Send the request body as Content-Type: application/json."},
+	{Status: 429, Code: "E25", Name: "rate_limited", Message: "Too many codes or messages were sent. Wait until the time in Retry-After, then ask for a new one. Codes already sent stay valid until they expire.", RetryAfter: 60},
+	{Status: 403, Code: "E26", Name: "one_time_tokens_spent", Message: "You have used all your one-time access tokens in a row. Log in with your authenticator app (reset it in the MFA portal if needed) before you can request another."},
+	{Status: 409, Code: "E27", Name: "no_verified_destination", Message: "There is no verified phone number or email address for this method. Register and verify one in the MFA portal first."},
+	{Status: 410, Code: "E28", Name: "verification_gone", Message: "This verification code has expired or was replaced by a newer one. Ask for a new code and enter the newest one you receive."},
+	{Status: 403, Code: "E29", Name: "contact_change_denied", Message: "Only active accounts may change their phone number or email address. Contact your administrator to resolve the account status."},
 	{Status: 500, Code: "E99", Name: "internal", Message: "Something went wrong on our side. Try again; if it keeps happening, contact support and quote the request ID."},
 }
 
@@ -93,6 +98,10 @@ var domainErrors = []struct {
 	{flow.ErrFreshAuthRequired, "fresh_authentication_required"},
 	{flow.ErrForbidden, "forbidden"},
 	{flow.ErrBusy, "busy"},
+	{flow.ErrOTASpent, "one_time_tokens_spent"},
+	{flow.ErrNoDestination, "no_verified_destination"},
+	{flow.ErrVerificationGone, "verification_gone"},
+	{flow.ErrContactChangeDenied, "contact_change_denied"},
 	{directory.ErrBadKey, "unauthenticated"},
 	{store.ErrNotFound, "not_found"},
 	{store.ErrConflict, "conflict"},
@@ -103,6 +112,12 @@ func toPublic(err error) *Error {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe
+	}
+	var limited *flow.RateLimitedError
+	if errors.As(err, &limited) {
+		e := publicError("rate_limited", err)
+		e.RetryAfter = max(1, int(limited.RetryAfter.Seconds()+0.999))
+		return e
 	}
 	var fields validate.Errors
 	if errors.As(err, &fields) {

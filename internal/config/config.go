@@ -36,6 +36,7 @@ type Config struct {
 	TrustedProxies  []string       `yaml:"trusted_proxies"`
 	Password        PasswordConfig `yaml:"password"`
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
+	Delivery        DeliveryConfig `yaml:"delivery"`
 }
 
 // PasswordConfig sets the argon2id cost and the size of the hashing pool.
@@ -73,6 +74,7 @@ func Default() Config {
 			QueueWait:   2 * time.Second,
 		},
 		ShutdownTimeout: 15 * time.Second,
+		Delivery:        defaultDelivery(),
 	}
 }
 
@@ -285,6 +287,8 @@ func (c Config) Validate() error {
 			add("trusted_proxies[%d]: %q is not a CIDR like 10.0.0.0/8 or an IP address", i, p)
 		}
 	}
+
+	errs = append(errs, c.Delivery.validate()...)
 
 	pw := c.Password
 	if pw.MemoryKiB < minMemoryKiB || pw.MemoryKiB > maxMemoryKiB {

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/delivery/devbox"
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -44,6 +48,8 @@ type env struct {
 	app    flow.Caller
 	app2   flow.Caller
 	admin  flow.Caller
+	box    *devbox.Box
+	worker *outbox.Worker
 }
 
 // eachStore runs fn against SQLite and PostgreSQL.
@@ -93,6 +99,9 @@ func newEnv(t *testing.T, st store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.box = &devbox.Box{}
+	e.worker = &outbox.Worker{Store: st, Keys: keys, ID: "test", Now: c.Now,
+		Route: func(string, string) (string, delivery.Sender, error) { return "dev", e.box, nil }}
 	e.app = flow.Caller{TenantID: tn.ID, ApplicationID: a1.ID, Actor: "app:" + a1.ID, IP: "198.51.100.7"}
 	e.app2 = flow.Caller{TenantID: tn.ID, ApplicationID: a2.ID, Actor: "app:" + a2.ID, IP: "198.51.100.8"}
 	return e
@@ -177,6 +186,36 @@ func (e *env) reload(u *store.User) *store.User {
 		e.t.Fatal(err)
 	}
 	return got
+}
+
+// deliver runs the outbox and returns every message delivered so far, newest first.
+func (e *env) deliver() []devbox.Entry {
+	e.t.Helper()
+	for {
+		n, err := e.worker.RunOnce(e.ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if n == 0 {
+			return e.box.Entries()
+		}
+	}
+}
+
+var codeRE = regexp.MustCompile(`\b\d{6}\b`)
+
+// lastCode returns the code in the newest message to this destination.
+func (e *env) lastCode(to string) string {
+	e.t.Helper()
+	for _, m := range e.deliver() {
+		if m.To == to {
+			if c := codeRE.FindString(m.Text); c != "" {
+				return c
+			}
+		}
+	}
+	e.t.Fatalf("no code delivered to %s", to)
+	return ""
 }
 
 // race starts n goroutines at once and collects their errors.

@@ -549,3 +549,17 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 	return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "success",
 		Detail: map[string]any{"channel": channel, "to": mask(channel, value), "old_notified": old != "" && !strings.EqualFold(old, value)}})
 }
+
+// RevokeTrustedDevice ends a remembered device of a user.
+func (e *Engine) RevokeTrustedDevice(ctx context.Context, c Caller, userID, deviceID string) error {
+	return e.Store.InTx(ctx, func(q store.Queries) error {
+		ok, err := q.RevokeTrustedDevice(ctx, userID, deviceID, e.now())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrNotFound
+		}
+		return e.Audit(ctx, q, c, Event{UserID: userID, Event: "trusted_device.revoked", Outcome: "success", Detail: map[string]any{"device": deviceID}})
+	})
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/store"
 )
 
 // metrics are Countersign's Prometheus series, on a registry of their own so
@@ -19,9 +21,10 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	verifiers *prometheus.CounterVec
+	delivery  *prometheus.CounterVec
 }
 
-func newMetrics(h *password.Hasher) *metrics {
+func newMetrics(h *password.Hasher, st store.Store) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -34,11 +37,17 @@ func newMetrics(h *password.Hasher) *metrics {
 		verifiers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "countersign_guesses_total", Help: "Evaluated and refused guesses by kind (password, totp) and outcome.",
 		}, []string{"kind", "outcome"}),
+		delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "countersign_delivery_attempts_total", Help: "Outbox delivery attempts by channel and outcome (delivered, retry, dead).",
+		}, []string{"channel", "outcome"}),
 	}
+	queued := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "countersign_outbox_messages", Help: "Outbox messages by state.",
+	}, []string{"state"})
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "countersign_password_hashes_in_flight", Help: "Password hashes running now (bounded by the hashing pool).",
 	}, func() float64 { return float64(h.InFlight()) })
-	m.registry.MustRegister(m.requests, m.latency, m.verifiers, inFlight,
+	m.registry.MustRegister(m.requests, m.latency, m.verifiers, m.delivery, inFlight, outboxCollector{st, queued},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -48,6 +57,32 @@ func (m *metrics) observeRequest(route string, status int, r *http.Request) {
 	if start, ok := r.Context().Value(startKey{}).(time.Time); ok {
 		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}
+}
+
+func (m *metrics) observeDelivery(channel, outcome string) {
+	m.delivery.WithLabelValues(channel, outcome).Inc()
+}
+
+// outboxCollector reads the outbox's states when scraped.
+type outboxCollector struct {
+	st    store.Store
+	gauge *prometheus.GaugeVec
+}
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) { c.gauge.Describe(ch) }
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.st.CountOutbox(ctx)
+	if err != nil {
+		return
+	}
+	c.gauge.Reset()
+	for _, s := range []string{"pending", "sending", "retry", "delivered", "dead"} {
+		c.gauge.WithLabelValues(s).Set(float64(counts[s]))
+	}
+	c.gauge.Collect(ch)
 }
 
 func (m *metrics) observeGuess(kind, outcome string) {

@@ -8,15 +8,19 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/delivery/devbox"
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/sqlstore"
 )
 
@@ -28,6 +32,13 @@ type Server struct {
 	Directory *directory.Service
 	Handler   http.Handler
 	Log       *slog.Logger
+	// DevBox is the development provider's mailbox, when one is configured.
+	DevBox *devbox.Box
+
+	route           outbox.Route
+	workers         []*outbox.Worker
+	instance        string
+	observeDelivery func(channel, outcome string)
 }
 
 // Core opens the keyring and the database and builds the engine and the
@@ -47,7 +58,16 @@ func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	}, cfg.Password.Workers, cfg.Password.QueueWait)
 	eng := &flow.Engine{Store: st, Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second}
 	dir := &directory.Service{Store: st, Hasher: hasher, Engine: eng, KeyCacheTTL: 30 * time.Second}
-	return &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log}, nil
+	senders, box, err := providers(cfg.Delivery)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	s := &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, instance: host + "-" + store.NewID("srv")}
+	s.route = (&router{cfg: cfg.Delivery, senders: senders, store: st}).route
+	eng.Notify = s.notify
+	return s, nil
 }
 
 // OpenKeyring uses the configured master key, or the keyring file in the data
@@ -69,8 +89,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	m := newMetrics(s.Engine.Hasher)
+	m := newMetrics(s.Engine.Hasher, s.Store)
 	s.Engine.Observe = m.observeGuess
+	s.observeDelivery = m.observeDelivery
 	proxies := cfg.TrustedProxyPrefixes()
 	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest}
 	mux := http.NewServeMux()
@@ -92,6 +113,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", m.handler())
+	if s.DevBox != nil && devPageEnabled(cfg) {
+		mux.Handle("GET /dev/", s.DevBox.Handler())
+	}
 	s.Handler = withStart(securityHeaders(mux))
 	return s, nil
 }
@@ -168,7 +192,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	go s.sweep(ctx)
+	s.Start(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -185,6 +209,12 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	return err
 }
 
+// Start runs the background work: outbox workers and sweeping, until ctx ends.
+func (s *Server) Start(ctx context.Context) {
+	go s.sweep(ctx)
+	s.startWorkers(ctx)
+}
+
 // sweep deletes login transactions long past their expiry.
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
@@ -196,6 +226,9 @@ func (s *Server) sweep(ctx context.Context) {
 		case <-t.C:
 			if _, err := s.Store.DeleteExpiredLoginTxns(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping expired login transactions", "err", err)
+			}
+			if _, err := s.Store.DeleteRateWindows(ctx, time.Now().Add(-32*24*time.Hour)); err != nil && ctx.Err() == nil {
+				s.Log.Warn("sweeping old rate windows", "err", err)
 			}
 		}
 	}

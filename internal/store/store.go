@@ -356,7 +356,7 @@ type Challenges interface {
 	// ConsumeChallenge uses a live challenge with this hash once; the row
 	// count decides between parallel attempts (invariant 3).
 	ConsumeChallenge(ctx context.Context, userID, purpose string, codeHash []byte, now time.Time) (*Challenge, error)
-	// ConsumeAllChallenges ends every live challenge of the purpose: a success
+	// ConsumeAllChallenges ends every unconsumed challenge of the purpose: a success
 	// invalidates them all (B8), a resend invalidates earlier codes (C7).
 	ConsumeAllChallenges(ctx context.Context, userID, purpose string, now time.Time) (int, error)
 	LiveChallenge(ctx context.Context, tenantID, id string, now time.Time) (*Challenge, error)
