@@ -100,8 +100,9 @@ func TestCatalogueWellFormed(t *testing.T) {
 		if e.Message == "" || !strings.HasSuffix(e.Message, ".") {
 			t.Errorf("%s message %q should be a full sentence", e.Code, e.Message)
 		}
-		if (e.Status == http.StatusServiceUnavailable) != (e.RetryAfter > 0) {
-			t.Errorf("%s: status %d with RetryAfter %d; a 503 must say when to retry, and only a 503", e.Code, e.Status, e.RetryAfter)
+		retry := e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests
+		if retry != (e.RetryAfter > 0) {
+			t.Errorf("%s: status %d with RetryAfter %d; a 503 or 429 must say when to retry, and only those", e.Code, e.Status, e.RetryAfter)
 		}
 	}
 }

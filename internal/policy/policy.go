@@ -23,10 +23,11 @@ const (
 	FactorTOTP  = "totp"
 	FactorSMS   = "sms"
 	FactorEmail = "email"
+	FactorVoice = "voice"
 )
 
 // KnownFactors lists the factor kinds a tenant may allow today.
-var KnownFactors = []string{FactorTOTP, FactorSMS, FactorEmail}
+var KnownFactors = []string{FactorTOTP, FactorSMS, FactorEmail, FactorVoice}
 
 // Limit is at most Count events per Window.
 type Limit struct {
@@ -102,6 +103,10 @@ type Policy struct {
 	// OTATTL and OTAMaxConsecutive govern one-time access tokens (C8).
 	OTATTL            Duration `json:"one_time_token_ttl"`
 	OTAMaxConsecutive int      `json:"one_time_token_max_consecutive"`
+	// VoicePINRequired makes the person enter their PIN before # (A4).
+	VoicePINRequired bool `json:"voice_pin_required"`
+	// AlertEmails receive fraud reports (X5) and other security alerts.
+	AlertEmails []string `json:"alert_emails,omitempty"`
 	// Password is the password policy; the default follows NIST SP 800-63B.
 	Password password.Policy `json:"password"`
 }

@@ -409,6 +409,49 @@ type Contacts interface {
 	UpsertFactor(ctx context.Context, f *Factor, now time.Time) error
 }
 
+// Voice call states. A call ends in exactly one of the final states (A6).
+const (
+	CallQueued       = "queued"
+	CallRinging      = "ringing"
+	CallAnswered     = "answered"
+	CallApproved     = "approved"
+	CallWrongKey     = "wrong_key"    // a key other than # was pressed
+	CallNoInput      = "no_input"     // answered, nothing pressed before the timeout
+	CallDisconnected = "disconnected" // answered, then hung up without input
+	CallNoAnswer     = "no_answer"    // not answered, busy, or a voicemail took it
+	CallWrongPIN     = "wrong_pin"
+	CallFraud        = "fraud" // the person reported fraud (0#)
+	CallFailed       = "failed"
+)
+
+// VoiceCall is one phone call placed to approve a login or verify a number.
+type VoiceCall struct {
+	ID          string
+	TenantID    string
+	UserID      string
+	TxnID       string // login calls
+	FactorID    string
+	Purpose     string // "login" or "enrol"
+	Leg         string // "primary" or "backup"
+	Number      string
+	Extension   string
+	State       string
+	Digits      string // only the fraud-code prefix "0" while it waits for "#"; never a PIN
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CompletedAt *time.Time
+}
+
+// VoiceCalls holds placed calls.
+type VoiceCalls interface {
+	CreateCall(ctx context.Context, c *VoiceCall) error
+	CallByID(ctx context.Context, id string) (*VoiceCall, error)
+	// MoveCall changes a call's state only from one of from (a final state is
+	// never left), so duplicate or late callbacks change nothing.
+	MoveCall(ctx context.Context, id string, from []string, to, digits string, now time.Time) (bool, error)
+	LatestCall(ctx context.Context, tenantID, txnOrFactorID string) (*VoiceCall, error)
+}
+
 // Queries is everything that can run either alone or inside a write transaction.
 type Queries interface {
 	Tenants
@@ -422,6 +465,7 @@ type Queries interface {
 	RateLimits
 	TrustedDevices
 	Contacts
+	VoiceCalls
 }
 
 // Store is a database.
