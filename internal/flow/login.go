@@ -501,8 +501,10 @@ func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *s
 			return true, "", nil
 		},
 		success: func(q store.Queries) error {
-			if err := q.ResetOTA(ctx, u.ID); err != nil {
-				return err
+			if u.OTAConsecutive > 0 {
+				if err := q.ResetOTA(ctx, u.ID); err != nil {
+					return err
+				}
 			}
 			if success != nil {
 				return success(q)

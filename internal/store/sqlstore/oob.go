@@ -36,7 +36,7 @@ func (q *queries) ConsumeChallenge(ctx context.Context, userID, purpose string, 
 	query := `UPDATE challenges SET consumed_at = ? WHERE id = (SELECT id FROM challenges
 		WHERE user_id = ? AND purpose = ? AND code_hash = ? AND consumed_at IS NULL AND expires_at > ? ORDER BY created_at DESC LIMIT 1)
 		AND consumed_at IS NULL RETURNING ` + challengeCols
-	c, err := scanChallenge(q.w.QueryRowContext(ctx, q.bind(query), micros(now), userID, purpose, codeHash, micros(now)))
+	c, err := scanChallenge(q.row(ctx, true, query, micros(now), userID, purpose, codeHash, micros(now)))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -62,7 +62,7 @@ func (q *queries) TakeRate(ctx context.Context, key string, windowStart time.Tim
 		ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counters.count + 1 WHERE rate_counters.count < ?
 		RETURNING count`
 	var n int
-	err := q.w.QueryRowContext(ctx, q.bind(query), key, micros(windowStart), limit).Scan(&n)
+	err := q.row(ctx, true, query, key, micros(windowStart), limit).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

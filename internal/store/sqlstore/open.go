@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -36,6 +37,8 @@ type Store struct {
 	dialect string
 	w       *sql.DB // every write; on SQLite a single connection
 	r       *sql.DB // reads; the same pool as w on PostgreSQL
+
+	writeStmts, readStmts sync.Map // SQLite prepared statements by query text
 }
 
 var _ store.Store = (*Store)(nil)
@@ -107,7 +110,7 @@ func Open(ctx context.Context, databaseURL, sqlitePath string) (*Store, error) {
 
 func newStore(dialect string, w, r *sql.DB) *Store {
 	s := &Store{dialect: dialect, w: w, r: r}
-	s.queries = queries{s: s, w: w, r: r}
+	s.queries = queries{s: s}
 	return s
 }
 
@@ -152,6 +155,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) Close() error {
+	for _, m := range []*sync.Map{&s.writeStmts, &s.readStmts} {
+		m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -169,11 +175,18 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	var missed []string
+	q := &queries{s: s, tx: tx, missed: &missed}
+	// Runs last, once the transaction released the writer connection.
+	defer func() {
+		for _, query := range missed {
+			_, _ = s.prepare(ctx, s.w, &s.writeStmts, query)
+		}
+	}()
 	// Roll back on a panic too: on SQLite the transaction holds the only
 	// writer connection, and with a context that is never cancelled nothing
 	// else would ever release it. After Commit this is a harmless no-op.
 	defer func() { _ = tx.Rollback() }()
-	q := &queries{s: s, w: tx, r: tx, tx: true}
 	if err := fn(q); err != nil {
 		return err
 	}

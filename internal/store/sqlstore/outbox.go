@@ -49,7 +49,7 @@ func (q *queries) ClaimOutbox(ctx context.Context, worker string, now, leaseUnti
 			WHERE (state IN (?, ?) AND next_attempt_at <= ?) OR (state = ? AND lease_until < ?)
 			ORDER BY next_attempt_at LIMIT ?` + lock + `)
 		RETURNING ` + outboxCols
-	rows, err := q.w.QueryContext(ctx, q.bind(query), store.OutboxSending, worker, micros(leaseUntil),
+	rows, err := q.rows(ctx, true, query, store.OutboxSending, worker, micros(leaseUntil),
 		store.OutboxPending, store.OutboxRetry, micros(now), store.OutboxSending, micros(now), limit)
 	if err != nil {
 		return nil, mapErr(err)

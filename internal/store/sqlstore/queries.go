@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,25 +19,18 @@ import (
 	"github.com/countersign/countersign/internal/store"
 )
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // queries runs statements either on the pools or inside one transaction.
 type queries struct {
-	s  *Store
-	w  execer
-	r  execer
-	tx bool
+	s      *Store
+	tx     *sql.Tx   // nil outside a transaction
+	missed *[]string // statements the transaction prepared for itself
 }
 
 var _ store.Queries = (*queries)(nil)
 
 // atomic runs fn in a transaction unless q already is one.
 func (q *queries) atomic(ctx context.Context, fn func(q *queries) error) error {
-	if q.tx {
+	if q.tx != nil {
 		return fn(q)
 	}
 	return q.s.inTx(ctx, fn)
@@ -67,21 +62,114 @@ func (q *queries) bind(query string) string {
 	return b.String()
 }
 
+// stmt returns a prepared statement for query on the write (or read) pool, or
+// within the transaction. SQLite would otherwise parse every statement on
+// every call, a quarter of a second-factor check's time; pgx caches
+// prepared statements itself, so PostgreSQL runs queries directly.
+func (q *queries) stmt(ctx context.Context, write bool, query string) (*sql.Stmt, error) {
+	db, cache := q.s.r, &q.s.readStmts
+	if write || q.tx != nil {
+		db, cache = q.s.w, &q.s.writeStmts
+	}
+	if st, ok := cache.Load(query); ok {
+		if q.tx != nil {
+			return q.tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+		}
+		return st.(*sql.Stmt), nil
+	}
+	if q.tx != nil {
+		// The transaction holds SQLite's only writer connection, so preparing
+		// on the pool now would wait for ourselves: prepare within the
+		// transaction and cache it for the pool once the transaction ends.
+		*q.missed = append(*q.missed, query)
+		return q.tx.PrepareContext(ctx, query)
+	}
+	return q.s.prepare(ctx, db, cache, query)
+}
+
+// prepare adds query to a pool's statement cache.
+func (s *Store) prepare(ctx context.Context, db *sql.DB, cache *sync.Map, query string) (*sql.Stmt, error) {
+	prepared, err := db.PrepareContext(context.WithoutCancel(ctx), query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := cache.LoadOrStore(query, prepared); loaded {
+		prepared.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return prepared, nil
+}
+
 func (q *queries) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.w.ExecContext(ctx, q.bind(query), args...)
+	var res sql.Result
+	var err error
+	if q.s.dialect == DialectPostgres {
+		if q.tx != nil {
+			res, err = q.tx.ExecContext(ctx, q.bind(query), args...)
+		} else {
+			res, err = q.s.w.ExecContext(ctx, q.bind(query), args...)
+		}
+	} else {
+		var st *sql.Stmt
+		if st, err = q.stmt(ctx, true, query); err == nil {
+			res, err = st.ExecContext(ctx, args...)
+		}
+	}
 	if err != nil {
 		return 0, mapErr(err)
 	}
 	return res.RowsAffected()
 }
 
+// row runs a query expected to return one row, on the write side when write.
+func (q *queries) row(ctx context.Context, write bool, query string, args ...any) *sql.Row {
+	if q.s.dialect == DialectPostgres {
+		if q.tx != nil {
+			return q.tx.QueryRowContext(ctx, q.bind(query), args...)
+		}
+		return q.s.w.QueryRowContext(ctx, q.bind(query), args...)
+	}
+	st, err := q.stmt(ctx, write, query)
+	if err != nil {
+		// A Row carrying the error: QueryRowContext on a closed context
+		// reports it at Scan like any other failure.
+		if q.tx != nil {
+			return q.tx.QueryRowContext(ctx, "SELECT ?", errPrepare{err})
+		}
+		return q.s.r.QueryRowContext(ctx, "SELECT ?", errPrepare{err})
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// errPrepare smuggles a prepare failure to Scan (see row).
+type errPrepare struct{ err error }
+
+func (e errPrepare) Value() (driver.Value, error) { return nil, e.err }
+
+func (q *queries) rows(ctx context.Context, write bool, query string, args ...any) (*sql.Rows, error) {
+	var rows *sql.Rows
+	var err error
+	if q.s.dialect == DialectPostgres {
+		if q.tx != nil {
+			rows, err = q.tx.QueryContext(ctx, q.bind(query), args...)
+		} else {
+			rows, err = q.s.w.QueryContext(ctx, q.bind(query), args...)
+		}
+	} else {
+		var st *sql.Stmt
+		if st, err = q.stmt(ctx, write, query); err == nil {
+			rows, err = st.QueryContext(ctx, args...)
+		}
+	}
+	return rows, mapErr(err)
+}
+
 func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return q.r.QueryRowContext(ctx, q.bind(query), args...)
+	return q.row(ctx, false, query, args...)
 }
 
 func (q *queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := q.r.QueryContext(ctx, q.bind(query), args...)
-	return rows, mapErr(err)
+	return q.rows(ctx, false, query, args...)
 }
 
 func mapErr(err error) error {
@@ -265,12 +353,18 @@ const userCols = `id, tenant_id, login_id, email, phone, display_name, status, p
 	phone_verified_at, email_verified_at, ota_consecutive`
 
 func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
+	return scanUserExtra(sc)
+}
+
+// scanUserExtra scans the user columns followed by extra destinations.
+func scanUserExtra(sc interface{ Scan(...any) error }, extra ...any) (*store.User, error) {
 	var u store.User
 	var pwLocked, mfaLocked, lastLogin, phoneVerified, emailVerified sql.NullInt64
 	var created, updated int64
-	err := sc.Scan(&u.ID, &u.TenantID, &u.LoginID, &u.Email, &u.Phone, &u.DisplayName, &u.Status, &u.PasswordHash,
+	dest := []any{&u.ID, &u.TenantID, &u.LoginID, &u.Email, &u.Phone, &u.DisplayName, &u.Status, &u.PasswordHash,
 		&u.PasswordFailures, &pwLocked, &u.MFAFailures, &mfaLocked, &lastLogin, &created, &updated,
-		&phoneVerified, &emailVerified, &u.OTAConsecutive)
+		&phoneVerified, &emailVerified, &u.OTAConsecutive}
+	err := sc.Scan(append(dest, extra...)...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -309,42 +403,48 @@ func (q *queries) insertMemberships(ctx context.Context, userID string, groups, 
 	return nil
 }
 
-func (q *queries) withMemberships(ctx context.Context, u *store.User, err error) (*store.User, error) {
+// memberships folds a user's groups and units into the user query, as
+// kind:name items separated by the unit separator, so reading a user is one
+// statement.
+func (q *queries) memberships() string {
+	agg := "group_concat(kind || ':' || name, char(31))"
+	if q.s.dialect == DialectPostgres {
+		agg = "string_agg(kind || ':' || name, chr(31) ORDER BY kind, name)"
+	}
+	return `, (SELECT ` + agg + ` FROM user_memberships m WHERE m.user_id = users.id)`
+}
+
+func (q *queries) userWithMemberships(ctx context.Context, where string, args ...any) (*store.User, error) {
+	var members sql.NullString
+	u, err := scanUserExtra(q.queryRow(ctx, `SELECT `+userCols+q.memberships()+` FROM users WHERE `+where, args...), &members)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.query(ctx, `SELECT kind, name FROM user_memberships WHERE user_id = ? ORDER BY kind, name`, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind, name string
-		if err := rows.Scan(&kind, &name); err != nil {
-			return nil, err
-		}
-		if kind == "group" {
-			u.Groups = append(u.Groups, name)
-		} else {
-			u.Units = append(u.Units, name)
+	if members.Valid {
+		items := strings.Split(members.String, "\x1f")
+		slices.Sort(items)
+		for _, item := range items {
+			kind, name, _ := strings.Cut(item, ":")
+			if kind == "group" {
+				u.Groups = append(u.Groups, name)
+			} else {
+				u.Units = append(u.Units, name)
+			}
 		}
 	}
-	return u, rows.Err()
+	return u, nil
 }
 
 func (q *queries) UserByID(ctx context.Context, tenantID, id string) (*store.User, error) {
-	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND id = ?`, tenantID, id))
-	return q.withMemberships(ctx, u, err)
+	return q.userWithMemberships(ctx, `tenant_id = ? AND id = ?`, tenantID, id)
 }
 
 func (q *queries) UserByLoginID(ctx context.Context, tenantID, loginID string) (*store.User, error) {
-	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND login_id_norm = ?`, tenantID, strings.ToLower(loginID)))
-	return q.withMemberships(ctx, u, err)
+	return q.userWithMemberships(ctx, `tenant_id = ? AND login_id_norm = ?`, tenantID, strings.ToLower(loginID))
 }
 
 func (q *queries) UserByEmail(ctx context.Context, tenantID, email string) (*store.User, error) {
-	u, err := scanUser(q.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE tenant_id = ? AND email_norm = ?`, tenantID, strings.ToLower(email)))
-	return q.withMemberships(ctx, u, err)
+	return q.userWithMemberships(ctx, `tenant_id = ? AND email_norm = ?`, tenantID, strings.ToLower(email))
 }
 
 func (q *queries) ListUsers(ctx context.Context, tenantID, afterLoginID string, limit int) ([]store.User, error) {
@@ -396,7 +496,7 @@ func (q *queries) charge(ctx context.Context, counter, lockedAt, userID string, 
 		lockedAt + ` = CASE WHEN ` + released + ` THEN NULL ELSE ` + lockedAt + ` END ` +
 		`WHERE id = ? AND (` + counter + ` < ? OR (` + released + `)) RETURNING ` + counter
 	var failures int
-	err := q.w.QueryRowContext(ctx, q.bind(query), cutoff, cutoff, userID, limit, cutoff).Scan(&failures)
+	err := q.row(ctx, true, query, cutoff, cutoff, userID, limit, cutoff).Scan(&failures)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Charge{Allowed: false, Failures: limit}, nil
 	}
@@ -608,7 +708,7 @@ func (q *queries) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	}
 	query := `INSERT INTO audit_events (tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
-	return q.w.QueryRowContext(ctx, q.bind(query), e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt)).Scan(&e.ID)
+	return q.row(ctx, true, query, e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt)).Scan(&e.ID)
 }
 
 func (q *queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
