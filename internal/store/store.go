@@ -449,6 +449,7 @@ type VoiceCalls interface {
 	// MoveCall changes a call's state only from one of from (a final state is
 	// never left), so duplicate or late callbacks change nothing.
 	MoveCall(ctx context.Context, id string, from []string, to, digits string, now time.Time) (bool, error)
+	// LatestCall is the call in progress, else the newest, of a transaction or factor.
 	LatestCall(ctx context.Context, tenantID, txnOrFactorID string) (*VoiceCall, error)
 }
 

@@ -56,5 +56,5 @@ func (q *queries) MoveCall(ctx context.Context, id string, from []string, to, di
 
 func (q *queries) LatestCall(ctx context.Context, tenantID, ref string) (*store.VoiceCall, error) {
 	return scanCall(q.queryRow(ctx, `SELECT `+callCols+` FROM voice_calls WHERE tenant_id = ? AND (txn_id = ? OR factor_id = ?)
-		ORDER BY created_at DESC, id DESC LIMIT 1`, tenantID, ref, ref))
+		ORDER BY CASE WHEN completed_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC LIMIT 1`, tenantID, ref, ref))
 }
