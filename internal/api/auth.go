@@ -112,11 +112,34 @@ type transactionBody struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   time.Time  `json:"expires_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	Call        *callBody  `json:"call,omitempty"`
 }
 
+// transaction reports where a login stands, with its current phone call;
+// ?wait=SECONDS long-polls until either changes (A6: applications learn a
+// call's outcome by polling).
 func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) error {
-	t, err := a.Engine.Transaction(r.Context(), c.Caller, r.PathValue("id"))
+	wait, err := waitParam(r)
 	if err != nil {
+		return err
+	}
+	var t *store.LoginTxn
+	var call *store.VoiceCall
+	read := func() (string, error) {
+		var err error
+		if t, err = a.Engine.Transaction(r.Context(), c.Caller, r.PathValue("id")); err != nil {
+			return "", err
+		}
+		if call, err = a.Engine.LatestCall(r.Context(), c.Caller, t.ID); err != nil {
+			return "", err
+		}
+		key := t.State
+		if call != nil {
+			key += call.ID + call.State
+		}
+		return key, nil
+	}
+	if _, err := poll(r.Context(), wait, read); err != nil {
 		return err
 	}
 	status := t.State
@@ -124,7 +147,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		status = "expired"
 	}
 	writeJSON(w, http.StatusOK, transactionBody{ID: t.ID, Status: status, Mode: t.Mode, UserID: t.UserID, FactorID: t.FactorID,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt})
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call)})
 	return nil
 }
 

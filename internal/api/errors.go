@@ -57,6 +57,13 @@ var Catalogue = []Error{
 	{Status: 409, Code: "E27", Name: "no_verified_destination", Message: "There is no verified phone number or email address for this method. Register and verify one in the MFA portal first."},
 	{Status: 410, Code: "E28", Name: "verification_gone", Message: "This verification code has expired or was replaced by a newer one. Ask for a new code and enter the newest one you receive."},
 	{Status: 403, Code: "E29", Name: "contact_change_denied", Message: "Only active accounts may change their phone number or email address. Contact your administrator to resolve the account status."},
+	{Status: 401, Code: "E30", Name: "call_wrong_key", Message: "# Not Pressed After Entry: the call was answered and a key other than # was pressed. Log in again to receive a new call, and press # after answering."},
+	{Status: 401, Code: "E31", Name: "call_no_input", Message: "No Phone Input – Timed Out: the call was answered but nothing was pressed. Log in again to receive a new call, and press # after answering."},
+	{Status: 401, Code: "E32", Name: "call_disconnected", Message: "Call Disconnected: the call was answered and hung up before any input. Log in again to receive a new call, and press # after answering."},
+	{Status: 401, Code: "E33", Name: "call_no_answer", Message: "No Answer: the call was not answered (a voicemail may have been left). Log in again to receive a new call, or choose your backup phone."},
+	{Status: 401, Code: "E34", Name: "call_wrong_pin", Message: "Wrong PIN: the PIN entered on the call was not correct. Log in again to receive a new call and enter your PIN, then #."},
+	{Status: 403, Code: "E35", Name: "call_fraud_reported", Message: "Fraud Reported: this sign-in was blocked because the person who answered reported it as fraud. Your administrator has been told."},
+	{Status: 502, Code: "E36", Name: "call_failed", Message: "The call could not be placed. Log in again to try a new call, or choose your backup phone."},
 	{Status: 500, Code: "E99", Name: "internal", Message: "Something went wrong on our side. Try again; if it keeps happening, contact support and quote the request ID."},
 }
 
@@ -102,6 +109,7 @@ var domainErrors = []struct {
 	{flow.ErrNoDestination, "no_verified_destination"},
 	{flow.ErrVerificationGone, "verification_gone"},
 	{flow.ErrContactChangeDenied, "contact_change_denied"},
+	{flow.ErrCallGone, "not_found"},
 	{directory.ErrBadKey, "unauthenticated"},
 	{store.ErrNotFound, "not_found"},
 	{store.ErrConflict, "conflict"},

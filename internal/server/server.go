@@ -22,6 +22,7 @@ import (
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/sqlstore"
+	"github.com/countersign/countersign/internal/voicehook"
 )
 
 // Server is an assembled Countersign.
@@ -113,8 +114,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", m.handler())
+	(&voicehook.Handler{Engine: s.Engine, Provider: s.voiceProvider, Log: log}).Register(mux)
 	if s.DevBox != nil && devPageEnabled(cfg) {
-		mux.Handle("GET /dev/", s.DevBox.Handler())
+		s.DevBox.Phone = &devPhone{engine: s.Engine}
+		mux.Handle("/dev/", s.DevBox.Handler())
 	}
 	s.Handler = withStart(securityHeaders(mux))
 	return s, nil

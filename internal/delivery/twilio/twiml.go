@@ -4,23 +4,20 @@ import (
 	"encoding/xml"
 )
 
-// DefaultNoInput is said when a Gather times out without a key press.
-const DefaultNoInput = "We did not receive any input. Goodbye."
-
 // GatherSpec describes a prompt that collects key presses.
 type GatherSpec struct {
 	Prompt string
 	// Action receives the digits (POST).
 	Action string
-	// Timeout is the number of seconds to wait for a key; 0 leaves
-	// Twilio's default.
+	// Timeout is the number of seconds to wait for a key.
 	Timeout int
-	// FinishOnKey ends input early; empty leaves Twilio's default, "#".
+	// FinishOnKey ends input; it is always written, so "" turns Twilio's
+	// default "#" off and, with NumDigits 1, every key is submitted at once.
 	FinishOnKey string
 	// NumDigits ends input after that many digits; 0 means no limit.
 	NumDigits int
-	// NoInput is said before hanging up when no input came; empty means
-	// DefaultNoInput.
+	// NoInput receives the call when the timeout passes without a key, so the
+	// application records "no input" itself instead of guessing from silence.
 	NoInput string
 }
 
@@ -38,34 +35,31 @@ type hangup struct {
 	XMLName xml.Name `xml:"Hangup"`
 }
 
+type redirect struct {
+	XMLName xml.Name `xml:"Redirect"`
+	Method  string   `xml:"method,attr"`
+	URL     string   `xml:",chardata"`
+}
+
 type gather struct {
 	XMLName     xml.Name `xml:"Gather"`
 	Input       string   `xml:"input,attr"`
 	Action      string   `xml:"action,attr"`
 	Method      string   `xml:"method,attr"`
 	Timeout     int      `xml:"timeout,attr,omitempty"`
-	FinishOnKey string   `xml:"finishOnKey,attr,omitempty"`
+	FinishOnKey string   `xml:"finishOnKey,attr"`
 	NumDigits   int      `xml:"numDigits,attr,omitempty"`
-	Say         say
+	Say         *say
 }
 
 // Gather is TwiML that speaks g.Prompt while collecting DTMF digits for
-// g.Action, and hangs up with g.NoInput if none come: a call that is never
-// answered by a person must not loop.
+// g.Action, then redirects to g.NoInput if none came.
 func Gather(g GatherSpec) []byte {
-	noInput := g.NoInput
-	if noInput == "" {
-		noInput = DefaultNoInput
+	gth := gather{Input: "dtmf", Action: g.Action, Method: "POST", Timeout: g.Timeout, FinishOnKey: g.FinishOnKey, NumDigits: g.NumDigits}
+	if g.Prompt != "" {
+		gth.Say = &say{Text: g.Prompt}
 	}
-	return render(response{Verbs: []any{
-		gather{
-			Input: "dtmf", Action: g.Action, Method: "POST",
-			Timeout: g.Timeout, FinishOnKey: g.FinishOnKey, NumDigits: g.NumDigits,
-			Say: say{Text: g.Prompt},
-		},
-		say{Text: noInput},
-		hangup{},
-	}})
+	return render(response{Verbs: []any{gth, redirect{Method: "POST", URL: g.NoInput}}})
 }
 
 // Say is TwiML that speaks text and hangs up.

@@ -11,43 +11,33 @@ import (
 type parsed struct {
 	XMLName xml.Name `xml:"Response"`
 	Gather  *struct {
-		Input       string `xml:"input,attr"`
-		Action      string `xml:"action,attr"`
-		Method      string `xml:"method,attr"`
-		Timeout     string `xml:"timeout,attr"`
-		FinishOnKey string `xml:"finishOnKey,attr"`
-		NumDigits   string `xml:"numDigits,attr"`
-		Say         string `xml:"Say"`
+		Input       string  `xml:"input,attr"`
+		Action      string  `xml:"action,attr"`
+		Method      string  `xml:"method,attr"`
+		Timeout     string  `xml:"timeout,attr"`
+		FinishOnKey *string `xml:"finishOnKey,attr"`
+		NumDigits   string  `xml:"numDigits,attr"`
+		Say         string  `xml:"Say"`
 	} `xml:"Gather"`
+	Redirect *struct {
+		Method string `xml:"method,attr"`
+		URL    string `xml:",chardata"`
+	} `xml:"Redirect"`
 	Say    []string  `xml:"Say"`
 	Hangup *struct{} `xml:"Hangup"`
 }
 
 func TestGather(t *testing.T) {
 	tests := []struct {
-		name        string
-		spec        GatherSpec
-		wantTimeout string
-		wantFinish  string
-		wantDigits  string
-		wantNoInput string
+		name       string
+		spec       GatherSpec
+		wantFinish string
+		wantDigits string
 	}{
-		{
-			name: "press pound",
-			spec: GatherSpec{
-				Prompt:  "Press <pound> to approve a sign-in to Acme & Sons.",
-				Action:  "https://mfa.example.org/hooks/twilio/gather/c1?a=1&b=2",
-				Timeout: 8, FinishOnKey: "#", NumDigits: 1,
-				NoInput: "No key was pressed; nothing was approved.",
-			},
-			wantTimeout: "8", wantFinish: "#", wantDigits: "1",
-			wantNoInput: "No key was pressed; nothing was approved.",
-		},
-		{
-			name:        "defaults",
-			spec:        GatherSpec{Prompt: "Enter the code.", Action: "/hooks/x"},
-			wantNoInput: DefaultNoInput,
-		},
+		{"every key at once", GatherSpec{Prompt: "Press <pound> to approve a sign-in to Acme & Sons.", Action: "https://mfa.example.org/hooks/twilio/gather/c1?a=1&b=2",
+			Timeout: 8, NumDigits: 1, NoInput: "https://mfa.example.org/hooks/twilio/noinput/c1"}, "", "1"},
+		{"PIN then pound", GatherSpec{Prompt: "Enter your PIN, then pound.", Action: "/g", Timeout: 10, FinishOnKey: "#", NoInput: "/n"}, "#", ""},
+		{"no prompt", GatherSpec{Action: "/g", NumDigits: 1, NoInput: "/n"}, "", "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,41 +53,27 @@ func TestGather(t *testing.T) {
 				t.Fatalf("unmarshal %s: %v", out, err)
 			}
 			g := got.Gather
-			if g == nil {
-				t.Fatalf("no <Gather> in %s", out)
+			if g == nil || g.Input != "dtmf" || g.Method != "POST" || g.Action != tt.spec.Action || g.Say != tt.spec.Prompt {
+				t.Fatalf("Gather = %+v in %s", g, out)
 			}
-			if g.Input != "dtmf" || g.Method != "POST" || g.Action != tt.spec.Action || g.Say != tt.spec.Prompt {
-				t.Errorf("Gather = %+v", *g)
+			// The attribute must be present even when empty, or Twilio finishes on "#".
+			if g.FinishOnKey == nil || *g.FinishOnKey != tt.wantFinish || g.NumDigits != tt.wantDigits {
+				t.Errorf("finishOnKey/numDigits in %s", out)
 			}
-			if g.Timeout != tt.wantTimeout || g.FinishOnKey != tt.wantFinish || g.NumDigits != tt.wantDigits {
-				t.Errorf("timeout/finishOnKey/numDigits = %q/%q/%q, want %q/%q/%q",
-					g.Timeout, g.FinishOnKey, g.NumDigits, tt.wantTimeout, tt.wantFinish, tt.wantDigits)
-			}
-			if len(got.Say) != 1 || got.Say[0] != tt.wantNoInput {
-				t.Errorf("after Gather says %q, want %q", got.Say, tt.wantNoInput)
-			}
-			if got.Hangup == nil {
-				t.Error("no <Hangup>")
-			}
-			// The verbs must come in order: gather, then the fallback.
-			if i, j := bytes.Index(out, []byte("<Gather")), bytes.Index(out, []byte("<Hangup")); i < 0 || j < i {
-				t.Errorf("verbs out of order: %s", out)
+			if got.Redirect == nil || got.Redirect.URL != tt.spec.NoInput || got.Redirect.Method != "POST" {
+				t.Errorf("no-input redirect %+v", got.Redirect)
 			}
 		})
 	}
 }
 
 func TestSay(t *testing.T) {
-	text := `Your code is 1 2 3. Don't share it with "anyone" <really> & ever.`
-	out := Say(text)
-	if strings.Contains(string(out), "<really>") {
-		t.Errorf("text not escaped: %s", out)
-	}
+	out := Say("Thank you & goodbye <now>.")
 	var got parsed
 	if err := xml.Unmarshal(out, &got); err != nil {
-		t.Fatalf("unmarshal %s: %v", out, err)
+		t.Fatal(err)
 	}
-	if got.Gather != nil || len(got.Say) != 1 || got.Say[0] != text || got.Hangup == nil {
-		t.Errorf("Say = %+v from %s", got, out)
+	if len(got.Say) != 1 || got.Say[0] != "Thank you & goodbye <now>." || got.Hangup == nil || strings.Contains(string(out), "<now>") {
+		t.Fatalf("Say TwiML %s", out)
 	}
 }

@@ -1,0 +1,177 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
+)
+
+// callOutcome names the catalogue entry of each unsuccessful call (A6).
+var callOutcome = map[string]string{
+	store.CallWrongKey:     "call_wrong_key",
+	store.CallNoInput:      "call_no_input",
+	store.CallDisconnected: "call_disconnected",
+	store.CallNoAnswer:     "call_no_answer",
+	store.CallWrongPIN:     "call_wrong_pin",
+	store.CallFraud:        "call_fraud_reported",
+	store.CallFailed:       "call_failed",
+}
+
+type callBody struct {
+	ID          string       `json:"id"`
+	Leg         string       `json:"leg"`
+	To          string       `json:"to"`
+	State       string       `json:"state"`
+	Error       *errorDetail `json:"error,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	CompletedAt *time.Time   `json:"completed_at,omitempty"`
+}
+
+func toCallBody(c *store.VoiceCall) *callBody {
+	if c == nil {
+		return nil
+	}
+	b := &callBody{ID: c.ID, Leg: c.Leg, To: flow.MaskPhone(c.Number), State: c.State, CreatedAt: c.CreatedAt, CompletedAt: c.CompletedAt}
+	if name, ok := callOutcome[c.State]; ok {
+		e := byName[name]
+		b.Error = &errorDetail{Code: e.Code, Name: e.Name, Message: e.Message}
+	}
+	return b
+}
+
+func (a *API) startCall(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		FactorID string `json:"factor_id"`
+		Backup   bool   `json:"backup"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	call, err := a.Engine.StartCall(r.Context(), c.Caller, r.PathValue("id"), in.FactorID, in.Backup)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, toCallBody(call))
+	return nil
+}
+
+// maxWait bounds a long poll.
+const maxWait = 30 * time.Second
+
+// waitParam reads ?wait=SECONDS for long polling.
+func waitParam(r *http.Request) (time.Duration, error) {
+	s := r.URL.Query().Get("wait")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > int(maxWait/time.Second) {
+		return 0, validate.Errors{{Field: "wait", Code: "invalid", Message: "wait must be a whole number of seconds from 0 to 30."}}
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// poll re-reads a state until it differs from the first reading, or the wait
+// ends, so an application learns a call's outcome as soon as it is known.
+func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T, error)) (T, error) {
+	first, err := read()
+	if err != nil || wait == 0 {
+		return first, err
+	}
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return first, nil
+		case <-tick.C:
+		}
+		now, err := read()
+		if err != nil || now != first {
+			return now, err
+		}
+	}
+	return first, nil
+}
+
+func (a *API) beginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		TransactionID string `json:"transaction_id"`
+		flow.VoiceNumbers
+		PIN string `json:"pin"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	f, call, err := a.Engine.BeginVoiceEnrolment(r.Context(), c.Caller, in.TransactionID, in.VoiceNumbers, in.PIN)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
+	return nil
+}
+
+func (a *API) adminBeginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		flow.VoiceNumbers
+		PIN string `json:"pin"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	u, err := a.user(r, c)
+	if err != nil {
+		return err
+	}
+	f, call, err := a.Engine.AdminBeginVoiceEnrolment(r.Context(), c.Caller, u.ID, in.VoiceNumbers, in.PIN)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
+	return nil
+}
+
+type enrolmentStatus struct {
+	EnrolmentID string    `json:"enrolment_id"`
+	Kind        string    `json:"kind"`
+	State       string    `json:"state"`
+	Call        *callBody `json:"call,omitempty"`
+}
+
+// enrolment reports a pending or finished enrolment; with ?wait it waits for
+// a change, so an application learns when the verification call was answered.
+func (a *API) enrolment(w http.ResponseWriter, r *http.Request, c *caller) error {
+	wait, err := waitParam(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	type snapshot struct{ state, call string }
+	var f *store.Factor
+	var call *store.VoiceCall
+	read := func() (snapshot, error) {
+		var err error
+		if f, err = a.Engine.Store.FactorByID(r.Context(), c.TenantID, id); err != nil {
+			return snapshot{}, err
+		}
+		if call, err = a.Engine.LatestCall(r.Context(), c.Caller, id); err != nil {
+			return snapshot{}, err
+		}
+		s := snapshot{state: f.State}
+		if call != nil {
+			s.call = call.ID + call.State
+		}
+		return s, nil
+	}
+	if _, err := poll(r.Context(), wait, read); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
+	return nil
+}
