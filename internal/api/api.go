@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,22 +98,44 @@ func Routes() []Route {
 // Register adds every route to mux, plus JSON answers for unknown paths and
 // wrong methods under /api/.
 func (a *API) Register(mux *http.ServeMux) {
-	methods := map[string][]string{}
-	for _, rt := range Routes() {
+	routes := Routes()
+	for _, rt := range routes {
 		rt := rt
 		mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
-		methods[rt.Path] = append(methods[rt.Path], rt.Method)
-	}
-	for path, ms := range methods {
-		allow := strings.Join(ms, ", ")
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			a.writeError(w, r, publicError("method_not_allowed", nil))
-		})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(routes, r.URL.Path); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			a.writeError(w, r, publicError("method_not_allowed", nil))
+			return
+		}
 		a.writeError(w, r, publicError("not_found", nil))
 	})
+}
+
+// allowedMethods lists the methods of the routes whose pattern matches path;
+// {name} matches one non-empty segment.
+func allowedMethods(routes []Route, path string) []string {
+	got := strings.Split(path, "/")
+	var out []string
+	for _, rt := range routes {
+		want := strings.Split(rt.Path, "/")
+		if len(want) != len(got) {
+			continue
+		}
+		match := true
+		for i := range want {
+			if strings.HasPrefix(want[i], "{") {
+				match = match && got[i] != ""
+			} else {
+				match = match && want[i] == got[i]
+			}
+		}
+		if match && !slices.Contains(out, rt.Method) {
+			out = append(out, rt.Method)
+		}
+	}
+	return out
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
