@@ -155,7 +155,7 @@ func (q *queries) UpsertFactor(ctx context.Context, f *store.Factor, now time.Ti
 			f.Config = "{}"
 		}
 		var id string
-		err := q.queryRow(ctx, `SELECT id FROM factors WHERE user_id = ? AND kind = ? AND state = ?`, f.UserID, f.Kind, store.FactorActive).Scan(&id)
+		err := q.queryRow(ctx, `SELECT id FROM factors WHERE user_id = ? AND kind = ? AND state = 'active'`, f.UserID, f.Kind).Scan(&id)
 		if err == nil {
 			f.ID, f.State = id, store.FactorActive
 			_, err = q.exec(ctx, `UPDATE factors SET config = ? WHERE id = ?`, f.Config, id)

@@ -553,6 +553,9 @@ func (q *queries) Unlock(ctx context.Context, tenantID, userID string) error {
 
 // ---- factors ----
 
+// Factor queries write states as literals, not parameters: SQLite re-plans a
+// statement on every run when a parameter meets a partial index's condition
+// (factors_one_active, factors_one_pending).
 const factorCols = `id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, confirmed_at, revoked_at, expires_at, config`
 
 func scanFactor(sc interface{ Scan(...any) error }) (*store.Factor, error) {
@@ -572,8 +575,8 @@ func scanFactor(sc interface{ Scan(...any) error }) (*store.Factor, error) {
 
 func (q *queries) CreatePendingFactor(ctx context.Context, f *store.Factor, now time.Time) error {
 	return q.atomic(ctx, func(q *queries) error {
-		if _, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ? WHERE user_id = ? AND kind = ? AND state = ?`,
-			store.FactorRevoked, micros(now), f.UserID, f.Kind, store.FactorPending); err != nil {
+		if _, err := q.exec(ctx, `UPDATE factors SET state = 'revoked', revoked_at = ? WHERE user_id = ? AND kind = ? AND state = 'pending'`,
+			micros(now), f.UserID, f.Kind); err != nil {
 			return err
 		}
 		f.State = store.FactorPending
@@ -601,7 +604,7 @@ func (q *queries) ListFactors(ctx context.Context, userID string) ([]store.Facto
 }
 
 func (q *queries) ActiveFactors(ctx context.Context, userID string) ([]store.Factor, error) {
-	rows, err := q.query(ctx, `SELECT `+factorCols+` FROM factors WHERE user_id = ? AND state = ? ORDER BY created_at, id`, userID, store.FactorActive)
+	rows, err := q.query(ctx, `SELECT `+factorCols+` FROM factors WHERE user_id = ? AND state = 'active' ORDER BY created_at, id`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -609,7 +612,7 @@ func (q *queries) ActiveFactors(ctx context.Context, userID string) ([]store.Fac
 }
 
 func (q *queries) ChargeEnrolment(ctx context.Context, factorID string, limit int) (bool, error) {
-	n, err := q.exec(ctx, `UPDATE factors SET attempts = attempts + 1 WHERE id = ? AND state = ? AND attempts < ?`, factorID, store.FactorPending, limit)
+	n, err := q.exec(ctx, `UPDATE factors SET attempts = attempts + 1 WHERE id = ? AND state = 'pending' AND attempts < ?`, factorID, limit)
 	return n == 1, err
 }
 
@@ -620,21 +623,21 @@ func (q *queries) ActivateFactor(ctx context.Context, factorID string, step int6
 	err := q.atomic(ctx, func(q *queries) error {
 		// Claim the pending row first under a transient state, so the partial
 		// unique index on active factors never sees two at once.
-		n, err := q.exec(ctx, `UPDATE factors SET state = 'confirming' WHERE id = ? AND state = ? AND (expires_at IS NULL OR expires_at > ?)`,
-			factorID, store.FactorPending, micros(now))
+		n, err := q.exec(ctx, `UPDATE factors SET state = 'confirming' WHERE id = ? AND state = 'pending' AND (expires_at IS NULL OR expires_at > ?)`,
+			factorID, micros(now))
 		if err != nil {
 			return err
 		}
 		if n != 1 {
 			return errNotPending
 		}
-		if _, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ?
-			WHERE state = ? AND id <> ? AND (user_id, kind) = (SELECT user_id, kind FROM factors WHERE id = ?)`,
-			store.FactorRevoked, micros(now), store.FactorActive, factorID, factorID); err != nil {
+		if _, err := q.exec(ctx, `UPDATE factors SET state = 'revoked', revoked_at = ?
+			WHERE state = 'active' AND id <> ? AND (user_id, kind) = (SELECT user_id, kind FROM factors WHERE id = ?)`,
+			micros(now), factorID, factorID); err != nil {
 			return err
 		}
-		_, err = q.exec(ctx, `UPDATE factors SET state = ?, confirmed_at = ?, last_step = ?, expires_at = NULL WHERE id = ?`,
-			store.FactorActive, micros(now), step, factorID)
+		_, err = q.exec(ctx, `UPDATE factors SET state = 'active', confirmed_at = ?, last_step = ?, expires_at = NULL WHERE id = ?`,
+			micros(now), step, factorID)
 		return err
 	})
 	if errors.Is(err, errNotPending) {
@@ -644,17 +647,17 @@ func (q *queries) ActivateFactor(ctx context.Context, factorID string, step int6
 }
 
 func (q *queries) UseStep(ctx context.Context, factorID string, step int64) (bool, error) {
-	n, err := q.exec(ctx, `UPDATE factors SET last_step = ? WHERE id = ? AND state = ? AND last_step < ?`, step, factorID, store.FactorActive, step)
+	n, err := q.exec(ctx, `UPDATE factors SET last_step = ? WHERE id = ? AND state = 'active' AND last_step < ?`, step, factorID, step)
 	return n == 1, err
 }
 
 func (q *queries) RevokeFactor(ctx context.Context, factorID string, now time.Time) (bool, error) {
-	n, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ? WHERE id = ? AND state <> ?`, store.FactorRevoked, micros(now), factorID, store.FactorRevoked)
+	n, err := q.exec(ctx, `UPDATE factors SET state = 'revoked', revoked_at = ? WHERE id = ? AND state <> 'revoked'`, micros(now), factorID)
 	return n == 1, err
 }
 
 func (q *queries) RevokeAllFactors(ctx context.Context, userID string, now time.Time) (int, error) {
-	n, err := q.exec(ctx, `UPDATE factors SET state = ?, revoked_at = ? WHERE user_id = ? AND state <> ?`, store.FactorRevoked, micros(now), userID, store.FactorRevoked)
+	n, err := q.exec(ctx, `UPDATE factors SET state = 'revoked', revoked_at = ? WHERE user_id = ? AND state <> 'revoked'`, micros(now), userID)
 	return int(n), err
 }
 

@@ -85,7 +85,7 @@ CREATE TABLE factors (
     revoked_at   BIGINT,
     expires_at   BIGINT
 );
-CREATE INDEX factors_user ON factors (user_id, state);
+CREATE INDEX factors_user ON factors (user_id, state, created_at, id);
 CREATE UNIQUE INDEX factors_one_active ON factors (user_id, kind) WHERE state = 'active';
 CREATE UNIQUE INDEX factors_one_pending ON factors (user_id, kind) WHERE state = 'pending';
 

@@ -1,0 +1,92 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/store/sqlstore"
+)
+
+// benchStore is a SQLite store with one tenant and n users, each with an
+// active factor: the reads and writes of a second-factor check.
+func benchStore(b *testing.B, n int) (*sqlstore.Store, []store.User) {
+	st, err := sqlstore.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	if err := st.CreateTenant(ctx, &store.Tenant{ID: "ten_b", Slug: "b", Name: "B", CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	users := make([]store.User, n)
+	for i := range users {
+		u := store.User{ID: fmt.Sprintf("usr_%d", i), TenantID: "ten_b", LoginID: fmt.Sprintf("user%d", i), Status: store.StatusActive, CreatedAt: now, UpdatedAt: now}
+		if err := st.CreateUser(ctx, &u); err != nil {
+			b.Fatal(err)
+		}
+		f := store.Factor{ID: fmt.Sprintf("fac_%d", i), TenantID: "ten_b", UserID: u.ID, Kind: "totp", Secret: []byte("sealed"), CreatedAt: now}
+		if err := st.CreatePendingFactor(ctx, &f, now); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.ActivateFactor(ctx, f.ID, 1, now); err != nil {
+			b.Fatal(err)
+		}
+		users[i] = u
+	}
+	return st, users
+}
+
+func BenchmarkUserByLoginID(b *testing.B) {
+	st, users := benchStore(b, 100)
+	i := 0
+	for b.Loop() {
+		if _, err := st.UserByLoginID(b.Context(), "ten_b", users[i%len(users)].LoginID); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkActiveFactors(b *testing.B) {
+	st, users := benchStore(b, 100)
+	i := 0
+	for b.Loop() {
+		if _, err := st.ActiveFactors(b.Context(), users[i%len(users)].ID); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkCheckTransaction is the write transaction of a successful check:
+// charge, use the step, reset, audit.
+func BenchmarkCheckTransaction(b *testing.B) {
+	st, users := benchStore(b, 100)
+	step := int64(10)
+	now := time.Now()
+	for b.Loop() {
+		step++
+		u := users[int(step)%len(users)]
+		err := st.InTx(b.Context(), func(q store.Queries) error {
+			if _, err := q.ChargeMFA(b.Context(), u.ID, 7, 0, now); err != nil {
+				return err
+			}
+			if _, err := q.UseStep(b.Context(), "fac_"+u.ID[4:], step); err != nil {
+				return err
+			}
+			if err := q.ResetMFA(b.Context(), u.ID, now); err != nil {
+				return err
+			}
+			return q.AppendAudit(b.Context(), &store.AuditEvent{TenantID: "ten_b", UserID: u.ID, Event: "login.mfa", Outcome: "success", Detail: `{"factor":"x"}`, CreatedAt: now})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
