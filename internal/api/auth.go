@@ -139,7 +139,8 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		}
 		return key, nil
 	}
-	if _, err := poll(r.Context(), wait, read); err != nil {
+	settled := func() bool { return t.State != store.TxnPending || !time.Now().Before(t.ExpiresAt) }
+	if _, err := poll(r.Context(), wait, read, settled); err != nil {
 		return err
 	}
 	status := t.State

@@ -77,10 +77,11 @@ func waitParam(r *http.Request) (time.Duration, error) {
 }
 
 // poll re-reads a state until it differs from the first reading, or the wait
-// ends, so an application learns a call's outcome as soon as it is known.
-func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T, error)) (T, error) {
+// ends, so an application learns a call's outcome as soon as it is known. A
+// state that is already final (settled) answers at once.
+func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T, error), settled func() bool) (T, error) {
 	first, err := read()
-	if err != nil || wait == 0 {
+	if err != nil || wait == 0 || settled() {
 		return first, err
 	}
 	deadline := time.Now().Add(wait)
@@ -169,7 +170,7 @@ func (a *API) enrolment(w http.ResponseWriter, r *http.Request, c *caller) error
 		}
 		return s, nil
 	}
-	if _, err := poll(r.Context(), wait, read); err != nil {
+	if _, err := poll(r.Context(), wait, read, func() bool { return f.State != store.FactorPending }); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
