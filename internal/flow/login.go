@@ -260,6 +260,51 @@ func (e *Engine) Transaction(ctx context.Context, c Caller, id string) (*store.L
 	return txn, nil
 }
 
+// pending is a transaction still waiting for its second factor, with what
+// every step on it needs.
+type pending struct {
+	txn    *store.LoginTxn
+	tenant *store.Tenant
+	policy policy.Policy
+	user   *store.User
+}
+
+// pendingTxn loads a pending, unexpired transaction of the caller's
+// application whose user may still reach applications.
+func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pending, error) {
+	txn, err := e.Transaction(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	if txn.State != store.TxnPending || !e.now().Before(txn.ExpiresAt) {
+		return nil, ErrTxnGone
+	}
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
+	if err != nil {
+		return nil, notFoundAs(err, ErrTxnGone)
+	}
+	if err := statusErr(u.Status); err != nil {
+		return nil, err
+	}
+	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
+}
+
+// factor picks the usable factor id, which must be of one of kinds.
+func (pt *pending) factor(ctx context.Context, e *Engine, id string, kinds ...string) (*store.Factor, error) {
+	f, err := e.pickFactor(ctx, pt.policy, pt.user, id)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(kinds, f.Kind) {
+		return nil, ErrFactorNotAllowed
+	}
+	return f, nil
+}
+
 // Verification is what a person submits to complete a transaction.
 type Verification struct {
 	// FactorID picks the factor; empty means the authenticator app.
@@ -274,24 +319,11 @@ type Verification struct {
 
 // VerifyTransaction checks a second factor for a pending transaction.
 func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, v Verification) (*Result, error) {
-	txn, err := e.Transaction(ctx, c, txnID)
+	pt, err := e.pendingTxn(ctx, c, txnID)
 	if err != nil {
 		return nil, err
 	}
-	if txn.State != store.TxnPending || !e.now().Before(txn.ExpiresAt) {
-		return nil, ErrTxnGone
-	}
-	_, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
-	if err != nil {
-		return nil, notFoundAs(err, ErrTxnGone)
-	}
-	if err := statusErr(u.Status); err != nil {
-		return nil, err
-	}
+	p, u, txn := pt.policy, pt.user, pt.txn
 	res := &Result{Status: Allowed, Txn: txn, User: u}
 	var remember func(q store.Queries) error
 	if v.RememberDevice && p.TrustedDeviceTTL > 0 {

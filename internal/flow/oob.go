@@ -186,29 +186,16 @@ func message(tenantID, channel, to, subject, text string) delivery.Message {
 // SendCode sends a fresh 6-digit code for a pending transaction by SMS or
 // email (B3). Earlier codes stay valid until they expire (B8).
 func (e *Engine) SendCode(ctx context.Context, c Caller, txnID, factorID string) (*Sent, error) {
-	txn, err := e.Transaction(ctx, c, txnID)
+	pt, err := e.pendingTxn(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
+	f, err := pt.factor(ctx, e, factorID, policy.FactorSMS, policy.FactorEmail)
 	if err != nil {
 		return nil, err
 	}
 	now := e.now()
-	if txn.State != store.TxnPending || !now.Before(txn.ExpiresAt) {
-		return nil, ErrTxnGone
-	}
-	t, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
-	if err != nil {
-		return nil, notFoundAs(err, ErrTxnGone)
-	}
-	f, err := e.pickFactor(ctx, p, u, factorID)
-	if err != nil {
-		return nil, err
-	}
-	if f.Kind != policy.FactorSMS && f.Kind != policy.FactorEmail {
-		return nil, ErrFactorNotAllowed
-	}
 	to, ok := destination(u, f.Kind)
 	if !ok {
 		return nil, ErrNoDestination

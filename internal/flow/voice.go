@@ -144,27 +144,14 @@ func (e *Engine) beginVoice(ctx context.Context, c Caller, t *store.Tenant, p po
 // StartCall calls the user's primary number for a pending login, or the
 // backup when the person picks it at the sign-in prompt (A5).
 func (e *Engine) StartCall(ctx context.Context, c Caller, txnID, factorID string, backup bool) (*store.VoiceCall, error) {
-	txn, err := e.Transaction(ctx, c, txnID)
+	pt, err := e.pendingTxn(ctx, c, txnID)
 	if err != nil {
 		return nil, err
 	}
-	if txn.State != store.TxnPending || !e.now().Before(txn.ExpiresAt) {
-		return nil, ErrTxnGone
-	}
-	t, p, err := e.Policy(ctx, c.TenantID)
+	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
+	f, err := pt.factor(ctx, e, factorID, policy.FactorVoice)
 	if err != nil {
 		return nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
-	if err != nil {
-		return nil, notFoundAs(err, ErrTxnGone)
-	}
-	f, err := e.pickFactor(ctx, p, u, factorID)
-	if err != nil {
-		return nil, err
-	}
-	if f.Kind != policy.FactorVoice {
-		return nil, ErrFactorNotAllowed
 	}
 	var n VoiceNumbers
 	if err := json.Unmarshal([]byte(f.Config), &n); err != nil {
