@@ -284,7 +284,7 @@ func TestEmailCodeOverSMTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "smtpsink")
-	if out, err := exec.Command(goTool, "build", "-o", bin, "../delivery/smtpmail/testdata/smtpsink").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goTool, "build", "-o", bin, "../testutil/smtpsink").CombinedOutput(); err != nil {
 		t.Fatalf("build sink: %v\n%s", err, out)
 	}
 	dir := t.TempDir()

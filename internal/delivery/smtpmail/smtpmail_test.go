@@ -345,7 +345,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// buildSink compiles testdata/smtpsink, a real SMTP server process.
+// buildSink compiles internal/testutil/smtpsink, a real SMTP server process.
 func buildSink(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
@@ -353,7 +353,7 @@ func buildSink(t *testing.T) string {
 		t.Skip("go tool not found; cannot build the SMTP sink")
 	}
 	bin := filepath.Join(t.TempDir(), "smtpsink")
-	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, "./testdata/smtpsink")
+	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, "../../testutil/smtpsink")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build smtpsink: %v\n%s", err, out)
 	}

@@ -1,4 +1,4 @@
-// Command smtpsink is the SMTP server the smtpmail tests talk to. It
+// Command smtpsink is the SMTP server the email tests talk to. It
 // listens on 127.0.0.1, prints its address on stdout, and writes every
 // accepted message to -dir with the envelope as X-Envelope-* headers in
 // front of the raw data, so a test can parse it with net/mail.
