@@ -65,6 +65,8 @@ func Routes() []Route {
 		{"POST", "/api/v1/auth/transactions/{id}/verify", authApp, (*API).verify},
 		{"POST", "/api/v1/auth/transactions/{id}/challenges", authApp, (*API).sendCode},
 		{"POST", "/api/v1/auth/transactions/{id}/calls", authApp, (*API).startCall},
+		{"GET", "/api/v1/auth/transactions/{id}/trusted-devices", authApp, (*API).ownTrustedDevices},
+		{"POST", "/api/v1/auth/transactions/{id}/trusted-devices/{device}/revoke", authApp, (*API).revokeOwnTrustedDevice},
 		{"POST", "/api/v1/auth/one-time-tokens", authApp, (*API).requestOneTimeToken},
 		{"POST", "/api/v1/enrolments/totp", authApp, (*API).beginEnrolment},
 		{"POST", "/api/v1/contacts/verifications", authApp, (*API).beginContactChange},

@@ -149,6 +149,14 @@ type deviceBody struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
+func writeDevices(w http.ResponseWriter, devices []store.TrustedDevice) {
+	out := []deviceBody{}
+	for _, d := range devices {
+		out = append(out, deviceBody{ID: d.ID, Label: d.Label, IP: d.IP, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt, LastUsedAt: d.LastUsedAt, RevokedAt: d.RevokedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
 func (a *API) listTrustedDevices(w http.ResponseWriter, r *http.Request, c *caller) error {
 	u, err := a.user(r, c)
 	if err != nil {
@@ -158,11 +166,7 @@ func (a *API) listTrustedDevices(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	out := []deviceBody{}
-	for _, d := range devices {
-		out = append(out, deviceBody{ID: d.ID, Label: d.Label, IP: d.IP, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt, LastUsedAt: d.LastUsedAt, RevokedAt: d.RevokedAt})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	writeDevices(w, devices)
 	return nil
 }
 
@@ -172,6 +176,25 @@ func (a *API) revokeTrustedDevice(w http.ResponseWriter, r *http.Request, c *cal
 		return err
 	}
 	if err := a.Engine.RevokeTrustedDevice(r.Context(), c.Caller, u.ID, r.PathValue("device")); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "revoked"})
+	return nil
+}
+
+// ownTrustedDevices shows a person their remembered devices, on the strength
+// of a fresh login transaction.
+func (a *API) ownTrustedDevices(w http.ResponseWriter, r *http.Request, c *caller) error {
+	devices, err := a.Engine.OwnTrustedDevices(r.Context(), c.Caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeDevices(w, devices)
+	return nil
+}
+
+func (a *API) revokeOwnTrustedDevice(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := a.Engine.RevokeOwnTrustedDevice(r.Context(), c.Caller, r.PathValue("id"), r.PathValue("device")); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "revoked"})

@@ -550,3 +550,22 @@ func (e *Engine) RevokeTrustedDevice(ctx context.Context, c Caller, userID, devi
 		return e.Audit(ctx, q, c, Event{UserID: userID, Event: "trusted_device.revoked", Outcome: "success", Detail: map[string]any{"device": deviceID}})
 	})
 }
+
+// OwnTrustedDevices lists the remembered devices of the person a fresh
+// transaction proves (B4: users see their own devices).
+func (e *Engine) OwnTrustedDevices(ctx context.Context, c Caller, txnID string) ([]store.TrustedDevice, error) {
+	_, _, u, _, err := e.freshUser(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	return e.Store.ListTrustedDevices(ctx, u.ID)
+}
+
+// RevokeOwnTrustedDevice lets that person forget one of their devices.
+func (e *Engine) RevokeOwnTrustedDevice(ctx context.Context, c Caller, txnID, deviceID string) error {
+	_, _, u, _, err := e.freshUser(ctx, c, txnID)
+	if err != nil {
+		return err
+	}
+	return e.RevokeTrustedDevice(ctx, c, u.ID, deviceID)
+}

@@ -352,3 +352,34 @@ func TestContactChange(t *testing.T) {
 		}
 	})
 }
+
+// B4: people list and revoke their own remembered devices after a full login.
+func TestOwnTrustedDevices(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		u := e.user("ursa")
+		secret := e.enrol(u)
+		res, _ := e.eng.PasswordLogin(e.ctx, e.app, "ursa", goodPassword)
+		if _, err := e.eng.OwnTrustedDevices(e.ctx, e.app, res.Txn.ID); !errors.Is(err, flow.ErrFreshAuthRequired) {
+			t.Fatalf("password-only transaction: %v", err)
+		}
+		res, err := e.eng.VerifyTransaction(e.ctx, e.app, res.Txn.ID, flow.Verification{Code: e.code(secret, 0), RememberDevice: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		devices, err := e.eng.OwnTrustedDevices(e.ctx, e.app, res.Txn.ID)
+		if err != nil || len(devices) != 1 {
+			t.Fatalf("own devices %v %v", devices, err)
+		}
+		if err := e.eng.RevokeOwnTrustedDevice(e.ctx, e.app, res.Txn.ID, devices[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		withDevice := e.app
+		withDevice.TrustedDevice = res.TrustedDeviceToken
+		if r, _ := e.eng.PasswordLogin(e.ctx, withDevice, "ursa", goodPassword); r.Status != flow.MFARequired {
+			t.Fatalf("revoked device still skips the second factor: %s", r.Status)
+		}
+		if err := e.eng.RevokeOwnTrustedDevice(e.ctx, e.app2, res.Txn.ID, devices[0].ID); !errors.Is(err, flow.ErrFreshAuthRequired) {
+			t.Fatalf("another application's transaction: %v", err)
+		}
+	})
+}
