@@ -39,6 +39,11 @@ type Store struct {
 	r       *sql.DB // reads; the same pool as w on PostgreSQL
 
 	writeStmts, readStmts sync.Map // SQLite prepared statements by query text
+
+	// SQLite group commit (batch.go).
+	batch         chan *txReq
+	stop, stopped chan struct{}
+	stopOnce      sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,6 +81,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startBatches()
 	return s, nil
 }
 
@@ -155,6 +161,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stopOnce.Do(func() { close(s.stop) })
+		<-s.stopped
+	}
 	for _, m := range []*sync.Map{&s.writeStmts, &s.readStmts} {
 		m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	}
@@ -171,6 +181,9 @@ func (s *Store) InTx(ctx context.Context, fn func(q store.Queries) error) error 
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
+	if s.batch != nil {
+		return s.batchTx(ctx, fn)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
