@@ -37,7 +37,8 @@ func TestSealOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(tt.plaintext) > 0 && bytes.Contains(sealed, tt.plaintext) {
+			// A short plaintext can occur in random ciphertext by chance.
+			if len(tt.plaintext) >= 8 && bytes.Contains(sealed, tt.plaintext) {
 				t.Error("sealed value contains the plaintext")
 			}
 			got, err := k.Open(sealed, tt.aad)
