@@ -310,10 +310,7 @@ func TestDateOfBirth(t *testing.T) {
 	}
 	t.Run("today depends on now's zone", func(t *testing.T) {
 		// 2025-06-15 03:00 in UTC is still 2025-06-14 in New York.
-		ny, err := time.LoadLocation("America/New_York")
-		if err != nil {
-			t.Skip(err)
-		}
+		ny := time.FixedZone("EDT", -4*3600)
 		var errs Errors
 		DateOfBirth(&errs, "date_of_birth", "2025-06-14", time.Date(2025, 6, 15, 3, 0, 0, 0, time.UTC).In(ny))
 		if !slices.Equal(codesOf(errs), []string{"not_in_past"}) {

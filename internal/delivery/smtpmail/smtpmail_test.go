@@ -350,7 +350,7 @@ func buildSink(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go tool not found; cannot build the SMTP sink")
+		t.Fatal("go tool not found; cannot build the SMTP sink")
 	}
 	bin := filepath.Join(t.TempDir(), "smtpsink")
 	cmd := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, "../../testutil/smtpsink")
