@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
@@ -145,6 +147,10 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	if err != nil {
 		return nil, err
 	}
+	t, _, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
 	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
 	if err != nil {
 		return nil, fmt.Errorf("open factor %s: %w", f.ID, err)
@@ -179,19 +185,7 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 			result = ErrEnrolmentGone
 			return nil
 		}
-		event := "factor.enrolled"
-		detail := map[string]any{"factor": f.ID, "kind": f.Kind}
-		var replaced []string
-		for _, old := range before {
-			if old.Kind == f.Kind {
-				replaced = append(replaced, old.ID)
-			}
-		}
-		if len(replaced) > 0 {
-			event = "factor.replaced"
-			detail["replaced"] = replaced
-		}
-		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success", Detail: detail})
+		return e.factorActivated(ctx, q, c, t, p, u, f, before, now)
 	})
 	if err != nil {
 		return nil, err
@@ -203,4 +197,49 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	f.LastStep = step
 	f.ConfirmedAt = &now
 	return f, nil
+}
+
+// factorActivated records an enrolment or a replacement and tells the person
+// on an independent channel, their verified email or else their verified
+// phone (invariant 6): someone who took over a password cannot quietly bind
+// their own authenticator.
+func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, f *store.Factor, before []store.Factor, now time.Time) error {
+	event := "factor.enrolled"
+	detail := map[string]any{"factor": f.ID, "kind": f.Kind}
+	var replaced []string
+	for _, old := range before {
+		if old.Kind == f.Kind && old.ID != f.ID {
+			replaced = append(replaced, old.ID)
+		}
+	}
+	verb := "added to"
+	if len(replaced) > 0 {
+		event, verb = "factor.replaced", "replaced on"
+		detail["replaced"] = replaced
+	}
+	channel, to := delivery.Email, ""
+	if addr, ok := destination(u, delivery.Email); ok {
+		to = addr
+	} else if phone, ok := destination(u, delivery.SMS); ok {
+		channel, to = delivery.SMS, phone
+	}
+	detail["notified"] = to != ""
+	if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success", Detail: detail}); err != nil {
+		return err
+	}
+	if to == "" {
+		return nil
+	}
+	what := map[string]string{policy.FactorTOTP: "An authenticator app", policy.FactorVoice: "A phone number for sign-in calls"}[f.Kind]
+	if what == "" {
+		what = "A sign-in method"
+	}
+	iss := e.issuer(t, p)
+	notice := message(c.TenantID, channel, to, iss+": sign-in method changed",
+		fmt.Sprintf("%s: %s was %s your account on %s. If you did not do this, contact your administrator now.", iss, what, verb, now.UTC().Format("2 Jan 2006 15:04 MST")))
+	if err := outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now); err != nil {
+		return err
+	}
+	defer e.wake()
+	return nil
 }

@@ -380,3 +380,28 @@ func TestOwnTrustedDevices(t *testing.T) {
 		}
 	})
 }
+
+// Invariant 6: adding or replacing a sign-in method tells the person on an
+// independent channel.
+func TestFactorChangesAreNotified(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		u := e.oobUser("ned")
+		e.enrol(u)
+		e.clock.Add(30 * time.Second)
+		e.enrol(u)
+		var added, replaced bool
+		for _, m := range e.deliver() {
+			if m.To != "ned@example.org" {
+				continue
+			}
+			added = added || strings.Contains(m.Text, "authenticator app was added")
+			replaced = replaced || strings.Contains(m.Text, "authenticator app was replaced")
+		}
+		if !added || !replaced {
+			t.Fatalf("notices: added %v, replaced %v", added, replaced)
+		}
+		if evs := e.audit(u.ID, "factor.replaced", "success"); len(evs) != 1 || !strings.Contains(evs[0].Detail, `"notified":true`) {
+			t.Fatalf("replacement audit %+v", evs)
+		}
+	})
+}

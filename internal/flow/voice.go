@@ -432,6 +432,13 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 		}
 		txn = t
 	}
+	var before []store.Factor
+	if cc.call.Purpose == CallEnrol {
+		var err error
+		if before, err = e.Store.ActiveFactors(ctx, cc.u.ID); err != nil {
+			return Script{}, err
+		}
+	}
 	err := e.guess(ctx, cc.c, cc.p, cc.u, attempt{
 		kind: policy.FactorVoice, txn: txn, detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
 		check: func(q store.Queries) (bool, string, error) {
@@ -449,7 +456,7 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 			if err != nil || !ok {
 				return errors.Join(err, ErrEnrolmentGone)
 			}
-			return e.Audit(ctx, q, cc.c, Event{UserID: cc.u.ID, Event: "factor.enrolled", Outcome: "success", Detail: map[string]any{"factor": cc.f.ID, "kind": cc.f.Kind}})
+			return e.factorActivated(ctx, q, cc.c, cc.t, cc.p, cc.u, cc.f, before, now)
 		},
 	})
 	if errors.Is(err, errCallRace) {
