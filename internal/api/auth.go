@@ -46,6 +46,17 @@ func resultBody(res *flow.Result) loginResponse {
 	return body
 }
 
+// answer writes a login step's result, or returns its error.
+func answer(w http.ResponseWriter) func(*flow.Result, error) error {
+	return func(res *flow.Result, err error) error {
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, resultBody(res))
+		return nil
+	}
+}
+
 func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in struct {
 		LoginID       string `json:"login_id"`
@@ -58,12 +69,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
 	}
 	endUserIP(c, in.IP)
 	c.TrustedDevice = in.TrustedDevice
-	res, err := a.Engine.PasswordLogin(r.Context(), c.Caller, in.LoginID, in.Password)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resultBody(res))
-	return nil
+	return answer(w)(a.Engine.PasswordLogin(r.Context(), c.Caller, in.LoginID, in.Password))
 }
 
 func (a *API) beginMFA(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -77,12 +83,7 @@ func (a *API) beginMFA(w http.ResponseWriter, r *http.Request, c *caller) error 
 	}
 	endUserIP(c, in.IP)
 	c.TrustedDevice = in.TrustedDevice
-	res, err := a.Engine.BeginMFA(r.Context(), c.Caller, in.LoginID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resultBody(res))
-	return nil
+	return answer(w)(a.Engine.BeginMFA(r.Context(), c.Caller, in.LoginID))
 }
 
 func (a *API) check(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -95,12 +96,7 @@ func (a *API) check(w http.ResponseWriter, r *http.Request, c *caller) error {
 		return err
 	}
 	endUserIP(c, in.IP)
-	res, err := a.Engine.Check(r.Context(), c.Caller, in.LoginID, in.Code)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resultBody(res))
-	return nil
+	return answer(w)(a.Engine.Check(r.Context(), c.Caller, in.LoginID, in.Code))
 }
 
 type transactionBody struct {
