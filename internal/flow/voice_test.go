@@ -215,3 +215,34 @@ func TestVoiceFraudReport(t *testing.T) {
 		}
 	})
 }
+
+// A4: a person sets up the phone call themselves after a fresh login; the
+// numbers follow C11 and the PIN follows policy.
+func TestVoiceSelfEnrolment(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.setPolicy(func(p *policy.Policy) { p.AllowedFactors = []string{"voice"}; p.VoicePINRequired = true })
+		e.user("ivan")
+		res, err := e.eng.PasswordLogin(e.ctx, e.app, "ivan", goodPassword)
+		if err != nil || res.Status != flow.EnrolmentRequired {
+			t.Fatalf("%v %+v", err, res)
+		}
+		_, _, err = e.eng.BeginVoiceEnrolment(e.ctx, e.app, res.Txn.ID, flow.VoiceNumbers{Primary: "12345", BackupExt: "9"}, "0123")
+		for _, field := range []string{"primary", "backup_ext", "pin"} {
+			if err == nil || !strings.Contains(err.Error(), field) {
+				t.Fatalf("invalid enrolment %v does not name %s", err, field)
+			}
+		}
+		f, call, err := e.eng.BeginVoiceEnrolment(e.ctx, e.app, res.Txn.ID, flow.VoiceNumbers{Primary: "555-555-0101", Backup: "(555) 555-0102", BackupExt: "44"}, "2468")
+		if err != nil || f.State != store.FactorPending || call.Number != primary {
+			t.Fatalf("%v %+v %+v", err, f, call)
+		}
+		e.eng.CallAnswered(e.ctx, call.ID, false)
+		if s, err := e.eng.CallInput(e.ctx, call.ID, "2468"); err != nil || !strings.Contains(s.Say, "set up") {
+			t.Fatalf("%+v %v", s, err)
+		}
+		active, _ := e.st.ActiveFactors(e.ctx, f.UserID)
+		if len(active) != 1 || active[0].Kind != "voice" || !strings.Contains(active[0].Config, `"backup_ext":"44"`) {
+			t.Fatalf("active factors %+v", active)
+		}
+	})
+}
