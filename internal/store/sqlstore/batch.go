@@ -96,18 +96,18 @@ func (s *Store) commitBatch(reqs []*txReq) {
 			results[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
+		if _, err := q.exec(ctx, "SAVEPOINT batch"); err != nil {
 			broken = fmt.Errorf("savepoint: %w", err)
 			results[i] = broken
 			continue
 		}
 		results[i] = run(r.fn, q)
 		if results[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO batch"); err != nil {
+			if _, err := q.exec(ctx, "ROLLBACK TO batch"); err != nil {
 				broken = fmt.Errorf("rollback to savepoint: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE batch"); err != nil && broken == nil {
+		if _, err := q.exec(ctx, "RELEASE batch"); err != nil && broken == nil {
 			broken = fmt.Errorf("release savepoint: %w", err)
 		}
 	}

@@ -21,9 +21,10 @@ import (
 
 // queries runs statements either on the pools or inside one transaction.
 type queries struct {
-	s      *Store
-	tx     *sql.Tx   // nil outside a transaction
-	missed *[]string // statements the transaction prepared for itself
+	s       *Store
+	tx      *sql.Tx              // nil outside a transaction
+	missed  *[]string            // statements the transaction prepared for itself
+	txStmts map[string]*sql.Stmt // cached statements bound to tx
 }
 
 var _ store.Queries = (*queries)(nil)
@@ -72,10 +73,20 @@ func (q *queries) stmt(ctx context.Context, write bool, query string) (*sql.Stmt
 		db, cache = q.s.w, &q.s.writeStmts
 	}
 	if st, ok := cache.Load(query); ok {
-		if q.tx != nil {
-			return q.tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+		if q.tx == nil {
+			return st.(*sql.Stmt), nil
 		}
-		return st.(*sql.Stmt), nil
+		// A batch runs the same statements many times in one transaction:
+		// bind each to the transaction once.
+		if bound, ok := q.txStmts[query]; ok {
+			return bound, nil
+		}
+		bound := q.tx.StmtContext(context.WithoutCancel(ctx), st.(*sql.Stmt))
+		if q.txStmts == nil {
+			q.txStmts = map[string]*sql.Stmt{}
+		}
+		q.txStmts[query] = bound
+		return bound, nil
 	}
 	if q.tx != nil {
 		// The transaction holds SQLite's only writer connection, so preparing
