@@ -721,8 +721,23 @@ func (q *queries) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 		e.Detail = "{}"
 	}
 	query := `INSERT INTO audit_events (tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
-	return q.row(ctx, true, query, e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt)).Scan(&e.ID)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	args := []any{e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt)}
+	if q.s.dialect == DialectPostgres {
+		return q.row(ctx, true, query+` RETURNING id`, args...).Scan(&e.ID)
+	}
+	// On SQLite a plain insert is cheaper than reading a RETURNING row, and
+	// the row id is at hand; audit appends sit on every check's hot path.
+	st, err := q.stmt(ctx, true, query)
+	if err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return mapErr(err)
+	}
+	e.ID, err = res.LastInsertId()
+	return err
 }
 
 func (q *queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
