@@ -331,3 +331,58 @@ func TestEmailCodeOverSMTP(t *testing.T) {
 		t.Fatalf("verify with the emailed code: %s", v.raw)
 	}
 }
+
+var tokenText = regexp.MustCompile(`[A-Z2-9]{5} [A-Z2-9]{5}`)
+
+// The remaining out-of-band routes over HTTP: contact verification (C7), a
+// one-time access token (C8), and a person's own trusted devices (B4).
+func TestContactsTokensAndDevicesOverHTTP(t *testing.T) {
+	ts := start(t, nil)
+	ts.running()
+	ts.policy(`{"allowed_factors":["totp","sms","email"]}`)
+	ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "erin", "password": "Correct-Horse-42"})
+	en := ts.do("POST", "/api/v1/admin/users/erin/enrolments/totp", ts.adminKey, map[string]any{})
+	secret := strings.ReplaceAll(en.str("secret"), " ", "")
+	now := time.Now()
+	ts.do("POST", "/api/v1/admin/enrolments/"+en.str("enrolment_id")+"/confirm", ts.adminKey, map[string]any{"code": oathtool(t, secret, now.Add(-30*time.Second))})
+
+	login := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "erin", "password": "Correct-Horse-42"})
+	txn := login.str("transaction_id")
+	v := ts.do("POST", "/api/v1/auth/transactions/"+txn+"/verify", ts.appKey, map[string]any{"code": oathtool(t, secret, now), "remember_device": true, "device_label": "desk"})
+	if v.str("status") != "allowed" {
+		t.Fatalf("verify: %s", v.raw)
+	}
+	// Register an email address: the code goes to the new address.
+	sent := ts.do("POST", "/api/v1/contacts/verifications", ts.appKey, map[string]any{"transaction_id": txn, "kind": "email", "value": "erin@example.org"})
+	if sent.status != 201 || sent.str("sent_to") != "e***@example.org" {
+		t.Fatalf("verification: %d %s", sent.status, sent.raw)
+	}
+	msg := ts.waitFor(func(m map[string]any) bool { return m["To"] == "erin@example.org" })
+	code := sixDigits.FindString(msg["Text"].(string))
+	if c := ts.do("POST", "/api/v1/contacts/verifications/"+sent.str("id")+"/confirm", ts.appKey, map[string]any{"code": code}); c.status != 200 || c.str("email_verified_at") == "" {
+		t.Fatalf("confirm: %d %s", c.status, c.raw)
+	}
+	// A one-time access token to the verified address logs in once.
+	if r := ts.do("POST", "/api/v1/auth/one-time-tokens", ts.appKey, map[string]any{"login_id": "erin", "channel": "email"}); r.status != 202 {
+		t.Fatalf("token: %d %s", r.status, r.raw)
+	}
+	tokenMsg := ts.waitFor(func(m map[string]any) bool { return strings.Contains(m["Text"].(string), "one-time access token") })
+	token := tokenText.FindString(tokenMsg["Text"].(string))
+	txn2 := ts.do("POST", "/api/v1/auth/mfa", ts.appKey, map[string]any{"login_id": "erin"}).str("transaction_id")
+	if r := ts.do("POST", "/api/v1/auth/transactions/"+txn2+"/verify", ts.appKey, map[string]any{"one_time_token": token}); r.str("status") != "allowed" {
+		t.Fatalf("token login: %s", r.raw)
+	}
+	// The person sees and forgets their remembered device.
+	devs := ts.do("GET", "/api/v1/auth/transactions/"+txn+"/trusted-devices", ts.appKey, nil)
+	list, _ := devs.body["devices"].([]any)
+	if devs.status != 200 || len(list) != 1 {
+		t.Fatalf("devices: %d %s", devs.status, devs.raw)
+	}
+	id := list[0].(map[string]any)["id"].(string)
+	if r := ts.do("POST", "/api/v1/auth/transactions/"+txn+"/trusted-devices/"+id+"/revoke", ts.appKey, nil); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	if again := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "erin", "password": "Correct-Horse-42", "trusted_device_token": v.str("trusted_device_token")}); again.str("status") != "mfa_required" {
+		t.Fatalf("revoked device: %s", again.raw)
+	}
+}
