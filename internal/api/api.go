@@ -102,7 +102,6 @@ func Routes() []Route {
 func (a *API) Register(mux *http.ServeMux) {
 	routes := Routes()
 	for _, rt := range routes {
-		rt := rt
 		mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
