@@ -484,3 +484,41 @@ func TestUsage(t *testing.T) {
 		t.Errorf("an unknown flag should fail and list the command's flags; err %v, stderr %q", r.err, r.stderr)
 	}
 }
+
+// G6: after "keys rotate" new secrets are sealed with the new key and old
+// ones still open; with the key in the environment the command refuses.
+func TestKeysRotate(t *testing.T) {
+	s := newSite(t)
+	tn := s.tenant()
+	var user struct{ ID string }
+	s.ok(&user, "", "user", "create", "--tenant", "acme", "--login-id", "kim", "--json")
+	before := s.core()
+	op := flow.Caller{TenantID: tn.ID, Actor: "test"}
+	old, err := before.Engine.AdminBeginTOTPEnrolment(t.Context(), op, user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.Close()
+
+	var out struct {
+		ActiveKey string `json:"active_key"`
+	}
+	s.ok(&out, "", "keys", "rotate", "--json")
+	if out.ActiveKey != "k2" {
+		t.Fatalf("active key %q, want k2", out.ActiveKey)
+	}
+	after := s.core()
+	if _, err := after.Engine.PendingEnrolment(t.Context(), op, old.Factor.ID); err != nil {
+		t.Fatalf("secret sealed before the rotation no longer opens: %v", err)
+	}
+	fresh, err := after.Engine.AdminBeginTOTPEnrolment(t.Context(), op, user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid, err := after.Engine.Keys.KeyID(fresh.Factor.Secret); err != nil || kid != "k2" {
+		t.Fatalf("new secret sealed with %q (%v), want k2", kid, err)
+	}
+
+	s.env["COUNTERSIGN_MASTER_KEY"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	wantAll(t, s.fails("", "keys", "rotate"), "COUNTERSIGN_MASTER_KEY")
+}
