@@ -88,11 +88,7 @@ func (e *Engine) beginTOTP(ctx context.Context, c Caller, t *store.Tenant, p pol
 	if err != nil {
 		return nil, err
 	}
-	issuer := p.Issuer
-	if issuer == "" {
-		issuer = t.Name
-	}
-	return &Enrolment{Factor: f, User: u, URI: totp.URI(issuer, u.LoginID, secret), Secret: totp.FormatSecret(secret), ExpiresAt: expires}, nil
+	return &Enrolment{Factor: f, User: u, URI: totp.URI(e.issuer(t, p), u.LoginID, secret), Secret: totp.FormatSecret(secret), ExpiresAt: expires}, nil
 }
 
 // PendingEnrolment returns a pending enrolment again (to render its QR code);
@@ -110,11 +106,7 @@ func (e *Engine) PendingEnrolment(ctx context.Context, c Caller, factorID string
 	if err != nil {
 		return nil, err
 	}
-	issuer := p.Issuer
-	if issuer == "" {
-		issuer = t.Name
-	}
-	return &Enrolment{Factor: f, User: u, URI: totp.URI(issuer, u.LoginID, secret), Secret: totp.FormatSecret(secret), ExpiresAt: *f.ExpiresAt}, nil
+	return &Enrolment{Factor: f, User: u, URI: totp.URI(e.issuer(t, p), u.LoginID, secret), Secret: totp.FormatSecret(secret), ExpiresAt: *f.ExpiresAt}, nil
 }
 
 func (e *Engine) pending(ctx context.Context, c Caller, factorID string) (*store.Factor, *store.User, policy.Policy, error) {
@@ -193,6 +185,7 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	if result != nil {
 		return nil, result
 	}
+	e.wake() // the change notice
 	f.State = store.FactorActive
 	f.LastStep = step
 	f.ConfirmedAt = &now
@@ -237,9 +230,5 @@ func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller,
 	iss := e.issuer(t, p)
 	notice := message(c.TenantID, channel, to, iss+": sign-in method changed",
 		fmt.Sprintf("%s: %s was %s your account on %s. If you did not do this, contact your administrator now.", iss, what, verb, now.UTC().Format("2 Jan 2006 15:04 MST")))
-	if err := outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now); err != nil {
-		return err
-	}
-	defer e.wake()
-	return nil
+	return outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now)
 }

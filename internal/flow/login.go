@@ -180,40 +180,13 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 		Mode: mode, State: store.TxnPending, IP: c.IP, CreatedAt: now, ExpiresAt: now.Add(time.Duration(p.TransactionTTL)),
 	}
 	if !p.RequiresMFA(u.Groups) {
-		txn.State = store.TxnAllowed
-		txn.CompletedAt = &now
-		err := e.Store.InTx(ctx, func(q store.Queries) error {
-			if err := q.CreateLoginTxn(ctx, txn); err != nil {
-				return err
-			}
-			if err := q.RecordLogin(ctx, u.ID, now); err != nil {
-				return err
-			}
-			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: map[string]any{"mode": mode, "mfa": "not_required", "txn": txn.ID}})
-		})
-		if err != nil {
-			return nil, err
-		}
-		return &Result{Status: Allowed, Txn: txn, User: u}, nil
+		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
 	}
 	if mfaLocked(u, p, now) {
 		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
-		txn.State, txn.CompletedAt = store.TxnAllowed, &now
-		err := e.Store.InTx(ctx, func(q store.Queries) error {
-			if err := q.CreateLoginTxn(ctx, txn); err != nil {
-				return err
-			}
-			if err := q.RecordLogin(ctx, u.ID, now); err != nil {
-				return err
-			}
-			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: map[string]any{"mode": mode, "mfa": "trusted_device", "device": device, "txn": txn.ID}})
-		})
-		if err != nil {
-			return nil, err
-		}
-		return &Result{Status: Allowed, Txn: txn, User: u}, nil
+		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "trusted_device", "device": device})
 	}
 	factors, err := e.usableFactors(ctx, p, u)
 	if err != nil {
@@ -238,6 +211,27 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 		return nil, err
 	}
 	return &Result{Status: status, Txn: txn, User: u, Factors: factors}, nil
+}
+
+// allowWithout completes a login that needs no second factor now: policy does
+// not ask for one, or the device is trusted (B4).
+func (e *Engine) allowWithout(ctx context.Context, c Caller, u *store.User, txn *store.LoginTxn, detail map[string]any) (*Result, error) {
+	now := e.now()
+	txn.State, txn.CompletedAt = store.TxnAllowed, &now
+	detail["txn"] = txn.ID
+	err := e.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.CreateLoginTxn(ctx, txn); err != nil {
+			return err
+		}
+		if err := q.RecordLogin(ctx, u.ID, now); err != nil {
+			return err
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: detail})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Status: Allowed, Txn: txn, User: u}, nil
 }
 
 func (e *Engine) usableFactors(ctx context.Context, p policy.Policy, u *store.User) ([]store.Factor, error) {
@@ -498,6 +492,9 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 		return err
 	}
 	e.observe(a.kind, outcome)
+	if result == nil {
+		e.wake() // a success may have queued a notice (contact change, enrolment by call)
+	}
 	return result
 }
 

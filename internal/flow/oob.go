@@ -151,8 +151,8 @@ func (e *Engine) send(ctx context.Context, c Caller, p policy.Policy, u *store.U
 		return errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: event, Outcome: "refused",
 			Detail: map[string]any{"reason": "rate_limited", "scope": limited.Scope, "channel": ch.Channel}}))
 	}
-	if err == nil && e.Notify != nil {
-		e.Notify()
+	if err == nil {
+		e.wake()
 	}
 	return err
 }
@@ -489,7 +489,11 @@ func (e *Engine) SetContact(ctx context.Context, c Caller, userID, channel, valu
 	if err != nil {
 		return err
 	}
-	return e.Store.InTx(ctx, func(q store.Queries) error { return e.applyContact(ctx, q, c, t, p, u, channel, value, e.now()) })
+	err = e.Store.InTx(ctx, func(q store.Queries) error { return e.applyContact(ctx, q, c, t, p, u, channel, value, e.now()) })
+	if err == nil {
+		e.wake() // the notice to the old contact point
+	}
+	return err
 }
 
 // applyContact stores a verified contact point, keeps the matching factor in
@@ -528,9 +532,6 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 			fmt.Sprintf("%s: the %s on your account was changed to %s. If you did not do this, contact your administrator now.", iss, what, mask(channel, value)))
 		if err := outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now); err != nil {
 			return err
-		}
-		if e.Notify != nil {
-			defer e.Notify()
 		}
 	}
 	return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "success",
