@@ -108,6 +108,11 @@ type User struct {
 	// OTAConsecutive counts logins with one-time access tokens since the last
 	// login with the authenticator app (C8).
 	OTAConsecutive int
+	// DOBHash and SSNHash are keyed hashes of the date of birth and social
+	// security number used for identity validation (C6); nil when unknown.
+	// The values themselves are never stored.
+	DOBHash []byte
+	SSNHash []byte
 }
 
 type Factor struct {
@@ -228,6 +233,14 @@ type Users interface {
 	RecordLogin(ctx context.Context, userID string, now time.Time) error
 	// Unlock clears both counters and both locks.
 	Unlock(ctx context.Context, tenantID, userID string) error
+	// UnlockPassword clears only the password counter and its lock (a
+	// password changed through a recovery code, C13).
+	UnlockPassword(ctx context.Context, tenantID, userID string) error
+	// SetIdentity records the keyed hashes of a user's date of birth and SSN (C6).
+	SetIdentity(ctx context.Context, tenantID, userID string, dobHash, ssnHash []byte) error
+	// UsersByPhone lists the users whose verified phone is phone (B7: a number
+	// may be shared), at most limit.
+	UsersByPhone(ctx context.Context, tenantID, phone string, limit int) ([]User, error)
 }
 
 // Factors holds enrolled and pending authenticators.
@@ -453,6 +466,89 @@ type VoiceCalls interface {
 	LatestCall(ctx context.Context, tenantID, txnOrFactorID string) (*VoiceCall, error)
 }
 
+// Portal session levels.
+const (
+	// SessionEnrol: the password is proven and the user has no second factor
+	// yet; only the enrolment wizard is open.
+	SessionEnrol = "enrol"
+	// SessionFull: the password and a second factor (or, by policy, the
+	// security questions) are proven.
+	SessionFull = "full"
+	// SessionRecovery: a recovery in progress (identity validated, or a code
+	// requested); no account page is open.
+	SessionRecovery = "recovery"
+)
+
+// PortalSession is a browser signed in to the self-service portal. Only a
+// keyed hash of its cookie token is stored.
+type PortalSession struct {
+	ID        string
+	TokenHash []byte
+	TenantID  string
+	UserID    string
+	Level     string
+	// TxnID is the portal login transaction of the latest authentication;
+	// the flow engine decides from it whether a change is fresh enough.
+	TxnID string
+	// AuthAt is the time of the latest authentication. A confirmed factor of
+	// the user revoked after AuthAt ends the session (on every server).
+	AuthAt     time.Time
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute end, whatever the activity
+	IP         string
+	UserAgent  string
+	// Data is the page flow's own state as JSON (the pending enrolment, the
+	// code just sent); never a secret.
+	Data    string
+	EndedAt *time.Time
+}
+
+// PortalSessions holds portal sign-ins.
+type PortalSessions interface {
+	CreatePortalSession(ctx context.Context, s *PortalSession) error
+	// PortalSessionByHash returns the live session with this token hash: not
+	// ended, not past ExpiresAt, seen within idle of now, and with no
+	// confirmed factor of its user revoked after AuthAt. Otherwise ErrNotFound.
+	PortalSessionByHash(ctx context.Context, hash []byte, now time.Time, idle time.Duration) (*PortalSession, error)
+	// UpdatePortalSession writes Level, UserID, TxnID, AuthAt, LastSeenAt and
+	// Data of a live session; false when it has ended.
+	UpdatePortalSession(ctx context.Context, s *PortalSession) (bool, error)
+	EndPortalSession(ctx context.Context, id string, now time.Time) error
+	// EndUserPortalSessions ends every live session of the user but keep
+	// (which may be empty) and reports how many ended.
+	EndUserPortalSessions(ctx context.Context, userID, keep string, now time.Time) (int, error)
+	DeleteExpiredPortalSessions(ctx context.Context, before time.Time) (int, error)
+}
+
+// SupportRequest is an "MFA issue" a person reported from the portal (A13).
+type SupportRequest struct {
+	ID       string
+	TenantID string
+	// Tracking is the number shown to the person and quoted in the
+	// acknowledgement; unique.
+	Tracking  string
+	UserID    string // set when the person was signed in
+	LoginID   string
+	Name      string
+	Phone     string
+	Email     string
+	Subject   string
+	Message   string
+	IP        string
+	State     string // "open"
+	CreatedAt time.Time
+}
+
+// SupportRequests holds reported issues for administrators.
+type SupportRequests interface {
+	CreateSupportRequest(ctx context.Context, r *SupportRequest) error
+	// ListSupportRequests lists newest first, at most limit, older than
+	// beforeTracking when it is not empty.
+	ListSupportRequests(ctx context.Context, tenantID, beforeTracking string, limit int) ([]SupportRequest, error)
+	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*SupportRequest, error)
+}
+
 // Queries is everything that can run either alone or inside a write transaction.
 type Queries interface {
 	Tenants
@@ -467,6 +563,8 @@ type Queries interface {
 	TrustedDevices
 	Contacts
 	VoiceCalls
+	PortalSessions
+	SupportRequests
 }
 
 // Store is a database.
