@@ -64,6 +64,8 @@ var Catalogue = []Error{
 	{Status: 401, Code: "E34", Name: "call_wrong_pin", Message: "Wrong PIN: the PIN entered on the call was not correct. Log in again to receive a new call and enter your PIN, then #."},
 	{Status: 403, Code: "E35", Name: "call_fraud_reported", Message: "Fraud Reported: this sign-in was blocked because the person who answered reported it as fraud. Your administrator has been told."},
 	{Status: 502, Code: "E36", Name: "call_failed", Message: "The call could not be placed. Log in again to try a new call, or choose your backup phone."},
+	{Status: 409, Code: "E37", Name: "last_factor", Message: "This is your only sign-in method, so it cannot be removed. Add or replace a method first, then remove this one."},
+	{Status: 401, Code: "E38", Name: "identity_not_matched", Message: "The details you entered do not match our records. Check your email address, date of birth and SSN and try again; after several attempts you must wait before trying again."},
 	{Status: 500, Code: "E99", Name: "internal", Message: "Something went wrong on our side. Try again; if it keeps happening, contact support and quote the request ID."},
 }
 
@@ -110,13 +112,16 @@ var domainErrors = []struct {
 	{flow.ErrVerificationGone, "verification_gone"},
 	{flow.ErrContactChangeDenied, "contact_change_denied"},
 	{flow.ErrCallGone, "not_found"},
+	{flow.ErrLastFactor, "last_factor"},
+	{flow.ErrIdentityNotMatched, "identity_not_matched"},
 	{directory.ErrBadKey, "unauthenticated"},
 	{store.ErrNotFound, "not_found"},
 	{store.ErrConflict, "conflict"},
 }
 
-// toPublic maps any error to what the client may see.
-func toPublic(err error) *Error {
+// ToPublic maps any error to what the client may see; the portal shows the
+// same codes and messages.
+func ToPublic(err error) *Error {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe

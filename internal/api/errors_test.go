@@ -119,12 +119,12 @@ func TestToPublicDomainErrors(t *testing.T) {
 				errors.Join(d.err, nil),
 				errors.Join(d.err, errors.New("audit write failed")),
 			} {
-				got := toPublic(err)
+				got := ToPublic(err)
 				if got.Code != want.Code || got.Status != want.Status || got.Message != want.Message {
-					t.Errorf("toPublic(%v) = %s %d, want %s %d", err, got.Code, got.Status, want.Code, want.Status)
+					t.Errorf("ToPublic(%v) = %s %d, want %s %d", err, got.Code, got.Status, want.Code, want.Status)
 				}
 				if !errors.Is(got, d.err) {
-					t.Errorf("toPublic(%v) dropped the cause, which the log needs", err)
+					t.Errorf("ToPublic(%v) dropped the cause, which the log needs", err)
 				}
 			}
 		})
@@ -147,7 +147,7 @@ func TestToPublicOtherErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := toPublic(tt.err)
+			got := ToPublic(tt.err)
 			if got.Code != tt.code || got.Status != tt.status {
 				t.Errorf("got %s %d, want %s %d", got.Code, got.Status, tt.code, tt.status)
 			}

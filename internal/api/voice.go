@@ -37,11 +37,21 @@ func toCallBody(c *store.VoiceCall) *callBody {
 		return nil
 	}
 	b := &callBody{ID: c.ID, Leg: c.Leg, To: flow.MaskPhone(c.Number), State: c.State, CreatedAt: c.CreatedAt, CompletedAt: c.CompletedAt}
-	if name, ok := callOutcome[c.State]; ok {
-		e := byName[name]
+	if e := CallOutcome(c.State); e != nil {
 		b.Error = &errorDetail{Code: e.Code, Name: e.Name, Message: e.Message}
 	}
 	return b
+}
+
+// CallOutcome is the public error of a call that ended unsuccessfully in
+// state, or nil (A6).
+func CallOutcome(state string) *Error {
+	name, ok := callOutcome[state]
+	if !ok {
+		return nil
+	}
+	e := byName[name]
+	return &e
 }
 
 func (a *API) startCall(w http.ResponseWriter, r *http.Request, c *caller) error {

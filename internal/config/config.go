@@ -33,7 +33,11 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// TrustedProxies are the CIDRs (or single addresses) whose
 	// X-Forwarded-For header is believed.
-	TrustedProxies  []string       `yaml:"trusted_proxies"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// PublicURL is the address people reach Countersign at (scheme and host),
+	// used in links sent to them. An https URL also marks portal cookies
+	// Secure and turns on HSTS: set it when a proxy terminates TLS.
+	PublicURL       string         `yaml:"public_url"`
 	Password        PasswordConfig `yaml:"password"`
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Delivery        DeliveryConfig `yaml:"delivery"`
@@ -215,6 +219,7 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 	}
 
 	str("COUNTERSIGN_ADDR", &c.Addr)
+	str("COUNTERSIGN_PUBLIC_URL", &c.PublicURL)
 	str("COUNTERSIGN_DATA_DIR", &c.DataDir)
 	str("COUNTERSIGN_DATABASE_URL", &c.DatabaseURL)
 	str("COUNTERSIGN_MASTER_KEY", &c.MasterKey)
@@ -248,6 +253,11 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("public_url: %q must be an absolute http or https URL such as https://mfa.example.org", c.PublicURL)
+		}
+	}
 
 	if host, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) || strings.ContainsAny(host, " /") {
 		add("addr: %q is not host:port", c.Addr)

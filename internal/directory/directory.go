@@ -204,6 +204,10 @@ type NewUser struct {
 	Status      string   `json:"status"`
 	Groups      []string `json:"groups"`
 	Units       []string `json:"units"`
+	// DateOfBirth (YYYY-MM-DD) and SSN (9 digits) let the person validate
+	// their identity in the portal (C6); only keyed hashes are stored.
+	DateOfBirth string `json:"date_of_birth"`
+	SSN         string `json:"ssn"`
 }
 
 // CreateUser validates every field (C11), reporting each problem, checks the
@@ -221,6 +225,15 @@ func (s *Service) CreateUser(ctx context.Context, c flow.Caller, in NewUser) (*s
 	u.Email = validate.Email(&errs, "email", in.Email, false)
 	u.Phone = validate.Phone(&errs, "phone", in.Phone, false)
 	u.DisplayName = validate.Text(&errs, "display_name", in.DisplayName, false, 100)
+	var dob, ssn string
+	if in.DateOfBirth != "" {
+		if born := validate.DateOfBirth(&errs, "date_of_birth", in.DateOfBirth, s.now()); !born.IsZero() {
+			dob = born.Format(time.DateOnly)
+		}
+	}
+	if in.SSN != "" {
+		ssn = validate.SSN(&errs, "ssn", in.SSN)
+	}
 	u.Status = in.Status
 	if u.Status == "" {
 		u.Status = store.StatusActive
@@ -250,6 +263,15 @@ func (s *Service) CreateUser(ctx context.Context, c flow.Caller, in NewUser) (*s
 	}
 	u.CreatedAt = s.now()
 	u.UpdatedAt = u.CreatedAt
+	u.DOBHash, u.SSNHash = s.Engine.IdentityHashes(c.TenantID, dob, ssn)
+	// The administrator vouches for the contact points they enter (B2), as
+	// when they change them later.
+	if u.Email != "" {
+		u.EmailVerifiedAt = &u.CreatedAt
+	}
+	if u.Phone != "" {
+		u.PhoneVerifiedAt = &u.CreatedAt
+	}
 	err = s.audited(ctx, c, flow.Event{UserID: u.ID, Event: "user.created", Outcome: "success", Detail: map[string]any{"login_id": u.LoginID, "status": u.Status}},
 		func(q store.Queries) error { return q.CreateUser(ctx, u) })
 	if errors.Is(err, store.ErrConflict) {

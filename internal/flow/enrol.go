@@ -36,12 +36,16 @@ func (e *Engine) BeginTOTPEnrolment(ctx context.Context, c Caller, txnID string)
 	if err != nil {
 		return nil, err
 	}
-	used, err := e.Store.UseTxnForEnrolment(ctx, txn.ID, e.now())
-	if err != nil {
-		return nil, err
-	}
-	if !used {
-		return nil, ErrFreshAuthRequired
+	// A portal session shows a new secret at every visit (C4) while its
+	// authentication is fresh; an application's transaction starts one enrolment.
+	if txn.Mode != ModePortal {
+		used, err := e.Store.UseTxnForEnrolment(ctx, txn.ID, e.now())
+		if err != nil {
+			return nil, err
+		}
+		if !used {
+			return nil, ErrFreshAuthRequired
+		}
 	}
 	return e.beginTOTP(ctx, c, t, p, u)
 }

@@ -21,4 +21,6 @@ var (
 	ErrFreshAuthRequired  = errors.New("a fresh authentication is required")
 	ErrForbidden          = errors.New("not permitted for this role")
 	ErrBusy               = errors.New("server busy")
+	ErrLastFactor         = errors.New("the last sign-in factor cannot be removed")
+	ErrIdentityNotMatched = errors.New("identity details do not match")
 )

@@ -26,6 +26,10 @@ const (
 const (
 	ModePassword = "password"
 	ModeMFAOnly  = "mfa_only"
+	// ModePortal is a sign-in to the self-service portal: it reaches no
+	// application, admits users who may manage MFA but not log in (C1) and
+	// may end with the security questions (A8).
+	ModePortal = "portal"
 )
 
 // Result is where a login stands after a step.
@@ -46,6 +50,19 @@ func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string
 	if err != nil {
 		return nil, err
 	}
+	u, err := e.checkPassword(ctx, c, p, loginID, pw)
+	if err != nil {
+		return nil, err
+	}
+	if err := statusErr(u.Status); err != nil {
+		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	}
+	return e.afterPrimary(ctx, c, t, p, u, ModePassword)
+}
+
+// checkPassword proves a login ID and password: the guess is charged before
+// it is checked (invariant 1) and every failure looks the same (G4).
+func (e *Engine) checkPassword(ctx context.Context, c Caller, p policy.Policy, loginID, pw string) (*store.User, error) {
 	var errs validate.Errors
 	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
 	if pw == "" {
@@ -112,10 +129,7 @@ func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string
 		e.rehash(ctx, u, pw)
 	}
 	e.observe("password", "success")
-	if err := statusErr(u.Status); err != nil {
-		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
-	}
-	return e.afterPrimary(ctx, c, t, p, u, ModePassword)
+	return u, nil
 }
 
 // rehash stores a hash with the current parameters; failure only delays it to
@@ -281,7 +295,13 @@ func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pendi
 	if err != nil {
 		return nil, notFoundAs(err, ErrTxnGone)
 	}
-	if err := statusErr(u.Status); err != nil {
+	// The portal admits the statuses that may manage MFA (C1); applications
+	// only active users.
+	check := statusErr
+	if txn.Mode == ModePortal {
+		check = canManageMFA
+	}
+	if err := check(u.Status); err != nil {
 		return nil, err
 	}
 	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
@@ -306,6 +326,9 @@ type Verification struct {
 	Code     string
 	// OneTimeToken is used instead of a factor by a person whose device is lost (C8).
 	OneTimeToken string
+	// Answers are security-question answers by question id, accepted instead
+	// of a factor only when signing in to the portal (A8).
+	Answers map[string]string
 	// RememberDevice asks for a trusted-device token on success (B4).
 	RememberDevice bool
 	DeviceLabel    string
@@ -330,6 +353,11 @@ func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, 
 	switch {
 	case v.OneTimeToken != "":
 		err = e.verifyOneTimeToken(ctx, c, p, u, v.OneTimeToken, txn, remember)
+	case v.Answers != nil:
+		if txn.Mode != ModePortal || !p.Portal.QuestionsSignIn {
+			return nil, ErrFactorNotAllowed
+		}
+		err = e.verifyAnswers(ctx, c, p, u, v.Answers, txn)
 	default:
 		var f *store.Factor
 		if f, err = e.pickFactor(ctx, p, u, v.FactorID); err != nil {

@@ -247,6 +247,27 @@ func (e *Engine) RequestOneTimeToken(ctx context.Context, c Caller, loginID, cha
 	if err != nil {
 		return nil, err
 	}
+	return e.sendOneTimeToken(ctx, c, t, p, u, channel)
+}
+
+// RequestTxnOneTimeToken sends a one-time access token for a pending
+// transaction (the portal's lost-device path, after identity validation and
+// the password).
+func (e *Engine) RequestTxnOneTimeToken(ctx context.Context, c Caller, txnID, channel string) (*Sent, error) {
+	pt, err := e.pendingTxn(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	return e.sendOneTimeToken(ctx, c, pt.tenant, pt.policy, pt.user, channel)
+}
+
+// OneTimeTokensLeft is how many consecutive one-time-token logins the user
+// has left (C8: when none, the option is not offered).
+func OneTimeTokensLeft(p policy.Policy, u *store.User) int {
+	return max(0, p.OTAMaxConsecutive-u.OTAConsecutive)
+}
+
+func (e *Engine) sendOneTimeToken(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, channel string) (*Sent, error) {
 	if p.OTAMaxConsecutive == 0 {
 		return nil, ErrFactorNotAllowed
 	}
@@ -369,11 +390,15 @@ func (e *Engine) freshUser(ctx context.Context, c Caller, txnID string) (*store.
 		return nil, p, nil, nil, notFoundAs(err, ErrFreshAuthRequired)
 	}
 	fresh := false
+	window := time.Duration(p.TransactionTTL)
+	if txn.Mode == ModePortal {
+		window = time.Duration(p.Portal.FreshAuth)
+	}
 	switch txn.State {
 	case store.TxnAllowed:
-		fresh = txn.CompletedAt != nil && now.Sub(*txn.CompletedAt) < time.Duration(p.TransactionTTL)
+		fresh = txn.CompletedAt != nil && now.Sub(*txn.CompletedAt) < window
 	case store.TxnPending:
-		if txn.Mode == ModePassword && now.Before(txn.ExpiresAt) {
+		if (txn.Mode == ModePassword || txn.Mode == ModePortal) && now.Before(txn.ExpiresAt) {
 			factors, err := e.usableFactors(ctx, p, u)
 			if err != nil {
 				return nil, p, nil, nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/password"
@@ -109,6 +110,33 @@ type Policy struct {
 	AlertEmails []string `json:"alert_emails,omitempty"`
 	// Password is the password policy; the default follows NIST SP 800-63B.
 	Password password.Policy `json:"password"`
+	// Portal governs the self-service portal.
+	Portal Portal `json:"portal"`
+}
+
+// Portal is the self-service portal's part of the policy.
+type Portal struct {
+	// SecurityQuestions is how many distinct questions a person answers at
+	// enrolment (A8); zero turns security questions off.
+	SecurityQuestions int `json:"security_questions"`
+	// QuestionsSignIn lets the answers replace the second factor when signing
+	// in to the portal (never an application), for a lost or stolen phone.
+	QuestionsSignIn bool `json:"questions_sign_in"`
+	// SessionIdle ends a portal session after this long without a request;
+	// SessionMax ends it whatever the activity.
+	SessionIdle Duration `json:"session_idle"`
+	SessionMax  Duration `json:"session_max"`
+	// FreshAuth is how long after signing in a person may change factors and
+	// contact points before the portal asks them to confirm it is them again.
+	FreshAuth Duration `json:"fresh_auth"`
+	// IdentityAttempts bounds identity validations (email, date of birth,
+	// SSN) per email address and per client address in IdentityWindow (C6).
+	IdentityAttempts int      `json:"identity_attempts"`
+	IdentityWindow   Duration `json:"identity_window"`
+	// RecoveryTTL is how long a password-reset, re-enable or recovery code lives.
+	RecoveryTTL Duration `json:"recovery_ttl"`
+	// SupportEmail, when set, receives a copy of every reported MFA issue (A13).
+	SupportEmail string `json:"support_email,omitempty"`
 }
 
 // Default is the policy of a new tenant.
@@ -134,6 +162,16 @@ func Default() Policy {
 		OTATTL:              Duration(10 * time.Minute),
 		OTAMaxConsecutive:   3,
 		Password:            password.DefaultPolicy(),
+		Portal: Portal{
+			SecurityQuestions: 4,
+			QuestionsSignIn:   true,
+			SessionIdle:       Duration(15 * time.Minute),
+			SessionMax:        Duration(8 * time.Hour),
+			FreshAuth:         Duration(15 * time.Minute),
+			IdentityAttempts:  5,
+			IdentityWindow:    Duration(time.Hour),
+			RecoveryTTL:       Duration(15 * time.Minute),
+		},
 	}
 }
 
@@ -216,6 +254,7 @@ func (p Policy) Validate() error {
 	if err := p.Password.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("password: %w", err))
 	}
+	errs = append(errs, p.Portal.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -238,3 +277,35 @@ func (p Policy) RequiresMFA(userGroups []string) bool {
 
 // Allows reports whether the factor kind may be used.
 func (p Policy) Allows(kind string) bool { return slices.Contains(p.AllowedFactors, kind) }
+
+func (p Portal) validate() []error {
+	var errs []error
+	if p.SecurityQuestions < 0 || p.SecurityQuestions > 8 {
+		errs = append(errs, fmt.Errorf("portal.security_questions: %d is outside 0 (off)..8", p.SecurityQuestions))
+	}
+	if p.QuestionsSignIn && p.SecurityQuestions == 0 {
+		errs = append(errs, errors.New("portal.questions_sign_in: needs portal.security_questions above 0"))
+	}
+	if p.SessionIdle < Duration(time.Minute) || p.SessionIdle > Duration(24*time.Hour) {
+		errs = append(errs, errors.New("portal.session_idle: must be between 1m and 24h"))
+	}
+	if p.SessionMax < p.SessionIdle || p.SessionMax > Duration(7*24*time.Hour) {
+		errs = append(errs, errors.New("portal.session_max: must be between portal.session_idle and 7 days"))
+	}
+	if p.FreshAuth < Duration(time.Minute) || p.FreshAuth > p.SessionMax {
+		errs = append(errs, errors.New("portal.fresh_auth: must be between 1m and portal.session_max"))
+	}
+	if p.IdentityAttempts < 1 || p.IdentityAttempts > 100 {
+		errs = append(errs, fmt.Errorf("portal.identity_attempts: %d is outside 1..100", p.IdentityAttempts))
+	}
+	if p.IdentityWindow < Duration(time.Minute) || p.IdentityWindow > Duration(7*24*time.Hour) {
+		errs = append(errs, errors.New("portal.identity_window: must be between 1m and 7 days"))
+	}
+	if p.RecoveryTTL < Duration(time.Minute) || p.RecoveryTTL > Duration(24*time.Hour) {
+		errs = append(errs, errors.New("portal.recovery_ttl: must be between 1m and 24h"))
+	}
+	if p.SupportEmail != "" && !strings.Contains(p.SupportEmail, "@") {
+		errs = append(errs, errors.New("portal.support_email: must be an email address"))
+	}
+	return errs
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/portal"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/sqlstore"
 	"github.com/countersign/countersign/internal/voicehook"
@@ -115,6 +116,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	})
 	mux.Handle("GET /metrics", m.handler())
 	(&voicehook.Handler{Engine: s.Engine, Provider: s.voiceProvider, Log: log}).Register(mux)
+	pt, err := portal.New(s.Engine, log, clientIP(proxies), strings.HasPrefix(cfg.PublicURL, "https://"))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	pt.Register(mux)
 	if s.DevBox != nil && devPageEnabled(cfg) {
 		s.DevBox.Phone = &devPhone{engine: s.Engine}
 		mux.Handle("/dev/", s.DevBox.Handler())
@@ -232,6 +239,9 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 			if _, err := s.Store.DeleteRateWindows(ctx, time.Now().Add(-32*24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping old rate windows", "err", err)
+			}
+			if _, err := s.Store.DeleteExpiredPortalSessions(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				s.Log.Warn("sweeping ended portal sessions", "err", err)
 			}
 		}
 	}

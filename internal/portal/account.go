@@ -1,0 +1,186 @@
+package portal
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/store"
+)
+
+func (p *Portal) accountRoutes(add func(string, string, access, handlerFunc)) {
+	add("GET", "/account", full, p.account)
+	add("POST", "/account/factors/remove", full, p.removeFactor)
+	add("POST", "/account/devices/revoke", full, p.revokeDevice)
+	add("GET", "/account/activity", full, p.activity)
+}
+
+// voiceNumbers reads a phone-call factor's numbers.
+func voiceNumbers(f store.Factor) flow.VoiceNumbers {
+	var n flow.VoiceNumbers
+	_ = json.Unmarshal([]byte(f.Config), &n)
+	return n
+}
+
+type methodView struct {
+	ID, Kind, Detail string
+	Since            string
+	Removable        bool
+}
+
+type accountData struct {
+	Methods    []methodView
+	Available  []string // kinds the person may still set up
+	Devices    []store.TrustedDevice
+	Activity   []activityView
+	Email      string
+	Phone      string
+	Questions  bool
+	TokensLeft int
+}
+
+type activityView struct {
+	When, What, Outcome, IP string
+}
+
+func (rq *request) accountData() (*accountData, error) {
+	ctx, u := rq.ctx(), rq.user
+	factors, err := rq.p.Engine.Store.ActiveFactors(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	d := &accountData{TokensLeft: flow.OneTimeTokensLeft(rq.policy, u)}
+	if u.Email != "" {
+		d.Email = flow.MaskEmail(u.Email)
+	}
+	if u.Phone != "" {
+		d.Phone = flow.MaskPhone(u.Phone)
+	}
+	appFactors := 0
+	for _, f := range factors {
+		if f.Kind != flow.FactorQuestions && rq.policy.Allows(f.Kind) {
+			appFactors++
+		}
+	}
+	have := map[string]bool{}
+	for _, f := range factors {
+		if f.Kind != flow.FactorQuestions && !rq.policy.Allows(f.Kind) {
+			continue
+		}
+		have[f.Kind] = true
+		m := methodView{ID: f.ID, Kind: f.Kind}
+		if f.ConfirmedAt != nil {
+			m.Since = f.ConfirmedAt.UTC().Format("2 Jan 2006")
+		}
+		switch f.Kind {
+		case policy.FactorVoice:
+			n := voiceNumbers(f)
+			m.Detail = flow.MaskPhone(n.Primary)
+			if n.Backup != "" {
+				m.Detail += " · " + rq.text.T("account.backup", flow.MaskPhone(n.Backup))
+			}
+		case policy.FactorSMS:
+			m.Detail = d.Phone
+		case policy.FactorEmail:
+			m.Detail = d.Email
+		case flow.FactorQuestions:
+			d.Questions = true
+		}
+		m.Removable = f.Kind == flow.FactorQuestions || appFactors > 1 || !rq.policy.RequiresMFA(u.Groups)
+		d.Methods = append(d.Methods, m)
+	}
+	for _, k := range rq.policy.AllowedFactors {
+		if !have[k] {
+			d.Available = append(d.Available, k)
+		}
+	}
+	slices.Sort(d.Available)
+	devices, err := rq.p.Engine.Store.ListTrustedDevices(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := rq.p.now()
+	for _, dv := range devices {
+		if dv.RevokedAt == nil && now.Before(dv.ExpiresAt) {
+			d.Devices = append(d.Devices, dv)
+		}
+	}
+	if d.Activity, err = rq.activity(10); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// activity is the person's own recent sign-in activity, newest first.
+func (rq *request) activity(limit int) ([]activityView, error) {
+	events, err := rq.p.Engine.Store.ListAudit(rq.ctx(), store.AuditFilter{TenantID: rq.tenant.ID, UserID: rq.user.ID, Limit: limit * 3})
+	if err != nil {
+		return nil, err
+	}
+	var out []activityView
+	for _, e := range events {
+		key := "activity." + e.Event
+		if !rq.text.Has(key) {
+			continue
+		}
+		out = append(out, activityView{When: e.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), What: rq.text.T(key), Outcome: rq.text.T("activity.outcome." + e.Outcome), IP: e.IP})
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (p *Portal) account(rq *request) error {
+	d, err := rq.accountData()
+	if err != nil {
+		return err
+	}
+	return rq.renderForm("account", &Page{Title: "account.title", Data: d, Notice: rq.notice()}, nil)
+}
+
+// accountAgain shows the account page with err, or goes back to it with a notice.
+func (rq *request) accountAgain(err error, notice string) error {
+	if err == nil {
+		rq.data.Notice = notice
+		if err := rq.saveSession(); err != nil {
+			return err
+		}
+		rq.redirect("/account")
+		return nil
+	}
+	if errors.Is(err, flow.ErrFreshAuthRequired) {
+		return err
+	}
+	d, derr := rq.accountData()
+	if derr != nil {
+		return derr
+	}
+	return rq.renderForm("account", &Page{Title: "account.title", Data: d}, err)
+}
+
+func (p *Portal) removeFactor(rq *request) error {
+	err := p.Engine.RemoveOwnFactor(rq.ctx(), rq.caller, rq.sess.TxnID, rq.form("factor"))
+	if err == nil {
+		// The removal ended every other session; this one carries on renewed.
+		if err := rq.startSession(rq.user, store.SessionFull, rq.sess.TxnID, sessionData{}); err != nil {
+			return err
+		}
+	}
+	return rq.accountAgain(err, "account.removed")
+}
+
+func (p *Portal) revokeDevice(rq *request) error {
+	err := p.Engine.RevokeOwnTrustedDevice(rq.ctx(), rq.caller, rq.sess.TxnID, rq.form("device"))
+	return rq.accountAgain(err, "account.device_revoked")
+}
+
+func (p *Portal) activity(rq *request) error {
+	events, err := rq.activity(50)
+	if err != nil {
+		return err
+	}
+	return rq.renderForm("activity", &Page{Title: "activity.title", Data: events}, nil)
+}

@@ -1,0 +1,3 @@
+package portal
+
+func (p *Portal) enrolRoutes(add func(string, string, access, handlerFunc)) {}

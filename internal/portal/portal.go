@@ -1,0 +1,265 @@
+package portal
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/api"
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/store"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// Portal serves the self-service pages under /portal/{tenant}/.
+type Portal struct {
+	Engine *flow.Engine
+	Log    *slog.Logger
+	// ClientIP returns the address of the person (behind trusted proxies).
+	ClientIP func(*http.Request) string
+	// Secure marks cookies Secure and sends HSTS; set when people reach the
+	// portal over https.
+	Secure bool
+
+	text  *Catalogue
+	pages map[string]*pageTemplate
+}
+
+// New loads the strings and parses every page; a missing or broken template
+// fails here, at start, not on a request.
+func New(eng *flow.Engine, log *slog.Logger, clientIP func(*http.Request) string, secure bool) (*Portal, error) {
+	cat, err := LoadCatalogue("en")
+	if err != nil {
+		return nil, err
+	}
+	p := &Portal{Engine: eng, Log: log, ClientIP: clientIP, Secure: secure, text: cat}
+	if p.pages, err = parsePages(cat); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// access is what a page needs of the session.
+type access int
+
+const (
+	public   access = iota // anyone; a session is loaded when there is one
+	verify                 // password proven, second factor pending
+	enrol                  // enrolment wizard (no factor yet) or full
+	full                   // password and second factor proven
+	recovery               // identity validated in the lost-device path
+)
+
+// handlerFunc is a page handler; an error it returns is shown as a page.
+type handlerFunc func(rq *request) error
+
+// Register mounts the portal on mux.
+func (p *Portal) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/portal/static/", http.FileServerFS(static))
+	mux.Handle("GET /portal/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.headers(w)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = fmt.Fprintln(w, p.text.T("error.cross_origin"))
+	}))
+	for _, rt := range p.routes() {
+		h := p.wrap(rt.access, rt.handler)
+		mux.Handle(rt.method+" /portal/{tenant}"+rt.path, cop.Handler(h))
+	}
+}
+
+type route struct {
+	method, path string
+	access       access
+	handler      handlerFunc
+}
+
+func (p *Portal) routes() []route {
+	var rs []route
+	add := func(method, path string, a access, h handlerFunc) {
+		rs = append(rs, route{method, path, a, h})
+	}
+	add("GET", "/{$}", public, p.home)
+	p.signInRoutes(add)
+	p.accountRoutes(add)
+	p.enrolRoutes(add)
+	p.recoveryRoutes(add)
+	p.reportRoutes(add)
+	return rs
+}
+
+// headers are the portal's security headers: scripts and styles only from
+// the portal itself, no framing, no caching of pages that show secrets.
+func (p *Portal) headers(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	if p.Secure {
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	}
+}
+
+// wrap resolves the tenant and the session, enforces access and renders
+// whatever error the handler returns.
+func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.headers(w)
+		rq := &request{w: w, r: r, p: p, text: p.text}
+		t, err := p.Engine.Store.TenantBySlug(r.Context(), r.PathValue("tenant"))
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				p.Log.Error("portal tenant lookup", "err", err)
+			}
+			rq.status = http.StatusNotFound
+			rq.render("notfound", &Page{Title: "notfound.title"})
+			return
+		}
+		_, pol, err := p.Engine.Policy(r.Context(), t.ID)
+		if err != nil {
+			p.fail(rq, err)
+			return
+		}
+		rq.tenant, rq.policy = t, pol
+		rq.caller = flow.Caller{TenantID: t.ID, ApplicationID: flow.PortalApplication, Actor: "user", IP: p.ClientIP(r)}
+		if err := rq.loadSession(); err != nil {
+			p.fail(rq, err)
+			return
+		}
+		if !rq.allowed(a) {
+			if rq.sess != nil && rq.sess.Level == store.SessionEnrol && a == full {
+				rq.redirect("/enrol")
+				return
+			}
+			rq.redirect("/signin?ended=1")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				rq.status = http.StatusBadRequest
+				rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: "E18", Message: p.text.T("error.bad_form")}})
+				return
+			}
+		}
+		if err := h(rq); err != nil {
+			p.fail(rq, err)
+		}
+	})
+}
+
+func (rq *request) allowed(a access) bool {
+	level := ""
+	if rq.sess != nil {
+		level = rq.sess.Level
+	}
+	switch a {
+	case public:
+		return true
+	case verify:
+		return level == levelVerify
+	case enrol:
+		return level == store.SessionEnrol || level == store.SessionFull
+	case full:
+		return level == store.SessionFull
+	case recovery:
+		return level == store.SessionRecovery
+	}
+	return false
+}
+
+// fail shows an error as a page. A stale authentication sends the person
+// to sign in again and come back; anything unexpected is logged and shown
+// as E99 without its cause.
+func (p *Portal) fail(rq *request, err error) {
+	if errors.Is(err, flow.ErrFreshAuthRequired) {
+		rq.redirect("/signin?next=" + url.QueryEscape(rq.r.URL.Path) + "&fresh=1")
+		return
+	}
+	pe := api.ToPublic(err)
+	if pe.Status >= 500 {
+		p.Log.Error("portal request failed", "path", rq.r.URL.Path, "err", err)
+	}
+	rq.status = pe.Status
+	rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}})
+}
+
+// home sends a signed-in person to their account and anyone else to sign in.
+func (p *Portal) home(rq *request) error {
+	switch {
+	case rq.allowed(full):
+		rq.redirect("/account")
+	case rq.allowed(enrol):
+		rq.redirect("/enrol")
+	default:
+		rq.redirect("/signin")
+	}
+	return nil
+}
+
+// request is one page request with what every handler needs.
+type request struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	p      *Portal
+	text   *Catalogue
+	status int
+
+	tenant *store.Tenant
+	policy policy.Policy
+	caller flow.Caller
+
+	sess *store.PortalSession
+	data sessionData
+	user *store.User
+}
+
+func (rq *request) ctx() context.Context { return rq.r.Context() }
+
+// base is the portal root of the tenant, without the trailing slash.
+func (rq *request) base() string { return "/portal/" + rq.tenant.Slug }
+
+// redirect answers a POST or GET with 303 to a path below the tenant root.
+func (rq *request) redirect(path string) {
+	http.Redirect(rq.w, rq.r, rq.base()+path, http.StatusSeeOther)
+}
+
+// form returns a trimmed form value.
+func (rq *request) form(name string) string { return strings.TrimSpace(rq.r.PostFormValue(name)) }
+
+// limit counts one submission of a form that sends a message or checks a
+// secret against the person's address; false means they must wait.
+func (rq *request) limit(form string) (bool, error) {
+	const perWindow = 30
+	now := rq.p.now()
+	start := now.Truncate(10 * time.Minute)
+	return rq.p.Engine.Store.TakeRate(rq.ctx(), "portal:"+form+":"+rq.tenant.ID+":"+rq.caller.IP, start, perWindow)
+}
+
+// errTooMany is returned by handlers whose form limit is spent.
+var errTooMany = &flow.RateLimitedError{Scope: "client", RetryAfter: 10 * time.Minute}
+
+func (p *Portal) now() time.Time {
+	if p.Engine.Now != nil {
+		return p.Engine.Now()
+	}
+	return time.Now()
+}

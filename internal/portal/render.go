@@ -1,0 +1,199 @@
+package portal
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/api"
+	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
+)
+
+//go:embed templates
+var templatesFS embed.FS
+
+// Page is what every template receives.
+type Page struct {
+	// Title is a catalogue key.
+	Title  string
+	Tenant *store.Tenant
+	Base   string
+	User   *store.User
+	Level  string
+	// Form holds submitted values to show again; never passwords or codes.
+	Form map[string]string
+	// Fields maps a field name to its error messages (C11: one per rule).
+	Fields map[string][]string
+	// Summary lists every field error in form order, linked to its field.
+	Summary []FieldError
+	Alert   *Alert
+	Notice  string
+	Data    any
+}
+
+// FieldError is one problem with one field.
+type FieldError struct{ Field, Message string }
+
+// Alert is an error that belongs to the whole page, with its public code.
+type Alert struct{ Code, Message string }
+
+type pageTemplate struct{ t *template.Template }
+
+// parsePages parses layout.html and partials.html with each page file.
+func parsePages(cat *Catalogue) (map[string]*pageTemplate, error) {
+	funcs := template.FuncMap{
+		"t": cat.T,
+		// input builds the arguments of the "input" partial from pairs.
+		"input": func(pg *Page, name string, kv ...string) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, errors.New("input: odd number of arguments")
+			}
+			m := map[string]any{"Name": name, "Type": "text", "Label": "field." + name, "Page": pg, "Errors": pg.Fields[name], "Value": pg.Form[name]}
+			for i := 0; i < len(kv); i += 2 {
+				m[kv[i]] = kv[i+1]
+			}
+			return m, nil
+		},
+		"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"datep": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format("2 Jan 2006 15:04 UTC")
+		},
+		"dict": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, errors.New("dict: odd number of arguments")
+			}
+			m := map[string]any{}
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
+		"has": cat.Has,
+	}
+	names, err := fs.Glob(templatesFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*pageTemplate{}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" || base == "partials.html" {
+			continue
+		}
+		t, err := template.New("").Funcs(funcs).ParseFS(templatesFS, "templates/layout.html", "templates/partials.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("portal: parse %s: %w", n, err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("portal: %s defines no \"content\"", n)
+		}
+		pages[strings.TrimSuffix(base, ".html")] = &pageTemplate{t: t}
+	}
+	return pages, nil
+}
+
+// render writes a page inside the layout. It buffers, so a template error
+// becomes a clean 500 instead of half a page.
+func (rq *request) render(name string, pg *Page) {
+	pt, ok := rq.p.pages[name]
+	if !ok {
+		rq.p.Log.Error("portal: no page template", "page", name)
+		http.Error(rq.w, "Internal error (E99).", http.StatusInternalServerError)
+		return
+	}
+	pg.Tenant = rq.tenant
+	if rq.tenant != nil {
+		pg.Base = rq.base()
+	}
+	pg.User = rq.user
+	if rq.sess != nil {
+		pg.Level = rq.sess.Level
+	}
+	if pg.Form == nil {
+		pg.Form = map[string]string{}
+	}
+	var buf bytes.Buffer
+	if err := pt.t.ExecuteTemplate(&buf, "layout", pg); err != nil {
+		rq.p.Log.Error("portal: render", "page", name, "err", err)
+		http.Error(rq.w, "Internal error (E99).", http.StatusInternalServerError)
+		return
+	}
+	rq.w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	status := rq.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	rq.w.WriteHeader(status)
+	_, _ = rq.w.Write(buf.Bytes())
+}
+
+// renderForm shows a form again after err: field errors beside their
+// fields and in a summary, a domain error as the page alert. Errors that are
+// the server's fault are returned for the error page instead.
+func (rq *request) renderForm(name string, pg *Page, err error) error {
+	if err != nil {
+		var fields validate.Errors
+		pe := api.ToPublic(err)
+		switch {
+		case errors.As(err, &fields):
+			pg.Fields = map[string][]string{}
+			for _, f := range fields {
+				msg := rq.fieldMessage(f)
+				pg.Fields[f.Field] = append(pg.Fields[f.Field], msg)
+				pg.Summary = append(pg.Summary, FieldError{Field: f.Field, Message: msg})
+			}
+			rq.status = http.StatusUnprocessableEntity
+		case pe.Status >= 500 && pe.Code != "E17":
+			return err
+		default:
+			pg.Alert = &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+			rq.status = pe.Status
+			if pe.RetryAfter > 0 {
+				rq.w.Header().Set("Retry-After", fmt.Sprint(pe.RetryAfter))
+			}
+		}
+	}
+	rq.render(name, pg)
+	return nil
+}
+
+// fieldMessage prefers the catalogue's wording of a field rule, so a
+// translation covers engine messages too; the engine's English is the fallback.
+func (rq *request) fieldMessage(f validate.FieldError) string {
+	field := f.Field
+	// Numbered fields (answer_2) share the wording of their kind.
+	if i := strings.LastIndexByte(field, '_'); i > 0 && strings.Trim(field[i+1:], "0123456789") == "" {
+		field = field[:i]
+	}
+	if key := "rule." + field + "." + f.Code; rq.text.Has(key) {
+		return rq.text.T(key)
+	}
+	return f.Message
+}
+
+func (rq *request) errorMessage(pe *api.Error) string {
+	if key := "error." + pe.Code; rq.text.Has(key) {
+		return rq.text.T(key)
+	}
+	return pe.Message
+}
+
+// alert shows a page-level message from the catalogue with a code.
+func (rq *request) alert(code, key string) *Alert {
+	return &Alert{Code: code, Message: rq.text.T(key)}
+}

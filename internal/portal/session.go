@@ -1,0 +1,169 @@
+package portal
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/countersign/countersign/internal/store"
+)
+
+// levelVerify: the password is proven and the second factor is pending.
+const levelVerify = "verify"
+
+// sessionData is the page flow's state kept with the session (never a secret).
+type sessionData struct {
+	// PendingTOTP is the authenticator secret shown in this session: only it
+	// can be confirmed here (C4).
+	PendingTOTP string `json:"pending_totp,omitempty"`
+	// PendingVoice is the phone-call factor being verified by a call.
+	PendingVoice string `json:"pending_voice,omitempty"`
+	// Verification is the contact change waiting for its code (C7).
+	Verification     string `json:"verification,omitempty"`
+	VerificationKind string `json:"verification_kind,omitempty"`
+	VerificationTo   string `json:"verification_to,omitempty"` // masked
+	// SentTo is where the latest sign-in code or token went (masked).
+	SentTo     string `json:"sent_to,omitempty"`
+	SentFactor string `json:"sent_factor,omitempty"`
+	// Wizard marks a first enrolment, which ends with the welcome page (A10).
+	Wizard bool `json:"wizard,omitempty"`
+	// Recovery marks a sign-in that began with identity validation (C6).
+	Recovery bool `json:"recovery,omitempty"`
+	// Next is where to go after signing in again.
+	Next string `json:"next,omitempty"`
+	// Notice is a catalogue key shown once on the next page.
+	Notice string `json:"notice,omitempty"`
+}
+
+func (p *Portal) cookieName() string {
+	if p.Secure {
+		return "__Secure-cs_portal"
+	}
+	return "cs_portal"
+}
+
+func (p *Portal) tokenHash(token string) []byte {
+	return p.Engine.Keys.MAC("portal-session", []byte(token))
+}
+
+// loadSession finds the live session of the request's cookie, if any. A
+// session of another tenant, ended, idle, expired, or outlived by a revoked
+// factor is ignored.
+func (rq *request) loadSession() error {
+	c, err := rq.r.Cookie(rq.p.cookieName())
+	if err != nil || c.Value == "" || len(c.Value) > 100 {
+		return nil
+	}
+	now := rq.p.now()
+	s, err := rq.p.Engine.Store.PortalSessionByHash(rq.ctx(), rq.p.tokenHash(c.Value), now, time.Duration(rq.policy.Portal.SessionIdle))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s.TenantID != rq.tenant.ID {
+		return nil
+	}
+	u, err := rq.p.Engine.Store.UserByID(rq.ctx(), rq.tenant.ID, s.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var d sessionData
+	if s.Data != "" {
+		if err := json.Unmarshal([]byte(s.Data), &d); err != nil {
+			return err
+		}
+	}
+	rq.sess, rq.user, rq.data = s, u, d
+	// Activity keeps the session alive; writing at most every 30 seconds
+	// keeps page loads from each costing a write.
+	if now.Sub(s.LastSeenAt) > 30*time.Second {
+		s.LastSeenAt = now
+		return rq.saveSession()
+	}
+	return nil
+}
+
+// saveSession writes the session's state back.
+func (rq *request) saveSession() error {
+	b, err := json.Marshal(rq.data)
+	if err != nil {
+		return err
+	}
+	rq.sess.Data = string(b)
+	_, err = rq.p.Engine.Store.UpdatePortalSession(rq.ctx(), rq.sess)
+	return err
+}
+
+// startSession ends the current session and begins a new one with a new
+// token: every change of who is signed in, or how strongly, renews the
+// cookie, so a token seen before sign-in is worth nothing after.
+func (rq *request) startSession(u *store.User, level, txnID string, d sessionData) error {
+	now := rq.p.now()
+	if rq.sess != nil {
+		if err := rq.p.Engine.Store.EndPortalSession(rq.ctx(), rq.sess.ID, now); err != nil {
+			return err
+		}
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	ua := rq.r.UserAgent()
+	if len(ua) > 200 {
+		ua = ua[:200]
+	}
+	s := &store.PortalSession{
+		ID: store.NewID("pss"), TokenHash: rq.p.tokenHash(token), TenantID: rq.tenant.ID, UserID: u.ID, Level: level, TxnID: txnID,
+		AuthAt: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Duration(rq.policy.Portal.SessionMax)),
+		IP: rq.caller.IP, UserAgent: ua, Data: string(b),
+	}
+	if err := rq.p.Engine.Store.CreatePortalSession(rq.ctx(), s); err != nil {
+		return err
+	}
+	rq.sess, rq.user, rq.data = s, u, d
+	http.SetCookie(rq.w, &http.Cookie{
+		Name: rq.p.cookieName(), Value: token, Path: "/portal/" + rq.tenant.Slug + "/",
+		HttpOnly: true, Secure: rq.p.Secure, SameSite: http.SameSiteLaxMode,
+		MaxAge: int(time.Duration(rq.policy.Portal.SessionMax).Seconds()),
+	})
+	return nil
+}
+
+// endSession signs the browser out.
+func (rq *request) endSession() error {
+	if rq.sess != nil {
+		if err := rq.p.Engine.Store.EndPortalSession(rq.ctx(), rq.sess.ID, rq.p.now()); err != nil {
+			return err
+		}
+	}
+	rq.sess, rq.user, rq.data = nil, nil, sessionData{}
+	http.SetCookie(rq.w, &http.Cookie{Name: rq.p.cookieName(), Value: "", Path: "/portal/" + rq.tenant.Slug + "/", MaxAge: -1,
+		HttpOnly: true, Secure: rq.p.Secure, SameSite: http.SameSiteLaxMode})
+	return nil
+}
+
+// notice takes the one-time notice for the page being shown.
+func (rq *request) notice() string {
+	if rq.sess == nil || rq.data.Notice == "" {
+		return ""
+	}
+	key := rq.data.Notice
+	rq.data.Notice = ""
+	if err := rq.saveSession(); err != nil {
+		rq.p.Log.Warn("portal: clear notice", "err", err)
+	}
+	return rq.text.T(key)
+}

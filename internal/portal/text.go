@@ -1,0 +1,96 @@
+package portal
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+//go:embed text
+var textFS embed.FS
+
+// Catalogue holds every user-facing string of the portal in one language.
+// Strings live in text/<language>/*.json, one file per area of the portal;
+// a key defined twice is an error, so areas cannot silently override each
+// other. Adding a language is adding a directory.
+type Catalogue struct {
+	Lang    string
+	strings map[string]string
+}
+
+// LoadCatalogue reads the catalogue of one language.
+func LoadCatalogue(lang string) (*Catalogue, error) {
+	dir := path.Join("text", lang)
+	files, err := fs.Glob(textFS, dir+"/*.json")
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("portal: no strings for language %q", lang)
+	}
+	sort.Strings(files)
+	c := &Catalogue{Lang: lang, strings: map[string]string{}}
+	for _, f := range files {
+		b, err := textFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]string
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("portal: %s: %w", f, err)
+		}
+		for k, v := range m {
+			if _, dup := c.strings[k]; dup {
+				return nil, fmt.Errorf("portal: %s: key %q is already defined in another file", f, k)
+			}
+			c.strings[k] = v
+		}
+	}
+	return c, nil
+}
+
+// T returns the string for key, formatted with args. A missing key renders
+// as the key in brackets, and the template test fails on it.
+func (c *Catalogue) T(key string, args ...any) string {
+	s, ok := c.strings[key]
+	if !ok {
+		return "[" + key + "]"
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// Has reports whether key is in the catalogue.
+func (c *Catalogue) Has(key string) bool {
+	_, ok := c.strings[key]
+	return ok
+}
+
+// Keys lists every key, sorted.
+func (c *Catalogue) Keys() []string {
+	keys := make([]string, 0, len(c.strings))
+	for k := range c.strings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// missing reports the keys of a rendered page that the catalogue lacks.
+func missing(html string) []string {
+	var out []string
+	for rest := html; ; {
+		i := strings.Index(rest, "[")
+		if i < 0 {
+			return out
+		}
+		rest = rest[i+1:]
+		j := strings.IndexAny(rest, "] <\n")
+		if j > 0 && rest[j] == ']' && strings.Count(rest[:j], ".") > 0 && !strings.ContainsAny(rest[:j], " \"'") {
+			out = append(out, rest[:j])
+		}
+	}
+}
