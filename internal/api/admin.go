@@ -259,7 +259,7 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	}
 	doc, err := io.ReadAll(r.Body)
 	if err != nil {
-		return toPublic(err)
+		return ToPublic(err)
 	}
 	p, err := a.Directory.SetPolicy(r.Context(), c.Caller, doc)
 	if err != nil {
@@ -311,6 +311,61 @@ func (a *API) createNamed(w http.ResponseWriter, r *http.Request, c *caller, cre
 		return err
 	}
 	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// SupportRequestBody is a reported MFA issue (A13) as administrators see it;
+// the command line's --json output shares it.
+type SupportRequestBody struct {
+	Tracking  string    `json:"tracking"`
+	LoginID   string    `json:"login_id"`
+	Name      string    `json:"name"`
+	Phone     string    `json:"phone"`
+	Email     string    `json:"email"`
+	Subject   string    `json:"subject"`
+	Message   string    `json:"message"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UserID    string    `json:"user_id,omitempty"`
+}
+
+// ToSupportRequestBody converts a stored request.
+func ToSupportRequestBody(r *store.SupportRequest) SupportRequestBody {
+	return SupportRequestBody{Tracking: r.Tracking, LoginID: r.LoginID, Name: r.Name, Phone: r.Phone, Email: r.Email, Subject: r.Subject,
+		Message: r.Message, State: r.State, CreatedAt: r.CreatedAt, UserID: r.UserID}
+}
+
+// listSupportRequests pages through the tenant's reported issues, newest
+// first; both admin roles may read them (the help desk answers them).
+func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *caller) error {
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	rows, err := a.Engine.Store.ListSupportRequests(r.Context(), c.TenantID, r.URL.Query().Get("before"), limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Requests []SupportRequestBody `json:"support_requests"`
+		Next     string               `json:"next_before,omitempty"`
+	}{Requests: []SupportRequestBody{}}
+	for i := range rows {
+		out.Requests = append(out.Requests, ToSupportRequestBody(&rows[i]))
+	}
+	if len(rows) == limit {
+		out.Next = rows[len(rows)-1].Tracking
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getSupportRequest(w http.ResponseWriter, r *http.Request, c *caller) error {
+	req, err := a.Engine.Store.SupportRequestByTracking(r.Context(), c.TenantID, r.PathValue("tracking"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ToSupportRequestBody(req))
 	return nil
 }
 

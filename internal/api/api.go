@@ -90,6 +90,8 @@ func Routes() []Route {
 		{"POST", "/api/v1/admin/users/{id}/trusted-devices/{device}/revoke", authAdmin, (*API).revokeTrustedDevice},
 		{"GET", "/api/v1/admin/outbox", authAdmin, (*API).listOutbox},
 		{"GET", "/api/v1/admin/audit", authAdmin, (*API).listAudit},
+		{"GET", "/api/v1/admin/support-requests", authAdmin, (*API).listSupportRequests},
+		{"GET", "/api/v1/admin/support-requests/{tracking}", authAdmin, (*API).getSupportRequest},
 		{"GET", "/api/v1/admin/policy", authAdmin, (*API).getPolicy},
 		{"PUT", "/api/v1/admin/policy", authAdmin, (*API).putPolicy},
 		{"POST", "/api/v1/admin/groups", authAdmin, (*API).createGroup},
@@ -200,7 +202,7 @@ func (a *API) clientIP(r *http.Request) string {
 
 // writeError sends the public form of err and logs its cause.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	pe := toPublic(err)
+	pe := ToPublic(err)
 	if pe.Status >= 500 && pe.Code != "E17" {
 		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else if pe.cause != nil {

@@ -52,6 +52,9 @@ type opts struct {
 	groups     string
 	units      string
 	pwStdin    bool
+	dob        string
+	ssn        string
+	before     string
 	user       string
 	event      string
 	outcome    string
@@ -86,7 +89,7 @@ func commands() []command {
 				tenantName(fs, o)
 				fs.StringVar(&o.role, "role", "admin", "admin (tenant administrator) or support (help desk: cannot unlock)")
 			}},
-		{name: "user create", summary: "create a user (--tenant, --login-id, --email, --phone, --password-stdin, --group, --unit)", run: userCreate, needs: true,
+		{name: "user create", summary: "create a user (--tenant, --login-id, --email, --phone, --date-of-birth, --ssn, --password-stdin, --group, --unit)", run: userCreate, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 				fs.StringVar(&o.loginID, "login-id", "", "login ID (unique per tenant, case-insensitive)")
@@ -97,6 +100,8 @@ func commands() []command {
 				fs.StringVar(&o.groups, "group", "", "comma-separated group names")
 				fs.StringVar(&o.units, "unit", "", "comma-separated unit names")
 				fs.BoolVar(&o.pwStdin, "password-stdin", false, "read the password from the first line of standard input")
+				fs.StringVar(&o.dob, "date-of-birth", "", "date of birth (YYYY-MM-DD) for identity validation in the portal")
+				fs.StringVar(&o.ssn, "ssn", "", "9-digit SSN for identity validation in the portal")
 			}},
 		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
@@ -117,6 +122,12 @@ func commands() []command {
 				fs.StringVar(&o.user, "user", "", "user id or login ID")
 				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
 				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
+				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
+			}},
+		{name: "support list", summary: "list reported MFA issues, newest first (--tenant, --before, --limit)", run: supportList, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.before, "before", "", "tracking number to list older requests from")
 				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
 			}},
 		{name: "policy show", summary: "print a tenant's policy as JSON (--tenant)", run: policyShow, needs: true,

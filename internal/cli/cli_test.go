@@ -2,12 +2,15 @@ package cli_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/cli"
 	"github.com/countersign/countersign/internal/config"
@@ -521,4 +524,57 @@ func TestKeysRotate(t *testing.T) {
 
 	s.env["COUNTERSIGN_MASTER_KEY"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 	wantAll(t, s.fails("", "keys", "rotate"), "COUNTERSIGN_MASTER_KEY")
+}
+
+// C6, A13: "user create" records the identity details the portal validates,
+// and "support list" shows the MFA issues people reported.
+func TestUserIdentityAndSupportList(t *testing.T) {
+	s := newSite(t)
+	tn := s.tenant()
+	s.ok(nil, goodPassword+"\n", "user", "create", "--tenant", "acme", "--login-id", "bob", "--email", "bob@example.org",
+		"--phone", "5551234567", "--date-of-birth", "1980-02-29", "--ssn", "123-45-6789", "--password-stdin", "--json")
+	wantAll(t, s.fails("", "user", "create", "--tenant", "acme", "--login-id", "carl", "--date-of-birth", "1980-02-30", "--ssn", "12345"),
+		"date_of_birth", "ssn")
+
+	core := s.core()
+	portal := flow.Caller{TenantID: tn.ID, ApplicationID: flow.PortalApplication, Actor: "portal", IP: "192.0.2.7"}
+	u, err := core.Engine.ValidateIdentity(t.Context(), portal, "bob@example.org", "1980-02-29", "123456789")
+	if err != nil || u.LoginID != "bob" {
+		t.Fatalf("identity recorded by user create does not validate: %v %+v", err, u)
+	}
+	if _, err := core.Engine.ValidateIdentity(t.Context(), portal, "bob@example.org", "1980-02-28", "123456789"); !errors.Is(err, flow.ErrIdentityNotMatched) {
+		t.Fatalf("another date of birth: %v", err)
+	}
+
+	var list []map[string]string
+	s.ok(&list, "", "support", "list", "--tenant", "acme", "--json")
+	if len(list) != 0 {
+		t.Fatalf("support list of a new tenant = %v", list)
+	}
+	var tracking []string
+	for i, subject := range []string{"Lost phone", "Codes fail"} {
+		r, err := core.Engine.FileSupportRequest(t.Context(), portal, flow.SupportRequestInput{LoginID: "bob", Name: "Bob Jones",
+			Phone: "5551234567", Email: "bob@example.org", Subject: subject, Message: fmt.Sprintf("Report %d.", i+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracking = append(tracking, r.Tracking)
+		time.Sleep(2 * time.Millisecond) // distinct creation times, so the order is defined
+	}
+	s.ok(&list, "", "support", "list", "--tenant", "acme", "--json")
+	if len(list) != 2 || list[0]["tracking"] != tracking[1] || list[1]["tracking"] != tracking[0] ||
+		list[0]["subject"] != "Codes fail" || list[0]["login_id"] != "bob" || list[0]["state"] != "open" || list[0]["message"] != "Report 2." {
+		t.Fatalf("support list --json = %v, want both, newest first", list)
+	}
+	s.ok(&list, "", "support", "list", "--tenant", "acme", "--before", tracking[1], "--json")
+	if len(list) != 1 || list[0]["tracking"] != tracking[0] {
+		t.Fatalf("support list --before = %v", list)
+	}
+	text := s.ok(nil, "", "support", "list", "--tenant", "acme", "--limit", "1")
+	wantAll(t, text, "TRACKING", tracking[1], "Bob Jones", "Codes fail")
+	if strings.Contains(text, tracking[0]) {
+		t.Errorf("--limit 1 printed two requests:\n%s", text)
+	}
+	wantAll(t, s.fails("", "support", "list", "--tenant", "acme", "--limit", "0"), "--limit")
+	wantAll(t, s.fails("", "support", "list"), "--tenant")
 }

@@ -170,7 +170,7 @@ func userCreate(ctx context.Context, c *cmdCtx) error {
 		return err
 	}
 	in := directory.NewUser{LoginID: c.o.loginID, Email: c.o.email, Phone: c.o.phone, DisplayName: c.o.display, Status: c.o.status,
-		Groups: splitList(c.o.groups), Units: splitList(c.o.units)}
+		Groups: splitList(c.o.groups), Units: splitList(c.o.units), DateOfBirth: c.o.dob, SSN: c.o.ssn}
 	if c.o.pwStdin {
 		line, err := bufio.NewReader(c.env.Stdin).ReadString('\n')
 		if err != nil && line == "" {
@@ -328,6 +328,32 @@ func auditList(ctx context.Context, c *cmdCtx) error {
 		fmt.Fprintln(tw, "ID\tTIME\tEVENT\tOUTCOME\tUSER\tACTOR\tIP\tDETAIL")
 		for _, e := range out {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Time.Format("2006-01-02T15:04:05Z07:00"), e.Event, e.Outcome, e.UserID, e.Actor, e.IP, e.Detail)
+		}
+		tw.Flush()
+	})
+}
+
+func supportList(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.checkLimit(); err != nil {
+		return err
+	}
+	rows, err := c.srv.Store.ListSupportRequests(ctx, t.ID, c.o.before, c.o.limit)
+	if err != nil {
+		return err
+	}
+	out := []api.SupportRequestBody{}
+	for i := range rows {
+		out = append(out, api.ToSupportRequestBody(&rows[i]))
+	}
+	return c.out(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TRACKING\tCREATED\tSTATE\tLOGIN ID\tNAME\tEMAIL\tPHONE\tSUBJECT")
+		for _, r := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tracking, r.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), r.State, r.LoginID, r.Name, r.Email, r.Phone, r.Subject)
 		}
 		tw.Flush()
 	})

@@ -409,7 +409,8 @@ func (e *Engine) ValidateIdentity(ctx context.Context, c Caller, email, dob, ssn
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	if err := e.takeAttempt(ctx, p, "idv:e:"+c.TenantID+":"+email, "idv:ip:"+c.TenantID+":"+c.IP); err != nil {
+	// The limit is per address, however its case is typed.
+	if err := e.takeAttempt(ctx, p, "idv:e:"+c.TenantID+":"+validate.NormalizeEmail(email), "idv:ip:"+c.TenantID+":"+c.IP); err != nil {
 		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{Event: "identity.validate", Outcome: "refused", Detail: map[string]any{"reason": "rate_limited"}}))
 	}
 	dobHash, ssnHash := e.IdentityHashes(c.TenantID, born.Format(time.DateOnly), ssn)
@@ -432,19 +433,23 @@ func (e *Engine) ValidateIdentity(ctx context.Context, c Caller, email, dob, ssn
 }
 
 // takeAttempt counts one attempt against every key in the policy's identity
-// window; any key at its limit refuses.
+// window; any key at its limit refuses. The keys are taken in one
+// transaction, so a refusal takes nothing from the others: a client over its
+// own limit cannot go on using up the attempts of someone's address.
 func (e *Engine) takeAttempt(ctx context.Context, p policy.Policy, keys ...string) error {
 	now := e.now()
 	window := time.Duration(p.Portal.IdentityWindow)
 	start := now.Truncate(window)
-	for _, k := range keys {
-		ok, err := e.Store.TakeRate(ctx, k, start, p.Portal.IdentityAttempts)
-		if err != nil {
-			return err
+	return e.Store.InTx(ctx, func(q store.Queries) error {
+		for _, k := range keys {
+			ok, err := q.TakeRate(ctx, k, start, p.Portal.IdentityAttempts)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return &RateLimitedError{Scope: "attempts", RetryAfter: start.Add(window).Sub(now)}
+			}
 		}
-		if !ok {
-			return &RateLimitedError{Scope: "attempts", RetryAfter: start.Add(window).Sub(now)}
-		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -24,7 +24,8 @@ const (
 // login ID in the policy's identity window, on top of the user's own
 // second-factor counter.
 func recoveryKeys(c Caller, loginID string) []string {
-	return []string{"rcv:ip:" + c.TenantID + ":" + c.IP, "rcv:id:" + c.TenantID + ":" + loginID}
+	// Login IDs are not case-sensitive (C11): neither is their limit.
+	return []string{"rcv:ip:" + c.TenantID + ":" + c.IP, "rcv:id:" + c.TenantID + ":" + validate.NormalizeLoginID(loginID)}
 }
 
 // SendRecoveryCode sends a 6-digit code for purpose to the verified email or
@@ -236,7 +237,7 @@ func (e *Engine) SendLoginIDReminder(ctx context.Context, c Caller, channel, val
 	if err := errs.Err(); err != nil {
 		return err
 	}
-	if err := e.takeAttempt(ctx, p, "lid:ip:"+c.TenantID+":"+c.IP, "lid:to:"+c.TenantID+":"+value); err != nil {
+	if err := e.takeAttempt(ctx, p, "lid:ip:"+c.TenantID+":"+c.IP, "lid:to:"+c.TenantID+":"+strings.ToLower(value)); err != nil {
 		return err
 	}
 	var users []store.User

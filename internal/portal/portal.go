@@ -66,8 +66,8 @@ type handlerFunc func(rq *request) error
 // Register mounts the portal on mux.
 func (p *Portal) Register(mux *http.ServeMux) {
 	static, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix("/portal/static/", http.FileServerFS(static))
-	mux.Handle("GET /portal/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	files := http.StripPrefix("/static/portal/", http.FileServerFS(static))
+	mux.Handle("GET /static/portal/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	}))

@@ -25,6 +25,9 @@ type sessionData struct {
 	Verification     string `json:"verification,omitempty"`
 	VerificationKind string `json:"verification_kind,omitempty"`
 	VerificationTo   string `json:"verification_to,omitempty"` // masked
+	// VerificationValue is the number or address the person typed, so
+	// "resend" can send a new code to it and "change" can show it again.
+	VerificationValue string `json:"verification_value,omitempty"`
 	// SentTo is where the latest sign-in code or token went (masked).
 	SentTo     string `json:"sent_to,omitempty"`
 	SentFactor string `json:"sent_factor,omitempty"`

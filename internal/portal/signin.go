@@ -9,6 +9,7 @@ import (
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
 )
 
 func (p *Portal) signInRoutes(add func(string, string, access, handlerFunc)) {
@@ -159,7 +160,12 @@ func (p *Portal) verifyCode(rq *request) error {
 	if ok, err := rq.limit("verify"); err != nil || !ok {
 		return rq.renderForm("verify", pg, errors.Join(err, errTooMany))
 	}
-	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{FactorID: rq.form("factor"), Code: rq.form("code")})
+	var errs validate.Errors
+	code := validate.Code(&errs, "code", strings.ReplaceAll(rq.form("code"), " ", ""))
+	if err := errs.Err(); err != nil {
+		return rq.renderForm("verify", pg, err)
+	}
+	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{FactorID: rq.form("factor"), Code: code})
 	if err != nil {
 		return rq.verifyFailed("verify", pg, err)
 	}
@@ -248,7 +254,7 @@ func (p *Portal) callStatus(rq *request) error {
 			}
 		}
 	}
-	return rq.renderForm("call", &Page{Title: "call.title", Data: map[string]any{"Call": v, "Action": "/signin/call/done", "Again": "/signin/call"}}, nil)
+	return rq.renderForm("call", &Page{Title: "call.title", Alert: v.Outcome, Data: map[string]any{"Call": v, "Action": "/signin/call/done"}}, nil)
 }
 
 func (p *Portal) callDone(rq *request) error {

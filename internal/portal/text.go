@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"strings"
 )
 
 //go:embed text
@@ -77,20 +76,4 @@ func (c *Catalogue) Keys() []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// missing reports the keys of a rendered page that the catalogue lacks.
-func missing(html string) []string {
-	var out []string
-	for rest := html; ; {
-		i := strings.Index(rest, "[")
-		if i < 0 {
-			return out
-		}
-		rest = rest[i+1:]
-		j := strings.IndexAny(rest, "] <\n")
-		if j > 0 && rest[j] == ']' && strings.Count(rest[:j], ".") > 0 && !strings.ContainsAny(rest[:j], " \"'") {
-			out = append(out, rest[:j])
-		}
-	}
 }

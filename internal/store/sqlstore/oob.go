@@ -158,15 +158,15 @@ func (q *queries) UpsertFactor(ctx context.Context, f *store.Factor, now time.Ti
 		err := q.queryRow(ctx, `SELECT id FROM factors WHERE user_id = ? AND kind = ? AND state = 'active'`, f.UserID, f.Kind).Scan(&id)
 		if err == nil {
 			f.ID, f.State = id, store.FactorActive
-			_, err = q.exec(ctx, `UPDATE factors SET config = ? WHERE id = ?`, f.Config, id)
+			_, err = q.exec(ctx, `UPDATE factors SET config = ?, secret = ? WHERE id = ?`, f.Config, f.Secret, id)
 			return err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		f.State, f.LastStep, f.CreatedAt, f.ConfirmedAt = store.FactorActive, -1, now, &now
-		_, err = q.exec(ctx, `INSERT INTO factors (id, tenant_id, user_id, kind, state, last_step, attempts, created_at, confirmed_at, config)
-			VALUES (?, ?, ?, ?, ?, -1, 0, ?, ?, ?)`, f.ID, f.TenantID, f.UserID, f.Kind, f.State, micros(now), micros(now), f.Config)
+		_, err = q.exec(ctx, `INSERT INTO factors (id, tenant_id, user_id, kind, state, secret, last_step, attempts, created_at, confirmed_at, config)
+			VALUES (?, ?, ?, ?, ?, ?, -1, 0, ?, ?, ?)`, f.ID, f.TenantID, f.UserID, f.Kind, f.State, f.Secret, micros(now), micros(now), f.Config)
 		return err
 	})
 }

@@ -74,6 +74,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TrustedDevices", testTrustedDevices},
 		{"Outbox", testOutbox},
 		{"OutboxClaimConcurrent", testOutboxClaimConcurrent},
+		{"PortalSession", testPortalSession},
+		{"PortalSessionHashUnique", testPortalSessionHashUnique},
+		{"PortalSessionFactorRevoked", testPortalSessionFactorRevoked},
+		{"EndUserPortalSessions", testEndUserPortalSessions},
+		{"DeleteExpiredPortalSessions", testDeleteExpiredPortalSessions},
+		{"UserIdentity", testUserIdentity},
+		{"UnlockPassword", testUnlockPassword},
+		{"UsersByPhone", testUsersByPhone},
+		{"UpsertFactorSecret", testUpsertFactorSecret},
+		{"SupportRequests", testSupportRequests},
+		{"SupportRequestsLimit", testSupportRequestsLimit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

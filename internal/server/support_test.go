@@ -1,0 +1,100 @@
+package server_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/flow"
+)
+
+// A13 over HTTP: administrators of the tenant, of either role, read the MFA
+// issues people reported; another tenant's administrators see none of them.
+func TestSupportRequestsAdminAPI(t *testing.T) {
+	ts := start(t, nil)
+	ctx := t.Context()
+	tn, err := ts.srv.Directory.Tenant(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	portal := flow.Caller{TenantID: tn.ID, ApplicationID: flow.PortalApplication, Actor: "portal", IP: "203.0.113.40"}
+	var tracking []string
+	for i := range 3 {
+		r, err := ts.srv.Engine.FileSupportRequest(ctx, portal, flow.SupportRequestInput{LoginID: "alice", Name: "Alice Smith",
+			Phone: "555-555-0100", Email: "alice@example.org", Subject: fmt.Sprintf("Issue %d", i+1), Message: "My codes are refused."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracking = append(tracking, r.Tracking)
+		time.Sleep(2 * time.Millisecond) // distinct creation times, so the order is defined
+	}
+
+	for _, key := range []string{ts.adminKey, ts.support} {
+		r := ts.do("GET", "/api/v1/admin/support-requests", key, nil)
+		if r.status != 200 {
+			t.Fatalf("list: %d %s", r.status, r.raw)
+		}
+		list := r.body["support_requests"].([]any)
+		if len(list) != 3 || list[0].(map[string]any)["tracking"] != tracking[2] {
+			t.Fatalf("list %s, want three, newest first", r.raw)
+		}
+	}
+	r := ts.do("GET", "/api/v1/admin/support-requests/"+tracking[0], ts.support, nil)
+	if r.status != 200 {
+		t.Fatalf("get: %d %s", r.status, r.raw)
+	}
+	want := map[string]string{"tracking": tracking[0], "login_id": "alice", "name": "Alice Smith", "phone": "5555550100",
+		"email": "alice@example.org", "subject": "Issue 1", "message": "My codes are refused.", "state": "open"}
+	for k, v := range want {
+		if r.str(k) != v {
+			t.Errorf("%s = %q, want %q (%s)", k, r.str(k), v, r.raw)
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, r.str("created_at")); err != nil {
+		t.Errorf("created_at %q: %v", r.str("created_at"), err)
+	}
+
+	// Paging.
+	r = ts.do("GET", "/api/v1/admin/support-requests?limit=2", ts.adminKey, nil)
+	if r.status != 200 || len(r.body["support_requests"].([]any)) != 2 || r.str("next_before") != tracking[1] {
+		t.Fatalf("first page: %d %s", r.status, r.raw)
+	}
+	r = ts.do("GET", "/api/v1/admin/support-requests?limit=2&before="+r.str("next_before"), ts.adminKey, nil)
+	if list := r.body["support_requests"].([]any); r.status != 200 || len(list) != 1 || list[0].(map[string]any)["tracking"] != tracking[0] || r.str("next_before") != "" {
+		t.Fatalf("second page: %d %s", r.status, r.raw)
+	}
+
+	for _, c := range []struct {
+		path, key string
+		status    int
+		code      string
+	}{
+		{"/api/v1/admin/support-requests/MFA-20000101-AAAAAA", ts.adminKey, 404, "E15"},
+		{"/api/v1/admin/support-requests?limit=0", ts.adminKey, 400, "E12"},
+		{"/api/v1/admin/support-requests", ts.appKey, 401, "E13"},
+		{"/api/v1/admin/support-requests/" + tracking[0], "", 401, "E13"},
+	} {
+		if r := ts.do("GET", c.path, c.key, nil); r.status != c.status || r.str("error", "code") != c.code {
+			t.Errorf("GET %s: %d %s, want %d %s", c.path, r.status, r.raw, c.status, c.code)
+		}
+	}
+
+	// Another tenant's administrator sees nothing of acme's.
+	other, err := ts.srv.Directory.CreateTenant(ctx, "globex", "Globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := ts.srv.Directory.CreateAdminKey(ctx, flow.Caller{TenantID: other.ID, Actor: "test"}, "ops", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.do("GET", "/api/v1/admin/support-requests", otherKey, nil); r.status != 200 || len(r.body["support_requests"].([]any)) != 0 {
+		t.Fatalf("another tenant's list: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("GET", "/api/v1/admin/support-requests?before="+tracking[2], otherKey, nil); r.status != 200 || len(r.body["support_requests"].([]any)) != 0 {
+		t.Fatalf("another tenant's page: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("GET", "/api/v1/admin/support-requests/"+tracking[0], otherKey, nil); r.status != 404 || r.str("error", "code") != "E15" {
+		t.Fatalf("another tenant reads acme's request: %d %s", r.status, r.raw)
+	}
+}
