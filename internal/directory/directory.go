@@ -332,7 +332,7 @@ func (s *Service) SetStatus(ctx context.Context, c flow.Caller, userID, status s
 		return validate.Errors{{Field: "status", Code: "invalid", Message: "Status must be one of " + strings.Join(store.Statuses, ", ") + "."}}
 	}
 	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.status_changed", Outcome: "success", Detail: map[string]any{"status": status}},
-		func(q store.Queries) error { return q.SetUserStatus(ctx, c.TenantID, userID, status) })
+		func(q store.Queries) error { return q.SetUserStatus(ctx, c.TenantID, userID, status, s.now()) })
 }
 
 // Unlock clears a user's lockouts. Only a tenant administrator may (B6).

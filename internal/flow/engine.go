@@ -30,6 +30,9 @@ type Engine struct {
 	// PolicyTTL bounds how long a tenant's policy is cached; several servers
 	// see a policy change within this time.
 	PolicyTTL time.Duration
+	// PublicURL is where people reach Countersign (config public_url); links
+	// in messages start with it, and say where to go in words without it.
+	PublicURL string
 
 	mu       sync.Mutex
 	policies map[string]cachedPolicy

@@ -206,7 +206,7 @@ func (e *Engine) ReenableWithCode(ctx context.Context, c Caller, loginID, code s
 		if u.Status != store.StatusDisabled {
 			return nil
 		}
-		if err := q.SetUserStatus(ctx, c.TenantID, u.ID, store.StatusActive); err != nil {
+		if err := q.SetUserStatus(ctx, c.TenantID, u.ID, store.StatusActive, e.now()); err != nil {
 			return err
 		}
 		if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "user.reenabled", Outcome: "success", Detail: map[string]any{"by": "recovery_code"}}); err != nil {

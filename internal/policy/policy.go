@@ -108,6 +108,11 @@ type Policy struct {
 	VoicePINRequired bool `json:"voice_pin_required"`
 	// AlertEmails receive fraud reports (X5) and other security alerts.
 	AlertEmails []string `json:"alert_emails,omitempty"`
+	// DisableAfterInactive disables Active accounts with no login (or, for
+	// those who never logged in, no change since they were created) for this
+	// long (C10); the person re-enables through the portal with a code sent
+	// by email or SMS. Zero turns it off.
+	DisableAfterInactive Duration `json:"disable_after_inactive"`
 	// Password is the password policy; the default follows NIST SP 800-63B.
 	Password password.Policy `json:"password"`
 	// Portal governs the self-service portal.
@@ -157,11 +162,12 @@ func Default() Policy {
 			PerDestination: Limit{Count: 10, Window: Duration(time.Hour)},
 			PerTenant:      Limit{Count: 1000, Window: Duration(time.Hour)},
 		},
-		TrustedDeviceTTL:    Duration(7 * 24 * time.Hour),
-		TrustedDeviceBindIP: true,
-		OTATTL:              Duration(10 * time.Minute),
-		OTAMaxConsecutive:   3,
-		Password:            password.DefaultPolicy(),
+		TrustedDeviceTTL:     Duration(7 * 24 * time.Hour),
+		TrustedDeviceBindIP:  true,
+		OTATTL:               Duration(10 * time.Minute),
+		OTAMaxConsecutive:    3,
+		DisableAfterInactive: Duration(180 * 24 * time.Hour),
+		Password:             password.DefaultPolicy(),
 		Portal: Portal{
 			SecurityQuestions: 4,
 			QuestionsSignIn:   true,
@@ -250,6 +256,9 @@ func (p Policy) Validate() error {
 	}
 	if p.OTAMaxConsecutive < 0 || p.OTAMaxConsecutive > 100 {
 		errs = append(errs, errors.New("one_time_token_max_consecutive: must be between 0 (off) and 100"))
+	}
+	if p.DisableAfterInactive != 0 && (p.DisableAfterInactive < Duration(24*time.Hour) || p.DisableAfterInactive > Duration(3650*24*time.Hour)) {
+		errs = append(errs, errors.New("disable_after_inactive: must be 0 (off) or between 24h and 87600h (10 years)"))
 	}
 	if err := p.Password.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("password: %w", err))

@@ -11,8 +11,9 @@ func TestDefaultsFollowTheSeeds(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if p.MFAAttempts != 7 || p.LockoutRelease != 0 || p.TOTPDrift != 1 || p.LoginIDMaxLength != 15 || p.MFARequired != MFAEveryone {
-		t.Fatalf("defaults %+v differ from B5, B6, C5, C11", p)
+	if p.MFAAttempts != 7 || p.LockoutRelease != 0 || p.TOTPDrift != 1 || p.LoginIDMaxLength != 15 || p.MFARequired != MFAEveryone ||
+		p.DisableAfterInactive != Duration(180*24*time.Hour) {
+		t.Fatalf("defaults %+v differ from B5, B6, C5, C10, C11", p)
 	}
 }
 
@@ -36,6 +37,10 @@ func TestParse(t *testing.T) {
 		{"bad duration", `{"lockout_release":"soon"}`, []string{"not a duration"}, nil},
 		{"every problem at once", `{"mfa_required":"some","mfa_attempts":0,"password_attempts":1000,"totp_drift":-1,"allowed_factors":["carrier-pigeon"]}`,
 			[]string{"mfa_required", "mfa_attempts", "password_attempts", "totp_drift", "allowed_factors"}, nil},
+		{"inactivity off", `{"disable_after_inactive":"0s"}`, nil, func(p Policy) bool { return p.DisableAfterInactive == 0 }},
+		{"inactivity 90 days", `{"disable_after_inactive":"2160h"}`, nil,
+			func(p Policy) bool { return p.DisableAfterInactive == Duration(90*24*time.Hour) }},
+		{"inactivity too short", `{"disable_after_inactive":"1h"}`, []string{"disable_after_inactive"}, nil},
 		{"groups without names", `{"mfa_required":"groups"}`, []string{"mfa_groups"}, nil},
 		{"legacy password rules", `{"password":{"min_length":8,"max_length":14,"require_upper":true,"reject_common":true}}`, nil,
 			func(p Policy) bool { return p.Password.MaxLength == 14 && p.Password.RequireUpper }},

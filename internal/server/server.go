@@ -58,7 +58,7 @@ func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		Memory: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
 		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
 	}, cfg.Password.Workers, cfg.Password.QueueWait)
-	eng := &flow.Engine{Store: st, Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second}
+	eng := &flow.Engine{Store: st, Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
 	dir := &directory.Service{Store: st, Hasher: hasher, Engine: eng, KeyCacheTTL: 30 * time.Second}
 	senders, box, err := providers(cfg.Delivery)
 	if err != nil {
@@ -225,10 +225,13 @@ func (s *Server) Start(ctx context.Context) {
 	s.startWorkers(ctx)
 }
 
-// sweep deletes login transactions long past their expiry.
+// sweep deletes login transactions, rate windows and portal sessions long
+// past their end, and once an hour disables accounts left unused for the
+// tenant's disable_after_inactive (C10).
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	var inactiveAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -242,6 +245,14 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 			if _, err := s.Store.DeleteExpiredPortalSessions(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping ended portal sessions", "err", err)
+			}
+			if time.Since(inactiveAt) >= time.Hour {
+				inactiveAt = time.Now()
+				if n, err := s.Engine.DisableInactiveUsers(ctx); err != nil && ctx.Err() == nil {
+					s.Log.Warn("disabling inactive accounts", "err", err)
+				} else if n > 0 {
+					s.Log.Info("disabled inactive accounts", "count", n)
+				}
 			}
 		}
 	}

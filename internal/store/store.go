@@ -212,9 +212,17 @@ type Users interface {
 	UserByLoginID(ctx context.Context, tenantID, loginID string) (*User, error)
 	UserByEmail(ctx context.Context, tenantID, email string) (*User, error)
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]User, error)
-	SetUserStatus(ctx context.Context, tenantID, id, status string) error
+	// SetUserStatus also records when the status changed, which counts as
+	// activity for DisableInactiveUsers.
+	SetUserStatus(ctx context.Context, tenantID, id, status string, now time.Time) error
 	SetPasswordHash(ctx context.Context, tenantID, id, hash string) error
 	SetUserGroups(ctx context.Context, tenantID, id string, groups, units []string) error
+	// DisableInactiveUsers sets Disabled on at most limit of the tenant's
+	// Active users whose last login — or creation, for those who never logged
+	// in — and last status change are before cutoff, and returns their IDs (C10). One statement: a
+	// user is returned to exactly one caller however many run at once, and a
+	// login recorded before the statement keeps the user Active.
+	DisableInactiveUsers(ctx context.Context, tenantID string, cutoff, now time.Time, limit int) ([]string, error)
 
 	// ChargeMFA increments the second-factor failure counter unless it is at
 	// limit; a lock older than releaseAfter (when > 0) is released by the same

@@ -477,9 +477,37 @@ func (q *queries) ListUsers(ctx context.Context, tenantID, afterLoginID string, 
 	return collect(rows, scanUser)
 }
 
-func (q *queries) SetUserStatus(ctx context.Context, tenantID, id, status string) error {
-	n, err := q.exec(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, status, micros(time.Now()), tenantID, id)
+func (q *queries) SetUserStatus(ctx context.Context, tenantID, id, status string, now time.Time) error {
+	n, err := q.exec(ctx, `UPDATE users SET status = ?, status_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, status, micros(now), micros(now), tenantID, id)
 	return oneRow(n, err)
+}
+
+func (q *queries) DisableInactiveUsers(ctx context.Context, tenantID string, cutoff, now time.Time, limit int) ([]string, error) {
+	const idle = `status = '` + store.StatusActive + `' AND COALESCE(last_login_at, created_at) < ? AND COALESCE(status_at, created_at) < ?`
+	pick := `SELECT id FROM users WHERE tenant_id = ? AND ` + idle + ` ORDER BY COALESCE(last_login_at, created_at), id LIMIT ?`
+	// The conditions are evaluated again on the row being updated, so a
+	// login or another sweeper that got there first keeps it out.
+	query := `UPDATE users SET status = '` + store.StatusDisabled + `', updated_at = ? WHERE ` + idle + ` AND id IN (` + pick + `) RETURNING id`
+	if q.s.dialect == DialectPostgres {
+		// PostgreSQL may run an IN subquery with LIMIT more than once; a
+		// materialised pick runs once, and skips rows another sweeper holds.
+		query = `WITH picked AS MATERIALIZED (` + pick + ` FOR UPDATE SKIP LOCKED)
+			UPDATE users SET status = '` + store.StatusDisabled + `', updated_at = ?
+			FROM picked WHERE users.id = picked.id AND ` + idle + ` RETURNING users.id`
+	}
+	c := micros(cutoff)
+	args := []any{micros(now), c, c, tenantID, c, c, limit}
+	if q.s.dialect == DialectPostgres {
+		args = []any{tenantID, c, c, limit, micros(now), c, c}
+	}
+	rows, err := q.rows(ctx, true, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (*string, error) {
+		var id string
+		return &id, r.Scan(&id)
+	})
 }
 
 func (q *queries) SetPasswordHash(ctx context.Context, tenantID, id, hash string) error {

@@ -179,7 +179,7 @@ func testUnlock(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.SetUserStatus(ctx, tn.ID, u.ID, store.StatusLocked); err != nil {
+	if err := s.SetUserStatus(ctx, tn.ID, u.ID, store.StatusLocked, t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Unlock(ctx, tn.ID, u.ID); err != nil {
@@ -197,7 +197,7 @@ func testUnlock(t *testing.T, s store.Store) {
 	}
 
 	// Unlock lifts a lock, not a decision an administrator made on purpose.
-	if err := s.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled); err != nil {
+	if err := s.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled, t0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Unlock(ctx, tn.ID, u.ID); err != nil {

@@ -85,6 +85,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpsertFactorSecret", testUpsertFactorSecret},
 		{"SupportRequests", testSupportRequests},
 		{"SupportRequestsLimit", testSupportRequestsLimit},
+		{"DisableInactiveUsers", testDisableInactiveUsers},
+		{"DisableInactiveUsersLimit", testDisableInactiveUsersLimit},
+		{"DisableInactiveUsersConcurrent", testDisableInactiveUsersConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -114,7 +114,7 @@ func testInTxPanic(t *testing.T, s store.Store) {
 	func() {
 		defer func() { _ = recover() }()
 		_ = s.InTx(ctx, func(q store.Queries) error {
-			if err := q.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled); err != nil {
+			if err := q.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled, t0); err != nil {
 				t.Errorf("SetUserStatus in InTx: %v", err)
 			}
 			panic("handler bug")

@@ -71,7 +71,7 @@ func testUserTenantIsolation(t *testing.T, s store.Store) {
 	wantErr(t, "UserByLoginID(b, bob of a)", err, store.ErrNotFound)
 	_, err = s.UserByID(ctx, b.ID, bobA.ID)
 	wantErr(t, "UserByID(b, id in a)", err, store.ErrNotFound)
-	wantErr(t, "SetUserStatus(b, id in a)", s.SetUserStatus(ctx, b.ID, aliceA.ID, store.StatusDisabled), store.ErrNotFound)
+	wantErr(t, "SetUserStatus(b, id in a)", s.SetUserStatus(ctx, b.ID, aliceA.ID, store.StatusDisabled, t0), store.ErrNotFound)
 	wantErr(t, "SetPasswordHash(b, id in a)", s.SetPasswordHash(ctx, b.ID, aliceA.ID, "x"), store.ErrNotFound)
 	wantErr(t, "SetUserGroups(b, id in a)", s.SetUserGroups(ctx, b.ID, aliceA.ID, []string{"x"}, nil), store.ErrNotFound)
 	wantErr(t, "Unlock(b, id in a)", s.Unlock(ctx, b.ID, aliceA.ID), store.ErrNotFound)
@@ -161,7 +161,7 @@ func testUserMemberships(t *testing.T, s store.Store) {
 func testUserUpdates(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tn, u := fixture(t, s)
-	if err := s.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled); err != nil {
+	if err := s.SetUserStatus(ctx, tn.ID, u.ID, store.StatusDisabled, t0); err != nil {
 		t.Fatalf("SetUserStatus: %v", err)
 	}
 	if err := s.SetPasswordHash(ctx, tn.ID, u.ID, "$argon2id$new"); err != nil {
@@ -176,7 +176,7 @@ func testUserUpdates(t *testing.T, s store.Store) {
 	}
 	wantTime(t, "LastLoginAt", getUser(t, s, u).LastLoginAt, t0.Add(time.Hour))
 
-	wantErr(t, "SetUserStatus(unknown)", s.SetUserStatus(ctx, tn.ID, "usr_missing", store.StatusActive), store.ErrNotFound)
+	wantErr(t, "SetUserStatus(unknown)", s.SetUserStatus(ctx, tn.ID, "usr_missing", store.StatusActive, t0), store.ErrNotFound)
 	wantErr(t, "SetPasswordHash(unknown)", s.SetPasswordHash(ctx, tn.ID, "usr_missing", "x"), store.ErrNotFound)
 }
 

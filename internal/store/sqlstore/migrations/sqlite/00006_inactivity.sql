@@ -1,0 +1,10 @@
+-- +goose Up
+-- When the status last changed: an account an administrator or the person
+-- re-enabled is not disabled again for inactivity straight away (C10).
+ALTER TABLE users ADD COLUMN status_at BIGINT;
+-- Finds Active users with no login for a while without a full scan.
+CREATE INDEX users_activity ON users (tenant_id, status, (COALESCE(last_login_at, created_at)));
+
+-- +goose Down
+DROP INDEX users_activity;
+ALTER TABLE users DROP COLUMN status_at;
