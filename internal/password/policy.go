@@ -58,23 +58,31 @@ func (p Policy) Validate() error {
 type Problem struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Limit is the length too_short and too_long name, for translations.
+	Limit int `json:"-"`
 }
 
 // Check returns every problem with password, so the person can fix them all
 // in one go. Length counts Unicode code points, as NIST requires.
 func (p Policy) Check(password, loginID string) []Problem {
 	var probs []Problem
-	add := func(code, msg string) { probs = append(probs, Problem{Code: code, Message: msg}) }
+	add := func(code, msg string, limit ...int) {
+		pr := Problem{Code: code, Message: msg}
+		if len(limit) > 0 {
+			pr.Limit = limit[0]
+		}
+		probs = append(probs, pr)
+	}
 
 	if !utf8.ValidString(password) {
 		add("invalid_encoding", "Your password contains characters that could not be read. Type it again.")
 	}
 	n := utf8.RuneCountInString(password)
 	if n < p.MinLength {
-		add("too_short", fmt.Sprintf("Use at least %d characters.", p.MinLength))
+		add("too_short", fmt.Sprintf("Use at least %d characters.", p.MinLength), p.MinLength)
 	}
 	if n > p.MaxLength {
-		add("too_long", fmt.Sprintf("Use at most %d characters.", p.MaxLength))
+		add("too_long", fmt.Sprintf("Use at most %d characters.", p.MaxLength), p.MaxLength)
 	}
 
 	var upper, lower, digit, symbol bool

@@ -65,7 +65,7 @@ func TestPolicyCheck(t *testing.T) {
 
 func TestPolicyMessages(t *testing.T) {
 	probs := DefaultPolicy().Check("short", "")
-	if len(probs) != 1 || probs[0] != (Problem{Code: "too_short", Message: "Use at least 8 characters."}) {
+	if len(probs) != 1 || probs[0] != (Problem{Code: "too_short", Message: "Use at least 8 characters.", Limit: 8}) {
 		t.Errorf("Check = %+v", probs)
 	}
 }

@@ -72,7 +72,7 @@ func (rq *request) accountData() (*accountData, error) {
 		have[f.Kind] = true
 		m := methodView{ID: f.ID, Kind: f.Kind}
 		if f.ConfirmedAt != nil {
-			m.Since = f.ConfirmedAt.UTC().Format("2 Jan 2006")
+			m.Since = f.ConfirmedAt.UTC().Format(rq.text.T("format.day"))
 		}
 		switch f.Kind {
 		case policy.FactorVoice:
@@ -125,7 +125,7 @@ func (rq *request) activity(limit int) ([]activityView, error) {
 		if !rq.text.Has(key) {
 			continue
 		}
-		out = append(out, activityView{When: e.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC"), What: rq.text.T(key), Outcome: rq.text.T("activity.outcome." + e.Outcome), IP: e.IP})
+		out = append(out, activityView{When: e.CreatedAt.UTC().Format(rq.text.T("format.datetime")), What: rq.text.T(key), Outcome: rq.text.T("activity.outcome." + e.Outcome), IP: e.IP})
 		if len(out) == limit {
 			break
 		}

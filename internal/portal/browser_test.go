@@ -682,3 +682,36 @@ func TestBrowserSignInWithCodesAndQuestionsB3A8(t *testing.T) {
 	b.click(`form[action$="/signin/questions"] button[type=submit]`)
 	b.expectPath("/account")
 }
+
+// X8: the switch in the footer turns the portal into Spanish — headings,
+// labels and per-field messages — and keeps it for the next pages, until
+// the person switches back.
+func TestBrowserSpanishX8(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.tab(t)
+	b.open("/signin")
+	if got := b.attr("html", "lang"); got != "en" {
+		t.Fatalf("a browser asking for English gets lang=%q", got)
+	}
+	b.click(`form.language button[value=es]`)
+	b.expectPath("/signin")
+	if got := b.attr("html", "lang"); got != "es" {
+		t.Fatalf("after choosing Español: lang=%q\n%s", got, b.where())
+	}
+	b.contains("Iniciar sesión", "ID de inicio de sesión", "Contraseña")
+	b.shot("signin-es")
+	if st := b.click(`form[action$="/signin"] button[type=submit]`); st != 422 {
+		t.Fatalf("empty sign-in in Spanish: %d", st)
+	}
+	if link := b.text(`.error-summary a[href="#login_id"]`); !strings.Contains(link, "obligatorio") {
+		t.Errorf("Spanish summary link to login_id: %q", link)
+	}
+	b.open("/report")
+	b.contains("Reportar un problema de MFA")
+	b.click(`form.language button[value=en]`)
+	b.expectPath("/report")
+	if got := b.attr("html", "lang"); got != "en" {
+		t.Fatalf("after choosing English: lang=%q", got)
+	}
+}

@@ -406,3 +406,72 @@ var tags = regexp.MustCompile(`(?s)<[^>]*>|\s+`)
 
 // text reduces HTML to its words, for failure messages.
 func text(html string) string { return strings.TrimSpace(tags.ReplaceAllString(html, " ")) }
+
+var missingKeyRE = regexp.MustCompile(`\[[a-z_]+\.[a-z0-9_.]+\]`)
+
+// X8: the portal speaks English and Spanish. The browser's Accept-Language
+// chooses, the switch in the footer (a form, like every change) overrides it
+// for a year, and it only ever returns to a page of the same portal. Every
+// page renders in Spanish with no string missing.
+func TestHTTPLanguageX8(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(t)
+	c.header.Set("Accept-Language", "es-MX,es;q=0.9,en;q=0.5")
+	pg := c.get("/signin")
+	if !strings.Contains(pg.body, `<html lang="es">`) || !strings.Contains(pg.body, "Iniciar sesión") {
+		t.Fatalf("Accept-Language es: the sign-in page is not in Spanish:\n%.600s", pg.body)
+	}
+	if !strings.Contains(pg.body, `name="lang" value="en"`) || !strings.Contains(pg.body, `name="back" value="/portal/acme/signin"`) {
+		t.Fatalf("no switch to English on the Spanish page:\n%s", pg.body)
+	}
+
+	pg = c.post("/language", url.Values{"lang": {"en"}, "back": {"/portal/acme/recover/lost"}})
+	if pg.status != http.StatusSeeOther || pg.location != "/recover/lost" {
+		t.Fatalf("switch: %d %q, want 303 back to /recover/lost", pg.status, pg.location)
+	}
+	if sc := pg.header.Get("Set-Cookie"); !strings.Contains(sc, "cs_lang=en") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") {
+		t.Fatalf("language cookie %q", sc)
+	}
+	if pg = c.get("/recover/lost"); !strings.Contains(pg.body, `<html lang="en">`) {
+		t.Fatalf("the chosen English does not win over Accept-Language es:\n%.400s", pg.body)
+	}
+	for _, back := range []string{"https://evil.example/", "//evil.example/x", "/portal/other/signin", "/portal/acme/\\evil"} {
+		pg = c.post("/language", url.Values{"lang": {"es"}, "back": {back}})
+		if pg.status != http.StatusSeeOther || pg.location != "/" {
+			t.Errorf("back=%q: %d %q, want the portal's home", back, pg.status, pg.location)
+		}
+	}
+	if pg = c.post("/language", url.Values{"lang": {"xx"}, "back": {"/portal/acme/signin"}}); !strings.Contains(pg.header.Get("Set-Cookie"), "cs_lang=en") {
+		t.Errorf("unknown language: cookie %q, want English", pg.header.Get("Set-Cookie"))
+	}
+
+	// Every page a person can reach, signed out and signed in, in Spanish.
+	es := e.client(t)
+	es.header.Set("Accept-Language", "es")
+	public := []string{"/signin", "/recover", "/recover/lost", "/recover/login-id", "/recover/password", "/recover/locked", "/recover/reenable", "/report", "/nowhere"}
+	p := e.newPerson("lucia", "5555550181")
+	secret, used := e.withTOTP(p)
+	es.signIn(p, secret, used)
+	signedIn := []string{"/account", "/account/activity", "/enrol", "/enrol/app", "/enrol/phone", "/enrol/text", "/enrol/email", "/enrol/questions"}
+	for _, path := range append(public, signedIn...) {
+		pg := es.get(path)
+		if pg.status >= 500 || pg.status == http.StatusSeeOther {
+			t.Errorf("GET %s in Spanish: %d %s", path, pg.status, pg.location)
+			continue
+		}
+		if !strings.Contains(pg.body, `<html lang="es">`) {
+			t.Errorf("GET %s: not in Spanish", path)
+		}
+		if m := missingKeyRE.FindAllString(pg.body, -1); len(m) > 0 {
+			t.Errorf("GET %s in Spanish: missing strings %v", path, m)
+		}
+	}
+	// The sign-in step's error messages come from the catalogue too.
+	es2 := e.client(t)
+	es2.header.Set("Accept-Language", "es")
+	pg = es2.post("/signin", url.Values{"login_id": {"this-is-far-too-long"}, "password": {""}})
+	if pg.status != http.StatusUnprocessableEntity || !strings.Contains(pg.body, `<html lang="es">`) || strings.Contains(pg.body, "at most 15") {
+		t.Errorf("field errors in Spanish: %d\n%.1500s", pg.status, pg.body)
+	}
+}

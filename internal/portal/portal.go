@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
+	lang "golang.org/x/text/language"
 )
 
 //go:embed static
@@ -31,21 +32,41 @@ type Portal struct {
 	// portal over https.
 	Secure bool
 
+	langs []*language // the first is the default
+	match lang.Matcher
+	// postOnly are the paths with a form handler and no page.
+	postOnly map[string]bool
+}
+
+// language is one translation of the portal: its strings and its pages.
+type language struct {
 	text  *Catalogue
 	pages map[string]*pageTemplate
+	name  string // the language's own name, for the switch
 }
 
 // New loads the strings and parses every page; a missing or broken template
 // fails here, at start, not on a request.
 func New(eng *flow.Engine, log *slog.Logger, clientIP func(*http.Request) string, secure bool) (*Portal, error) {
-	cat, err := LoadCatalogue("en")
+	p := &Portal{Engine: eng, Log: log, ClientIP: clientIP, Secure: secure}
+	codes, err := Languages()
 	if err != nil {
 		return nil, err
 	}
-	p := &Portal{Engine: eng, Log: log, ClientIP: clientIP, Secure: secure, text: cat}
-	if p.pages, err = parsePages(cat); err != nil {
-		return nil, err
+	var tags []lang.Tag
+	for _, code := range codes {
+		cat, err := LoadCatalogue(code)
+		if err != nil {
+			return nil, err
+		}
+		pages, err := parsePages(cat)
+		if err != nil {
+			return nil, err
+		}
+		p.langs = append(p.langs, &language{text: cat, pages: pages, name: cat.T("lang.name")})
+		tags = append(tags, lang.MustParse(code))
 	}
+	p.match = lang.NewMatcher(tags)
 	return p, nil
 }
 
@@ -76,9 +97,18 @@ func (p *Portal) Register(mux *http.ServeMux) {
 		p.headers(w)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
-		_, _ = fmt.Fprintln(w, p.text.T("error.cross_origin"))
+		_, _ = fmt.Fprintln(w, p.language(r).text.T("error.cross_origin"))
 	}))
+	p.postOnly = map[string]bool{}
 	for _, rt := range p.routes() {
+		if rt.method == http.MethodPost {
+			p.postOnly[rt.path] = true
+		}
+	}
+	for _, rt := range p.routes() {
+		if rt.method == http.MethodGet {
+			delete(p.postOnly, rt.path)
+		}
 		h := p.wrap(rt.access, rt.handler)
 		mux.Handle(rt.method+" /portal/{tenant}"+rt.path, cop.Handler(h))
 	}
@@ -96,6 +126,8 @@ func (p *Portal) routes() []route {
 		rs = append(rs, route{method, path, a, h})
 	}
 	add("GET", "/{$}", public, p.home)
+	add("POST", "/language", public, p.setLanguage)
+	add("GET", "/{rest...}", public, p.notFound)
 	p.signInRoutes(add)
 	p.accountRoutes(add)
 	p.enrolRoutes(add)
@@ -123,7 +155,8 @@ func (p *Portal) headers(w http.ResponseWriter) {
 func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.headers(w)
-		rq := &request{w: w, r: r, p: p, text: p.text}
+		l := p.language(r)
+		rq := &request{w: w, r: r, p: p, lang: l, text: l.text}
 		t, err := p.Engine.Store.TenantBySlug(r.Context(), r.PathValue("tenant"))
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
@@ -156,7 +189,7 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
 				rq.status = http.StatusBadRequest
-				rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: "E18", Message: p.text.T("error.bad_form")}})
+				rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: "E18", Message: rq.text.T("error.bad_form")}})
 				return
 			}
 		}
@@ -202,6 +235,20 @@ func (p *Portal) fail(rq *request, err error) {
 	rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}})
 }
 
+// notFound answers a path the portal does not have with a page in the
+// person's language and a way back.
+func (p *Portal) notFound(rq *request) error {
+	if p.postOnly["/"+rq.r.PathValue("rest")] {
+		// A form's address opened as a link changes nothing.
+		rq.w.Header().Set("Allow", http.MethodPost)
+		http.Error(rq.w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return nil
+	}
+	rq.status = http.StatusNotFound
+	rq.render("notfound", &Page{Title: "notfound.title"})
+	return nil
+}
+
 // home sends a signed-in person to their account and anyone else to sign in.
 func (p *Portal) home(rq *request) error {
 	switch {
@@ -220,6 +267,7 @@ type request struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	p      *Portal
+	lang   *language
 	text   *Catalogue
 	status int
 

@@ -386,7 +386,7 @@ func (p *Portal) resetPassword(rq *request) error {
 		errs.Add("password", "required", rq.text.T("rule.password.required"))
 	} else {
 		for _, pr := range rq.policy.Password.Check(pw, loginID) {
-			errs.Add("password", pr.Code, pr.Message)
+			errs.AddLimit("password", pr.Code, pr.Message, pr.Limit)
 		}
 	}
 	if pw != rq.r.PostFormValue("password_confirm") {

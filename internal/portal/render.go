@@ -37,6 +37,10 @@ type Page struct {
 	Alert   *Alert
 	Notice  string
 	Data    any
+	// Here is the path of this page and Languages the other translations,
+	// for the language switch.
+	Here      string
+	Languages []langChoice
 }
 
 // FieldError is one problem with one field.
@@ -62,12 +66,12 @@ func parsePages(cat *Catalogue) (map[string]*pageTemplate, error) {
 			}
 			return m, nil
 		},
-		"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"date": func(t time.Time) string { return t.UTC().Format(cat.T("format.datetime")) },
 		"datep": func(t *time.Time) string {
 			if t == nil {
 				return ""
 			}
-			return t.UTC().Format("2 Jan 2006 15:04 UTC")
+			return t.UTC().Format(cat.T("format.datetime"))
 		},
 		"dict": func(kv ...any) (map[string]any, error) {
 			if len(kv)%2 != 0 {
@@ -110,7 +114,7 @@ func parsePages(cat *Catalogue) (map[string]*pageTemplate, error) {
 // render writes a page inside the layout. It buffers, so a template error
 // becomes a clean 500 instead of half a page.
 func (rq *request) render(name string, pg *Page) {
-	pt, ok := rq.p.pages[name]
+	pt, ok := rq.lang.pages[name]
 	if !ok {
 		rq.p.Log.Error("portal: no page template", "page", name)
 		http.Error(rq.w, "Internal error (E99).", http.StatusInternalServerError)
@@ -121,6 +125,10 @@ func (rq *request) render(name string, pg *Page) {
 		pg.Base = rq.base()
 	}
 	pg.User = rq.user
+	pg.Languages = rq.p.otherLanguages(rq.lang)
+	if rq.r.Method == http.MethodGet {
+		pg.Here = rq.r.URL.RequestURI()
+	}
 	if rq.sess != nil {
 		pg.Level = rq.sess.Level
 	}
@@ -181,9 +189,38 @@ func (rq *request) fieldMessage(f validate.FieldError) string {
 		field = field[:i]
 	}
 	if key := "rule." + field + "." + f.Code; rq.text.Has(key) {
+		if f.Limit > 0 {
+			return rq.text.T(key, f.Limit)
+		}
 		return rq.text.T(key)
 	}
+	// A rule every field shares, worded with the field's label.
+	if key := "rule." + f.Code; rq.text.Has(key) {
+		if f.Limit > 0 {
+			return rq.text.T(key, rq.fieldLabel(f.Field), f.Limit)
+		}
+		return rq.text.T(key, rq.fieldLabel(f.Field))
+	}
 	return f.Message
+}
+
+// fieldLabels names the catalogue key of a field's label where it is not
+// field.<name>.
+var fieldLabels = map[string]string{
+	"name": "report.name", "subject": "report.subject", "message": "report.message",
+	"token": "recover.token.label",
+}
+
+// fieldLabel is the label people see on a field, for messages about it.
+func (rq *request) fieldLabel(field string) string {
+	key, ok := fieldLabels[field]
+	if !ok {
+		key = "field." + field
+	}
+	if rq.text.Has(key) {
+		return rq.text.T(key)
+	}
+	return validate.Label(field)
 }
 
 func (rq *request) errorMessage(pe *api.Error) string {

@@ -11,6 +11,9 @@ type FieldError struct {
 	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Limit is the number a length rule names (too_long), so a translation
+	// can say it; the Message already does in English.
+	Limit int `json:"-"`
 }
 
 // Errors collects the violations found in one form or request.
@@ -36,6 +39,11 @@ func (e Errors) Err() error {
 // Add records a violation.
 func (e *Errors) Add(field, code, msg string) {
 	*e = append(*e, FieldError{Field: field, Code: code, Message: msg})
+}
+
+// AddLimit records a violation of a length rule with its limit.
+func (e *Errors) AddLimit(field, code, msg string, limit int) {
+	*e = append(*e, FieldError{Field: field, Code: code, Message: msg, Limit: limit})
 }
 
 // For returns the violations of one field, for rendering next to it.

@@ -27,7 +27,7 @@ func LoginID(errs *Errors, field, v string, maxLen int) string {
 	}
 	l := Label(field)
 	if utf8.RuneCountInString(v) > maxLen {
-		errs.Add(field, "too_long", fmt.Sprintf("%s must be at most %d characters. Enter a shorter %s.", l, maxLen, l))
+		errs.AddLimit(field, "too_long", fmt.Sprintf("%s must be at most %d characters. Enter a shorter %s.", l, maxLen, l), maxLen)
 	}
 	// ASCII only: look-alike letters from other scripts would let two login
 	// IDs that read the same belong to different people.
@@ -57,7 +57,7 @@ func Email(errs *Errors, field, v string, req bool) string {
 	}
 	l := Label(field)
 	if utf8.RuneCountInString(v) > 255 {
-		errs.Add(field, "too_long", l+" must be at most 255 characters.")
+		errs.AddLimit(field, "too_long", l+" must be at most 255 characters.", 255)
 	}
 	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		errs.Add(field, "invalid_chars", l+" must not contain spaces. Enter an address like name@example.com.")
@@ -127,7 +127,7 @@ func Extension(errs *Errors, field, v string) string {
 		return ""
 	}
 	if len(v) > 10 {
-		errs.Add(field, "too_long", l+" must be at most 10 digits.")
+		errs.AddLimit(field, "too_long", l+" must be at most 10 digits.", 10)
 		return ""
 	}
 	return v
@@ -239,7 +239,7 @@ func Text(errs *Errors, field, v string, req bool, maxLen int) string {
 	}
 	l := Label(field)
 	if maxLen > 0 && utf8.RuneCountInString(v) > maxLen {
-		errs.Add(field, "too_long", fmt.Sprintf("%s must be at most %d characters. Shorten it.", l, maxLen))
+		errs.AddLimit(field, "too_long", fmt.Sprintf("%s must be at most %d characters. Shorten it.", l, maxLen), maxLen)
 	}
 	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool {
 		return unicode.IsControl(r) && r != '\n' && r != '\t'
