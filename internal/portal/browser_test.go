@@ -30,6 +30,7 @@ func TestBrowserSignInFieldErrorsC11(t *testing.T) {
 	if st := b.click(`form[action$="/signin"] button[type=submit]`); st != 422 {
 		t.Fatalf("empty sign-in: status %d, want 422\n%s", st, b.where())
 	}
+	b.audit("signin with errors")
 	for _, f := range []struct{ field, want string }{
 		{"login_id", "Login ID is required"},
 		{"password", "Password is required"},
@@ -427,7 +428,7 @@ func TestBrowserPhoneCallEnrolmentAndSignInA4A5(t *testing.T) {
 	b.expectPath("/enrol/phone/call")
 	b.shot("enrol-phone-call")
 	phone.answer(primary, since, "#")
-	// The page refreshes itself and continues once the call is approved.
+	// The page checks the call by itself and continues once it is approved.
 	b.waitPath("/enrol/questions")
 	b.answerQuestions()
 	b.expectPath("/enrol/welcome")
@@ -453,7 +454,7 @@ func TestBrowserPhoneCallEnrolmentAndSignInA4A5(t *testing.T) {
 	since = time.Now()
 	b.click(`form[action$="/signin/call"]:has(input[name=leg][value=backup]) button`)
 	phone.answer(backup, since, "5")
-	// The page refreshes until the call has ended.
+	// The page checks until the call has ended, then shows how it ended.
 	deadline := time.Now().Add(10 * time.Second)
 	for !b.exists(`form[action$="/signin/call"] input[name=leg][value=backup]`) && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
@@ -704,6 +705,7 @@ func TestBrowserSpanishX8(t *testing.T) {
 	if st := b.click(`form[action$="/signin"] button[type=submit]`); st != 422 {
 		t.Fatalf("empty sign-in in Spanish: %d", st)
 	}
+	b.audit("signin-es with errors")
 	if link := b.text(`.error-summary a[href="#login_id"]`); !strings.Contains(link, "obligatorio") {
 		t.Errorf("Spanish summary link to login_id: %q", link)
 	}

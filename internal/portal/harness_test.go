@@ -667,10 +667,12 @@ func (b *tab) contains(want ...string) {
 	}
 }
 
-// shot saves a full-page screenshot when COUNTERSIGN_SCREENSHOTS names a
-// directory (docs/portal is made this way).
+// shot checks a main page against WCAG 2.1 A and AA with axe-core (X8)
+// and saves a full-page screenshot of it when COUNTERSIGN_SCREENSHOTS names
+// a directory (docs/portal is made this way).
 func (b *tab) shot(name string) {
 	b.t.Helper()
+	b.audit(name)
 	dir := screenshotDir()
 	if dir == "" {
 		return
@@ -684,6 +686,51 @@ func (b *tab) shot(name string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), shot, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// axeSource is axe-core, the accessibility engine, from the file
+// COUNTERSIGN_AXE names (scripts/test downloads a pinned, checksummed
+// release). CI must audit, so there a missing file fails the test.
+var axeSource = sync.OnceValues(func() (string, error) {
+	path := os.Getenv("COUNTERSIGN_AXE")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	return string(b), err
+})
+
+// axeViolation is one failed rule with the elements that fail it.
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// audit runs axe-core's WCAG 2.0/2.1 A and AA rules on the page and fails
+// the test on any violation, naming the rule and the elements.
+func (b *tab) audit(name string) {
+	b.t.Helper()
+	src, err := axeSource()
+	if err != nil {
+		b.t.Fatalf("axe-core: %v", err)
+	}
+	if src == "" {
+		if os.Getenv("CI") != "" {
+			b.t.Fatal("COUNTERSIGN_AXE is required in CI (scripts/test downloads axe-core)")
+		}
+		return
+	}
+	// DevTools evaluation is not subject to the page's CSP.
+	b.do("load axe-core", chromedp.Evaluate[chromedp.Void](src+"\n;undefined"))
+	found := run(b, "axe "+name, chromedp.Evaluate[[]axeViolation](`axe.run(document, {
+		runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]
+	}).then(r => r.violations.map(v => ({id: v.id, impact: v.impact || "", help: v.help,
+		nodes: v.nodes.map(n => n.target.join(" ") + " — " + (n.failureSummary || "").replace(/\s+/g, " "))})))`, chromedp.EvalAwaitPromise))
+	for _, v := range found {
+		b.t.Errorf("WCAG (axe %s) on %s: %s [%s]\n  %s", v.ID, name, v.Help, v.Impact, strings.Join(v.Nodes, "\n  "))
 	}
 }
 

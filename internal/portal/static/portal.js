@@ -19,6 +19,28 @@
       area.addEventListener("input", update);
       update();
     });
+    // While a call is under way, check its state every 3 seconds for up to
+    // 3 minutes (then the "Check" button remains) without reloading the
+    // page, so focus and the screen reader's place are kept; the page is
+    // loaded again only when the call has ended or been approved.
+    var poll = document.querySelector("[data-poll]");
+    if (poll && window.fetch && window.DOMParser) {
+      var tries = 0;
+      var tick = function () {
+        if (++tries > 60) { return; }
+        fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+          .then(function (r) { return r.text(); })
+          .then(function (html) {
+            var next = new DOMParser().parseFromString(html, "text/html");
+            if (!next.querySelector("[data-poll]")) { location.replace(location.href); return; }
+            var was = document.querySelector("[data-state]"), now = next.querySelector("[data-state]");
+            if (was && now && was.textContent !== now.textContent) { was.textContent = now.textContent; }
+            setTimeout(tick, 3000);
+          })
+          .catch(function () { setTimeout(tick, 3000); });
+      };
+      setTimeout(tick, 3000);
+    }
     // An approved call continues by itself.
     var auto = document.querySelector("[data-autosubmit]");
     if (auto && auto.form) { auto.form.submit(); }
