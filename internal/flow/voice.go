@@ -433,12 +433,20 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 		txn = t
 	}
 	var before []store.Factor
+	// A4: "Call me now" verifies each number. With a backup, approving the
+	// primary places the backup's verification call, and the factor becomes
+	// active when that one is approved too.
+	var n VoiceNumbers
 	if cc.call.Purpose == CallEnrol {
 		var err error
 		if before, err = e.Store.ActiveFactors(ctx, cc.u.ID); err != nil {
 			return Script{}, err
 		}
+		if err := json.Unmarshal([]byte(cc.f.Config), &n); err != nil {
+			return Script{}, fmt.Errorf("voice factor %s config: %w", cc.f.ID, err)
+		}
 	}
+	thenBackup := cc.call.Purpose == CallEnrol && cc.call.Leg == LegPrimary && n.Backup != ""
 	err := e.guess(ctx, cc.c, cc.p, cc.u, attempt{
 		kind: policy.FactorVoice, txn: txn, detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
 		check: func(q store.Queries) (bool, string, error) {
@@ -452,6 +460,10 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 			if cc.call.Purpose != CallEnrol {
 				return nil
 			}
+			if thenBackup {
+				_, err := e.placeCall(ctx, q, cc.c, cc.t, cc.p, cc.u, cc.f, n, CallEnrol, "", LegBackup)
+				return err
+			}
 			ok, err := q.ActivateFactor(ctx, cc.f.ID, -1, now)
 			if err != nil || !ok {
 				return errors.Join(err, ErrEnrolmentGone)
@@ -464,6 +476,10 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 	}
 	if err != nil {
 		return Script{Say: "We could not complete this sign-in. Please try again. Goodbye."}, err
+	}
+	if thenBackup {
+		e.wake()
+		return Script{Say: "Thank you. This number is confirmed. We will now call your backup number to confirm it too. Goodbye."}, nil
 	}
 	if cc.call.Purpose == CallEnrol {
 		return Script{Say: "Thank you. Your phone is set up for sign-in. Goodbye."}, nil

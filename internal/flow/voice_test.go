@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
@@ -33,10 +34,44 @@ func (e *env) voiceUser(login string, pin string) (*store.User, string) {
 	if pin != "" {
 		keys = pin
 	}
-	if s, err := e.eng.CallInput(e.ctx, call.ID, keys); err != nil || !strings.Contains(s.Say, "set up") {
-		e.t.Fatalf("enrolment call: %v %+v", err, s)
+	if s, err := e.eng.CallInput(e.ctx, call.ID, keys); err != nil || !strings.Contains(s.Say, "backup number") {
+		e.t.Fatalf("primary's verification call: %v %+v", err, s)
 	}
+	// A4: then the backup is called to verify it too.
+	if st := e.factorState(f.ID); st != store.FactorPending {
+		e.t.Fatalf("factor %s before the backup is verified", st)
+	}
+	next := e.latestCall(f.ID)
+	if next.Leg != flow.LegBackup || next.Number != backupNo || next.Purpose != flow.CallEnrol {
+		e.t.Fatalf("after the primary: call %+v, want the backup's verification call", next)
+	}
+	if _, err := e.eng.CallAnswered(e.ctx, next.ID, false); err != nil {
+		e.t.Fatal(err)
+	}
+	if s, err := e.eng.CallInput(e.ctx, next.ID, keys); err != nil || !strings.Contains(s.Say, "set up") {
+		e.t.Fatalf("backup's verification call: %v %+v", err, s)
+	}
+	// The tests' own calls start with a fresh per-user send budget.
+	e.clock.Add(time.Duration(e.policyNow().SendLimits.PerUser.Window) + time.Second)
 	return u, f.ID
+}
+
+func (e *env) latestCall(ref string) *store.VoiceCall {
+	e.t.Helper()
+	c, err := e.eng.LatestCall(e.ctx, e.admin, ref)
+	if err != nil || c == nil {
+		e.t.Fatalf("latest call of %s: %v %v", ref, c, err)
+	}
+	return c
+}
+
+func (e *env) factorState(id string) string {
+	e.t.Helper()
+	f, err := e.st.FactorByID(e.ctx, e.tenant.ID, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return f.State
 }
 
 func (e *env) callState(id string) string {
@@ -237,8 +272,33 @@ func TestVoiceSelfEnrolment(t *testing.T) {
 			t.Fatalf("%v %+v %+v", err, f, call)
 		}
 		e.eng.CallAnswered(e.ctx, call.ID, false)
-		if s, err := e.eng.CallInput(e.ctx, call.ID, "2468"); err != nil || !strings.Contains(s.Say, "set up") {
+		if s, err := e.eng.CallInput(e.ctx, call.ID, "2468"); err != nil || !strings.Contains(s.Say, "backup") {
 			t.Fatalf("%+v %v", s, err)
+		}
+		// A4: the backup, with its extension, is verified by its own call;
+		// a wrong key there leaves the factor pending.
+		backupCall := e.latestCall(f.ID)
+		if backupCall.Leg != flow.LegBackup || backupCall.Extension != "44" {
+			t.Fatalf("backup verification call %+v", backupCall)
+		}
+		e.eng.CallAnswered(e.ctx, backupCall.ID, false)
+		e.eng.CallInput(e.ctx, backupCall.ID, "1111")
+		if st := e.callState(backupCall.ID); st != store.CallWrongPIN {
+			t.Fatalf("a wrong PIN on the backup's call: %s", st)
+		}
+		if st := e.factorState(f.ID); st != store.FactorPending {
+			t.Fatalf("factor %s after a failed backup verification", st)
+		}
+		f, call, err = e.eng.BeginVoiceEnrolment(e.ctx, e.app, res.Txn.ID, flow.VoiceNumbers{Primary: "555-555-0101", Backup: "(555) 555-0102", BackupExt: "44"}, "2468")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []string{"backup", "set up"} {
+			e.eng.CallAnswered(e.ctx, call.ID, false)
+			if s, err := e.eng.CallInput(e.ctx, call.ID, "2468"); err != nil || !strings.Contains(s.Say, want) {
+				t.Fatalf("verification call %d: %+v %v", i, s, err)
+			}
+			call = e.latestCall(f.ID)
 		}
 		active, _ := e.st.ActiveFactors(e.ctx, f.UserID)
 		if len(active) != 1 || active[0].Kind != "voice" || !strings.Contains(active[0].Config, `"backup_ext":"44"`) {

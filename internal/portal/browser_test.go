@@ -428,7 +428,9 @@ func TestBrowserPhoneCallEnrolmentAndSignInA4A5(t *testing.T) {
 	b.expectPath("/enrol/phone/call")
 	b.shot("enrol-phone-call")
 	phone.answer(primary, since, "#")
-	// The page checks the call by itself and continues once it is approved.
+	// A4: then the backup is called to verify it too; the page follows the
+	// calls by itself and continues once both are approved.
+	phone.answer(backup, since, "#")
 	b.waitPath("/enrol/questions")
 	b.answerQuestions()
 	b.expectPath("/enrol/welcome")

@@ -142,8 +142,14 @@ func TestPhoneCallThroughTheDevelopmentPage(t *testing.T) {
 		resp.Body.Close()
 	}
 	press(en.str("call", "id"), "press", "#")
+	// A4: the backup is verified by its own call before the factor is active.
+	st := ts.do("GET", "/api/v1/enrolments/"+en.str("enrolment_id"), ts.appKey, nil)
+	if st.str("state") != "pending" || st.str("call", "leg") != "backup" || st.str("call", "id") == en.str("call", "id") {
+		t.Fatalf("enrolment after the primary's call: %s", st.raw)
+	}
+	press(st.str("call", "id"), "press", "#")
 	if st := ts.do("GET", "/api/v1/enrolments/"+en.str("enrolment_id"), ts.appKey, nil); st.str("state") != "active" {
-		t.Fatalf("enrolment after the call: %s", st.raw)
+		t.Fatalf("enrolment after the backup's call: %s", st.raw)
 	}
 	login := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "bob", "password": "Correct-Horse-42"})
 	txn := login.str("transaction_id")
@@ -154,7 +160,7 @@ func TestPhoneCallThroughTheDevelopmentPage(t *testing.T) {
 	}
 	// First the person presses the wrong key: its own outcome and message.
 	press(call.str("id"), "press", "5")
-	st := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil)
+	st = ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil)
 	if st.str("call", "state") != "wrong_key" || st.str("call", "error", "code") != "E30" || st.str("status") != "pending" {
 		t.Fatalf("after the wrong key: %s", st.raw)
 	}
