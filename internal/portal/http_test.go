@@ -475,3 +475,25 @@ func TestHTTPLanguageX8(t *testing.T) {
 		t.Errorf("field errors in Spanish: %d\n%.1500s", pg.status, pg.body)
 	}
 }
+
+// A field breaking several rules shows each message, in one element with
+// one id that the field is described by (C11; ids stay unique, WCAG 4.1.1).
+func TestHTTPSeveralErrorsOnOneField(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pg := e.client(t).post("/signin", url.Values{"login_id": {"far too long and spaced"}, "password": {"x"}})
+	if pg.status != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d", pg.status)
+	}
+	if n := strings.Count(pg.body, `id="login_id-error"`); n != 1 {
+		t.Errorf("%d elements with id login_id-error, want 1\n%s", n, pg.body)
+	}
+	block := pg.body[strings.Index(pg.body, `id="login_id-error"`):]
+	block = block[:strings.Index(block, "</div>")]
+	if strings.Count(block, `class="field-error"`) != 2 || !strings.Contains(block, "at most 15") || !strings.Contains(block, "letters, digits") {
+		t.Errorf("login_id's messages: %s", block)
+	}
+	if !strings.Contains(pg.body, `aria-describedby="login_id-hint login_id-error"`) {
+		t.Errorf("login_id is not described by its hint and errors")
+	}
+}
