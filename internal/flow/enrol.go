@@ -205,7 +205,10 @@ func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller,
 	detail := map[string]any{"factor": f.ID, "kind": f.Kind}
 	var replaced []string
 	for _, old := range before {
-		if old.Kind == f.Kind && old.ID != f.ID {
+		// A factor of the same kind was active: a replacement, whether the
+		// new one has its own id (a new authenticator) or keeps the old one
+		// (security questions answered again, a new number for SMS).
+		if old.Kind == f.Kind {
 			replaced = append(replaced, old.ID)
 		}
 	}
