@@ -51,6 +51,9 @@ type Caller struct {
 	ApplicationID string
 	Actor         string
 	IP            string
+	// Lang is the language of the page the person is using, when a front
+	// door knows it (the portal); messages sent for the request use it.
+	Lang string
 	// TrustedDevice is the remembered-device token the request presented (B4).
 	TrustedDevice string
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
-	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
@@ -212,9 +211,9 @@ func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller,
 			replaced = append(replaced, old.ID)
 		}
 	}
-	verb := "added to"
+	sentence := "notice.method_added"
 	if len(replaced) > 0 {
-		event, verb = "factor.replaced", "replaced on"
+		event, sentence = "factor.replaced", "notice.method_replaced"
 		detail["replaced"] = replaced
 	}
 	channel, to := delivery.Email, ""
@@ -230,12 +229,7 @@ func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller,
 	if to == "" {
 		return nil
 	}
-	what := map[string]string{policy.FactorTOTP: "An authenticator app", policy.FactorVoice: "A phone number for sign-in calls"}[f.Kind]
-	if what == "" {
-		what = "A sign-in method"
-	}
-	iss := e.issuer(t, p)
-	notice := message(c.TenantID, channel, to, iss+": sign-in method changed",
-		fmt.Sprintf("%s: %s was %s your account on %s. If you did not do this, contact your administrator now.", iss, what, verb, now.UTC().Format("2 Jan 2006 15:04 MST")))
-	return outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now)
+	lang := languageOf(c, u)
+	return e.enqueueNotice(ctx, q, c, t, p, u, channel, to, "notice.method_changed.subject",
+		words(lang, sentence, factorWhat(lang, f.Kind), when(lang, now)), now)
 }

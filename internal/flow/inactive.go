@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -89,16 +88,16 @@ func (e *Engine) tellDisabled(ctx context.Context, q store.Queries, c Caller, is
 	if to == "" {
 		return nil
 	}
-	where := "the " + iss + " self-service portal (Re-enable my account)"
+	lang := languageOf(c, u)
+	where := words(lang, "inactive.where", iss)
 	if e.PublicURL != "" {
 		where = strings.TrimRight(e.PublicURL, "/") + "/portal/" + slug + "/recover/reenable"
 	}
 	days := int(after.Hours() / 24)
-	var m = message(c.TenantID, channel, to, iss+": your account was disabled",
-		fmt.Sprintf("%s: your account %s was disabled after %d days without a sign-in. To re-enable it, go to %s and ask for a code.", iss, u.LoginID, days, where))
+	m := message(c.TenantID, channel, to, iss+": "+words(lang, "inactive.subject"),
+		words(lang, "inactive.sms", iss, u.LoginID, days, where))
 	if channel == "email" {
-		m.Text = fmt.Sprintf("Your %s account %s was disabled because nobody signed in with it for %d days.\n\nTo re-enable it, open\n\n    %s\n\nenter your login ID and ask for a code by email or text message. You can ask for a new code there at any time.\n\nIf you no longer need the account, you can ignore this message.\n",
-			iss, u.LoginID, days, where)
+		m.Text = words(lang, "inactive.email", iss, u.LoginID, days, where)
 	}
 	return outbox.Enqueue(ctx, q, e.Keys, m, u.ID, "notice", now)
 }

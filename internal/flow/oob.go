@@ -206,10 +206,10 @@ func (e *Engine) SendCode(ctx context.Context, c Caller, txnID, factorID string)
 		Destination: to, CodeHash: e.codeHash(u.ID, store.PurposeLogin, code), TxnID: txn.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	iss := e.issuer(t, p)
 	minutes := int(ttl.Minutes())
-	msg := message(c.TenantID, f.Kind, to, iss+" verification code",
-		fmt.Sprintf("%s verification code: %s. It expires in %d minutes. Never share it: %s will never ask you for it.", iss, code, minutes, iss))
+	lang := languageOf(c, u)
+	msg := message(c.TenantID, f.Kind, to, words(lang, "code.subject", iss), words(lang, "code.sms", iss, code, minutes, iss))
 	if f.Kind == delivery.Email {
-		msg.Text = fmt.Sprintf("Your %s verification code is %s\n\nIt expires in %d minutes. If you did not try to sign in, someone may know your password: change it and tell your administrator.\n\nNever share this code. %s will never ask you for it.\n", iss, code, minutes, iss)
+		msg.Text = words(lang, "code.email", iss, code, minutes, iss)
 	}
 	if err := e.send(ctx, c, p, u, ch, msg, "challenge.sent", nil); err != nil {
 		return nil, err
@@ -299,11 +299,10 @@ func (e *Engine) sendOneTimeToken(ctx context.Context, c Caller, t *store.Tenant
 		Destination: to, CodeHash: e.codeHash(u.ID, store.PurposeOTA, token), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	iss := e.issuer(t, p)
 	left := p.OTAMaxConsecutive - u.OTAConsecutive
-	msg := message(c.TenantID, channel, to, iss+" one-time access token",
-		fmt.Sprintf("%s one-time access token: %s %s. Valid %d minutes, once. Never share it.", iss, token[:5], token[5:], int(ttl.Minutes())))
+	lang := languageOf(c, u)
+	msg := message(c.TenantID, channel, to, words(lang, "ota.subject", iss), words(lang, "ota.sms", iss, token[:5], token[5:], int(ttl.Minutes())))
 	if channel == delivery.Email {
-		msg.Text = fmt.Sprintf("Your %s one-time access token is %s %s\n\nUse it instead of your authenticator app code. It is valid for %d minutes and works once. You can log in with one-time tokens %d more time(s) before you must log in with your authenticator app again.\n\nIf you did not ask for it, tell your administrator. Never share it.\n",
-			iss, token[:5], token[5:], int(ttl.Minutes()), left)
+		msg.Text = words(lang, "ota.email", iss, token[:5], token[5:], int(ttl.Minutes()), left)
 	}
 	if err := e.send(ctx, c, p, u, ch, msg, "one_time_token.requested", nil); err != nil {
 		return nil, err
@@ -449,8 +448,8 @@ func (e *Engine) BeginContactChange(ctx context.Context, c Caller, txnID, kind, 
 	ch := &store.Challenge{ID: store.NewID("vfy"), TenantID: c.TenantID, UserID: u.ID, Purpose: purpose, Channel: channel,
 		Destination: value, CodeHash: e.codeHash(u.ID, purpose, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	iss := e.issuer(t, p)
-	msg := message(c.TenantID, channel, value, "Confirm your "+kind+" for "+iss,
-		fmt.Sprintf("%s: your verification code is %s. Enter it to confirm this %s. It expires in %d minutes.", iss, code, map[string]string{"phone": "number", "email": "address"}[kind], int(ttl.Minutes())))
+	lang := languageOf(c, u)
+	msg := message(c.TenantID, channel, value, words(lang, "verify.subject."+kind, iss), words(lang, "verify.text."+kind, iss, code, int(ttl.Minutes())))
 	resend := func(q store.Queries) error {
 		_, err := q.ConsumeAllChallenges(ctx, u.ID, purpose, now)
 		return err
@@ -550,11 +549,10 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 			return err
 		}
 	}
-	what := map[string]string{delivery.SMS: "phone number", delivery.Email: "email address"}[channel]
 	if old != "" && !strings.EqualFold(old, value) {
-		iss := e.issuer(t, p)
-		notice := message(c.TenantID, channel, old, "Your "+iss+" "+what+" was changed",
-			fmt.Sprintf("%s: the %s on your account was changed to %s. If you did not do this, contact your administrator now.", iss, what, mask(channel, value)))
+		iss, lang := e.issuer(t, p), languageOf(c, u)
+		notice := message(c.TenantID, channel, old, words(lang, "changed.subject."+channel, iss),
+			words(lang, "changed.text."+channel, iss, mask(channel, value))+" "+words(lang, "notice.if_not_you"))
 		if err := outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now); err != nil {
 			return err
 		}

@@ -330,8 +330,8 @@ func (e *Engine) RemoveOwnFactor(ctx context.Context, c Caller, txnID, factorID 
 		if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "factor.revoked", Outcome: "success", Detail: map[string]any{"factor": f.ID, "kind": f.Kind, "by": "user"}}); err != nil {
 			return err
 		}
-		return e.notifyUser(ctx, q, c, t, p, u, "sign-in method removed",
-			fmt.Sprintf("%s was removed from your account on %s.", factorWhat(f.Kind), now.UTC().Format("2 Jan 2006 15:04 MST")))
+		lang := languageOf(c, u)
+		return e.notifyUser(ctx, q, c, t, p, u, "notice.method_removed.subject", words(lang, "notice.method_removed", factorWhat(lang, f.Kind), when(lang, now)))
 	})
 	if err == nil {
 		e.wake()
@@ -339,25 +339,27 @@ func (e *Engine) RemoveOwnFactor(ctx context.Context, c Caller, txnID, factorID 
 	return err
 }
 
-func factorWhat(kind string) string {
+func factorWhat(lang, kind string) string {
 	switch kind {
-	case policy.FactorTOTP:
-		return "An authenticator app"
-	case policy.FactorVoice:
-		return "A phone number for sign-in calls"
-	case policy.FactorSMS:
-		return "Sign-in codes by text message"
-	case policy.FactorEmail:
-		return "Sign-in codes by email"
-	case FactorQuestions:
-		return "Security questions"
+	case policy.FactorTOTP, policy.FactorVoice, policy.FactorSMS, policy.FactorEmail, FactorQuestions:
+		return words(lang, "what."+kind)
 	}
-	return "A sign-in method"
+	return words(lang, "what.other")
+}
+
+// enqueueNotice queues a notice of a change to the account: the subject is
+// a message key, text the sentence already in the person's language; both
+// are signed with the issuer and end with what to do if it was not them.
+func (e *Engine) enqueueNotice(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, channel, to, subjectKey, text string, now time.Time) error {
+	lang := languageOf(c, u)
+	iss := e.issuer(t, p)
+	m := message(c.TenantID, channel, to, iss+": "+words(lang, subjectKey), iss+": "+text+" "+words(lang, "notice.if_not_you"))
+	return outbox.Enqueue(ctx, q, e.Keys, m, u.ID, "notice", now)
 }
 
 // notifyUser tells the person about a change to their account on their
 // verified email, or else their verified phone (invariant 6).
-func (e *Engine) notifyUser(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, subject, text string) error {
+func (e *Engine) notifyUser(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, subjectKey, text string) error {
 	channel, to := "email", ""
 	if addr, ok := destination(u, "email"); ok {
 		to = addr
@@ -367,9 +369,7 @@ func (e *Engine) notifyUser(ctx context.Context, q store.Queries, c Caller, t *s
 	if to == "" {
 		return nil
 	}
-	iss := e.issuer(t, p)
-	m := message(c.TenantID, channel, to, iss+": "+subject, iss+": "+text+" If you did not do this, contact your administrator now.")
-	return outbox.Enqueue(ctx, q, e.Keys, m, u.ID, "notice", e.now())
+	return e.enqueueNotice(ctx, q, c, t, p, u, channel, to, subjectKey, text, e.now())
 }
 
 // PortalUser returns a user of the caller's tenant for a portal session.

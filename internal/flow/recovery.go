@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -77,12 +76,12 @@ func (e *Engine) SendRecoveryCode(ctx context.Context, c Caller, purpose, loginI
 	ch := &store.Challenge{ID: store.NewID("rcv"), TenantID: c.TenantID, UserID: u.ID, Purpose: purpose, Channel: channel,
 		Destination: to, CodeHash: e.codeHash(u.ID, purpose, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	iss := e.issuer(t, p)
-	what := map[string]string{PurposeResetPassword: "set a new password", PurposeReenable: "re-enable your account"}[purpose]
-	msg := message(c.TenantID, channel, to, iss+": your code to "+what,
-		fmt.Sprintf("%s: your code to %s is %s. Enter it on the %s self-service page within %d minutes. Never share it.", iss, what, code, iss, int(ttl.Minutes())))
+	lang := languageOf(c, u)
+	what := words(lang, "recovery.what."+purpose)
+	msg := message(c.TenantID, channel, to, words(lang, "recovery.subject", iss, what),
+		words(lang, "recovery.sms", iss, what, code, iss, int(ttl.Minutes())))
 	if channel == delivery.Email {
-		msg.Text = fmt.Sprintf("Your %s code to %s is %s\n\nEnter it on the page where you asked for it, within %d minutes. Asking again replaces this code.\n\nIf you did not ask for it, you can ignore this message; nothing changes without the code. Never share it.\n",
-			iss, what, code, int(ttl.Minutes()))
+		msg.Text = words(lang, "recovery.email", iss, what, code, int(ttl.Minutes()))
 	}
 	resend := func(q store.Queries) error {
 		_, err := q.ConsumeAllChallenges(ctx, u.ID, purpose, now)
@@ -190,7 +189,8 @@ func (e *Engine) ResetPasswordWithCode(ctx context.Context, c Caller, loginID, c
 		if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "password.reset", Outcome: "success"}); err != nil {
 			return err
 		}
-		return e.notifyUser(ctx, q, c, t, p, u, "password changed", "Your password was changed with a recovery code on "+now.UTC().Format("2 Jan 2006 15:04 MST")+".")
+		lang := languageOf(c, u)
+		return e.notifyUser(ctx, q, c, t, p, u, "notice.password_changed.subject", words(lang, "notice.password_changed", when(lang, now)))
 	})
 	return err
 }
@@ -212,7 +212,8 @@ func (e *Engine) ReenableWithCode(ctx context.Context, c Caller, loginID, code s
 		if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "user.reenabled", Outcome: "success", Detail: map[string]any{"by": "recovery_code"}}); err != nil {
 			return err
 		}
-		return e.notifyUser(ctx, q, c, t, p, u, "account re-enabled", "Your account was re-enabled on "+e.now().UTC().Format("2 Jan 2006 15:04 MST")+".")
+		lang := languageOf(c, u)
+		return e.notifyUser(ctx, q, c, t, p, u, "notice.reenabled.subject", words(lang, "notice.reenabled", when(lang, e.now())))
 	})
 	return err
 }
@@ -263,9 +264,9 @@ func (e *Engine) SendLoginIDReminder(ctx context.Context, c Caller, channel, val
 	}
 	iss := e.issuer(t, p)
 	now := e.now()
-	msg := message(c.TenantID, channel, value, iss+": your login ID",
-		fmt.Sprintf("%s: the login ID registered with this %s is %s. If you did not ask, ignore this message.",
-			iss, map[string]string{delivery.Email: "address", delivery.SMS: "number"}[channel], strings.Join(ids, ", ")))
+	lang := languageOf(c, &users[0])
+	msg := message(c.TenantID, channel, value, words(lang, "reminder.subject", iss),
+		words(lang, "reminder."+channel, iss, strings.Join(ids, ", ")))
 	err = e.Store.InTx(ctx, func(q store.Queries) error {
 		if err := e.takeSendLimits(ctx, q, p, c.TenantID, users[0].ID, value, now); err != nil {
 			return err

@@ -48,9 +48,9 @@ func (e *Engine) FileSupportRequest(ctx context.Context, c Caller, in SupportReq
 	iss := e.issuer(t, p)
 	for range 5 {
 		r.Tracking = "MFA-" + now.UTC().Format("20060102") + "-" + randomToken(6)
-		ack := message(c.TenantID, delivery.Email, r.Email, fmt.Sprintf("%s: we received your MFA issue %s", iss, r.Tracking),
-			fmt.Sprintf("Hello %s,\n\nWe received your report \"%s\" and filed it as %s. Quote this number if you contact the help desk about it.\n\nDo not reply with personal or health information.\n\n%s\n",
-				r.Name, r.Subject, r.Tracking, iss))
+		lang := languageOf(c, nil)
+		ack := message(c.TenantID, delivery.Email, r.Email, words(lang, "support.subject", iss, r.Tracking),
+			words(lang, "support.ack", r.Name, r.Subject, r.Tracking, iss))
 		err = e.Store.InTx(ctx, func(q store.Queries) error {
 			if err := q.CreateSupportRequest(ctx, r); err != nil {
 				return err

@@ -38,6 +38,9 @@ const (
 // development page) renders it.
 type Script struct {
 	Say string
+	// Lang is the language Say is written in ("en", "es"), for the voice
+	// that reads it; empty means English.
+	Lang string
 	// Gather collects keys after Say: NumDigits 1 with no finishing key
 	// submits every key at once; FinishOnKey "#" collects a PIN.
 	Gather      bool
@@ -214,7 +217,7 @@ func (e *Engine) placeCall(ctx context.Context, q store.Queries, c Caller, t *st
 		return nil, err
 	}
 	msg := delivery.Message{ID: store.NewID("msg"), TenantID: c.TenantID, Channel: delivery.Voice, To: to, Extension: ext, CallID: call.ID,
-		Text: e.issuer(t, p) + " tried to reach you about a sign-in. If it was you, please sign in again to receive a new call. Goodbye."}
+		Text: words(languageOf(c, u), "voice.voicemail", e.issuer(t, p))}
 	if err := outbox.Enqueue(ctx, q, e.Keys, msg, u.ID, "call_"+purpose, now); err != nil {
 		return nil, err
 	}
@@ -271,18 +274,27 @@ func (e *Engine) loadCall(ctx context.Context, id string) (*callCtx, error) {
 
 func (cc *callCtx) pinMode() bool { return len(cc.f.Secret) > 0 }
 
+// say is a script that speaks the message key in the person's language.
+func (cc *callCtx) say(key string, args ...any) Script {
+	lang := languageOf(cc.c, cc.u)
+	return Script{Say: words(lang, key, args...), Lang: lang}
+}
+
 func (e *Engine) prompt(cc *callCtx) Script {
 	iss := e.issuer(cc.t, cc.p)
-	what := "someone is signing in to your account"
+	lang := languageOf(cc.c, cc.u)
+	what := words(lang, "voice.what.login")
 	if cc.call.Purpose == CallEnrol {
-		what = "you asked us to call to set up phone sign-in"
+		what = words(lang, "voice.what.enrol")
 	}
 	if cc.pinMode() {
-		return Script{Gather: true, FinishOnKey: "#", Timeout: 10,
-			Say: fmt.Sprintf("Hello, this is %s: %s. To approve, enter your PIN, then press pound. If you did not ask for this, press zero, then pound, to report fraud.", iss, what)}
+		s := cc.say("voice.prompt.pin", iss, what)
+		s.Gather, s.FinishOnKey, s.Timeout = true, "#", 10
+		return s
 	}
-	return Script{Gather: true, NumDigits: 1, Timeout: 10,
-		Say: fmt.Sprintf("Hello, this is %s: %s. To approve, press pound. If you did not ask for this, press zero, then pound, to report fraud.", iss, what)}
+	s := cc.say("voice.prompt", iss, what)
+	s.Gather, s.NumDigits, s.Timeout = true, 1, 10
+	return s
 }
 
 // CallAnswered is told the call was answered; machine means a voicemail or
@@ -296,7 +308,7 @@ func (e *Engine) CallAnswered(ctx context.Context, callID string, machine bool) 
 		if err := e.endCall(ctx, cc, store.CallNoAnswer, "voicemail"); err != nil {
 			return Script{}, err
 		}
-		return Script{Say: e.issuer(cc.t, cc.p) + " tried to reach you about a sign-in. If it was you, please sign in again to receive a new call. Goodbye."}, nil
+		return cc.say("voice.voicemail", e.issuer(cc.t, cc.p)), nil
 	}
 	moved, err := e.Store.MoveCall(ctx, callID, []string{store.CallQueued, store.CallRinging}, store.CallAnswered, "", e.now())
 	if err != nil {
@@ -324,7 +336,7 @@ func (e *Engine) CallInput(ctx context.Context, callID, digits string) (Script, 
 		case subtle.ConstantTimeCompare(e.pinHash(cc.u.ID, digits), cc.f.Secret) == 1:
 			return e.approve(ctx, cc)
 		default:
-			return e.refuse(ctx, cc, store.CallWrongPIN, "That PIN is not correct. Sign in again to receive a new call. Goodbye.")
+			return e.refuse(ctx, cc, store.CallWrongPIN, "voice.wrong_pin")
 		}
 	}
 	switch {
@@ -339,7 +351,7 @@ func (e *Engine) CallInput(ctx context.Context, callID, digits string) (Script, 
 		}
 		return Script{Gather: true, NumDigits: 1, Timeout: 10}, nil
 	default:
-		return e.refuse(ctx, cc, store.CallWrongKey, "The pound key was not pressed. Sign in again to receive a new call, and press pound when asked. Goodbye.")
+		return e.refuse(ctx, cc, store.CallWrongKey, "voice.wrong_key")
 	}
 }
 
@@ -352,7 +364,7 @@ func (e *Engine) CallTimedOut(ctx context.Context, callID string) (Script, error
 	if err := e.endCall(ctx, cc, store.CallNoInput, "timed_out"); err != nil {
 		return Script{}, err
 	}
-	return Script{Say: "We did not receive any input. Sign in again to receive a new call. Goodbye."}, nil
+	return cc.say("voice.no_input"), nil
 }
 
 // CallEnded takes the provider's final status: a call answered and hung up
@@ -475,22 +487,22 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 		return Script{}, ErrCallGone
 	}
 	if err != nil {
-		return Script{Say: "We could not complete this sign-in. Please try again. Goodbye."}, err
+		return cc.say("voice.failed"), err
 	}
 	if thenBackup {
 		e.wake()
-		return Script{Say: "Thank you. This number is confirmed. We will now call your backup number to confirm it too. Goodbye."}, nil
+		return cc.say("voice.backup_next"), nil
 	}
 	if cc.call.Purpose == CallEnrol {
-		return Script{Say: "Thank you. Your phone is set up for sign-in. Goodbye."}, nil
+		return cc.say("voice.enrolled"), nil
 	}
-	return Script{Say: "Thank you. Your sign-in is approved. Goodbye."}, nil
+	return cc.say("voice.approved"), nil
 }
 
 var errCallRace = errors.New("call already finished")
 
 // refuse records a wrong key or PIN: a failed attempt that counts (B5).
-func (e *Engine) refuse(ctx context.Context, cc *callCtx, state, say string) (Script, error) {
+func (e *Engine) refuse(ctx context.Context, cc *callCtx, state, sayKey string) (Script, error) {
 	now := e.now()
 	err := e.guess(ctx, cc.c, cc.p, cc.u, attempt{
 		kind: policy.FactorVoice, detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
@@ -508,7 +520,7 @@ func (e *Engine) refuse(ctx context.Context, cc *callCtx, state, say string) (Sc
 	if err != nil && !errors.Is(err, ErrWrongCode) && !errors.Is(err, ErrMFALocked) {
 		return Script{}, err
 	}
-	return Script{Say: say}, nil
+	return cc.say(sayKey), nil
 }
 
 // fraud blocks the attempt, records a fraud event and alerts the tenant's
@@ -554,5 +566,5 @@ func (e *Engine) fraud(ctx context.Context, cc *callCtx) (Script, error) {
 	}
 	e.observe(policy.FactorVoice, "fraud")
 	e.wake()
-	return Script{Say: "Thank you. The sign-in was blocked and your administrator has been told. Goodbye."}, nil
+	return cc.say("voice.fraud"), nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/flow"
 )
 
 // The portal's security over plain HTTP, without a browser (issue 4, item 7).
@@ -495,5 +496,46 @@ func TestHTTPSeveralErrorsOnOneField(t *testing.T) {
 	}
 	if !strings.Contains(pg.body, `aria-describedby="login_id-hint login_id-error"`) {
 		t.Errorf("login_id is not described by its hint and errors")
+	}
+}
+
+// X8: what the portal sends is in the page's language, and signing in in
+// Spanish records it, so a later code sent at an application's sign-in is
+// in Spanish too.
+func TestHTTPMessagesFollowThePortalLanguageX8(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.newPerson("sofia", "5555550191")
+	secret, used := e.withTOTP(p)
+	e.withCodeFactors(p)
+	es := e.client(t)
+	es.header.Set("Accept-Language", "es-US,es;q=0.9")
+
+	since := time.Now()
+	if pg := es.post("/recover/password", url.Values{"login_id": {p.LoginID}, "channel": {"email"}}); pg.status >= 400 {
+		t.Fatalf("forgot password: %d", pg.status)
+	}
+	m := e.waitMessage(p.Email, since, nil)
+	if !strings.Contains(m.Subject, "su código para establecer una contraseña nueva") || !strings.Contains(m.Text, "Ingréselo en la página donde lo pidió") {
+		t.Fatalf("recovery email from a Spanish page: %q / %q", m.Subject, m.Text)
+	}
+
+	es.signIn(p, secret, used)
+	ctx := t.Context()
+	a, _, err := e.srv.Directory.CreateApplication(ctx, flow.Caller{TenantID: e.tenantID, Actor: "test"}, "desk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := flow.Caller{TenantID: e.tenantID, ApplicationID: a.ID, Actor: "app:" + a.ID, IP: "198.51.100.9"}
+	res, err := e.srv.Engine.PasswordLogin(ctx, app, p.LoginID, p.Password)
+	if err != nil || res.Status != flow.MFARequired {
+		t.Fatalf("application login: %v %+v", err, res)
+	}
+	since = time.Now()
+	if _, err := e.srv.Engine.SendCode(ctx, app, res.Txn.ID, e.factorID(p, "sms")); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.waitMessage(e164(p.Phone), since, nil); !strings.HasPrefix(m.Text, "Código de verificación de Acme Health") {
+		t.Fatalf("application sign-in code after using the portal in Spanish: %q", m.Text)
 	}
 }

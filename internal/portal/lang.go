@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow"
 	lang "golang.org/x/text/language"
 )
 
@@ -70,5 +71,26 @@ func (p *Portal) setLanguage(rq *request) error {
 		back = rq.base() + "/"
 	}
 	http.Redirect(rq.w, rq.r, back, http.StatusSeeOther)
+	return nil
+}
+
+// rememberLanguage records the language a signed-in person uses the portal
+// in, so the messages sent to them later — by an application's sign-in too —
+// are in it (X8). It writes only when the language changes.
+func (rq *request) rememberLanguage() error {
+	if rq.user == nil {
+		return nil
+	}
+	lang, had := rq.lang.text.Lang, rq.user.Locale
+	if had == "" {
+		had = flow.DefaultLanguage
+	}
+	if lang == had {
+		return nil
+	}
+	if err := rq.p.Engine.Store.SetUserLocale(rq.ctx(), rq.tenant.ID, rq.user.ID, lang); err != nil {
+		return err
+	}
+	rq.user.Locale = lang
 	return nil
 }

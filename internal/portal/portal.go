@@ -172,8 +172,12 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 			return
 		}
 		rq.tenant, rq.policy = t, pol
-		rq.caller = flow.Caller{TenantID: t.ID, ApplicationID: flow.PortalApplication, Actor: "user", IP: p.ClientIP(r)}
+		rq.caller = flow.Caller{TenantID: t.ID, ApplicationID: flow.PortalApplication, Actor: "user", IP: p.ClientIP(r), Lang: l.text.Lang}
 		if err := rq.loadSession(); err != nil {
+			p.fail(rq, err)
+			return
+		}
+		if err := rq.rememberLanguage(); err != nil {
 			p.fail(rq, err)
 			return
 		}

@@ -113,6 +113,10 @@ type User struct {
 	// The values themselves are never stored.
 	DOBHash []byte
 	SSNHash []byte
+	// Locale is the language messages to the person are written in ("en",
+	// "es"); empty means the default, English. The portal records the
+	// language the person uses it in.
+	Locale string
 }
 
 type Factor struct {
@@ -246,6 +250,8 @@ type Users interface {
 	UnlockPassword(ctx context.Context, tenantID, userID string) error
 	// SetIdentity records the keyed hashes of a user's date of birth and SSN (C6).
 	SetIdentity(ctx context.Context, tenantID, userID string, dobHash, ssnHash []byte) error
+	// SetUserLocale records the language of the person's messages.
+	SetUserLocale(ctx context.Context, tenantID, userID, locale string) error
 	// UsersByPhone lists the users whose verified phone is phone (B7: a number
 	// may be shared), at most limit.
 	UsersByPhone(ctx context.Context, tenantID, phone string, limit int) ([]User, error)

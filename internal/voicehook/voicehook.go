@@ -47,7 +47,7 @@ func (h *Handler) hook(next step) http.HandlerFunc {
 		id := r.PathValue("call")
 		call, err := h.Engine.Store.CallByID(r.Context(), id)
 		if err != nil {
-			h.twiml(w, twilio.Say("Goodbye."))
+			h.twiml(w, twilio.Say("Goodbye.", ""))
 			return
 		}
 		p, ok := h.Provider(call.TenantID)
@@ -78,12 +78,15 @@ func (h *Handler) twiml(w http.ResponseWriter, b []byte) {
 	_, _ = w.Write(b)
 }
 
+// voices maps a script's language to the tag the call's voice reads it in.
+var voices = map[string]string{"en": "en-US", "es": "es-US"}
+
 // Render turns a script into TwiML whose callbacks return to this call.
 func Render(s flow.Script, publicURL, callID string) []byte {
 	if !s.Gather {
-		return twilio.Say(s.Say)
+		return twilio.Say(s.Say, voices[s.Lang])
 	}
-	return twilio.Gather(twilio.GatherSpec{Prompt: s.Say, Action: publicURL + "/hooks/twilio/gather/" + callID, Timeout: s.Timeout,
+	return twilio.Gather(twilio.GatherSpec{Prompt: s.Say, Language: voices[s.Lang], Action: publicURL + "/hooks/twilio/gather/" + callID, Timeout: s.Timeout,
 		FinishOnKey: s.FinishOnKey, NumDigits: s.NumDigits, NoInput: publicURL + "/hooks/twilio/noinput/" + callID})
 }
 

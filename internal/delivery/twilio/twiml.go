@@ -7,6 +7,9 @@ import (
 // GatherSpec describes a prompt that collects key presses.
 type GatherSpec struct {
 	Prompt string
+	// Language is the BCP 47 tag the prompt is read in (such as "es-US");
+	// empty leaves Twilio's default, English.
+	Language string
 	// Action receives the digits (POST).
 	Action string
 	// Timeout is the number of seconds to wait for a key.
@@ -27,8 +30,9 @@ type response struct {
 }
 
 type say struct {
-	XMLName xml.Name `xml:"Say"`
-	Text    string   `xml:",chardata"`
+	XMLName  xml.Name `xml:"Say"`
+	Language string   `xml:"language,attr,omitempty"`
+	Text     string   `xml:",chardata"`
 }
 
 type hangup struct {
@@ -57,14 +61,14 @@ type gather struct {
 func Gather(g GatherSpec) []byte {
 	gth := gather{Input: "dtmf", Action: g.Action, Method: "POST", Timeout: g.Timeout, FinishOnKey: g.FinishOnKey, NumDigits: g.NumDigits}
 	if g.Prompt != "" {
-		gth.Say = &say{Text: g.Prompt}
+		gth.Say = &say{Text: g.Prompt, Language: g.Language}
 	}
 	return render(response{Verbs: []any{gth, redirect{Method: "POST", URL: g.NoInput}}})
 }
 
-// Say is TwiML that speaks text and hangs up.
-func Say(text string) []byte {
-	return render(response{Verbs: []any{say{Text: text}, hangup{}}})
+// Say is TwiML that speaks text and hangs up; language as in GatherSpec.
+func Say(text, language string) []byte {
+	return render(response{Verbs: []any{say{Text: text, Language: language}, hangup{}}})
 }
 
 func render(r response) []byte {

@@ -68,12 +68,26 @@ func TestGather(t *testing.T) {
 }
 
 func TestSay(t *testing.T) {
-	out := Say("Thank you & goodbye <now>.")
+	out := Say("Thank you & goodbye <now>.", "")
 	var got parsed
 	if err := xml.Unmarshal(out, &got); err != nil {
 		t.Fatal(err)
 	}
 	if len(got.Say) != 1 || got.Say[0] != "Thank you & goodbye <now>." || got.Hangup == nil || strings.Contains(string(out), "<now>") {
 		t.Fatalf("Say TwiML %s", out)
+	}
+}
+
+// A script in Spanish is read by a Spanish voice; English needs no attribute.
+func TestSayLanguage(t *testing.T) {
+	if out := string(Say("Gracias. Adiós.", "es-US")); !strings.Contains(out, `<Say language="es-US">Gracias. Adiós.</Say>`) {
+		t.Errorf("Say in Spanish: %s", out)
+	}
+	if out := string(Say("Goodbye.", "")); strings.Contains(out, "language=") {
+		t.Errorf("Say without a language: %s", out)
+	}
+	out := string(Gather(GatherSpec{Prompt: "Oprima numeral.", Language: "es-US", Action: "/g", NumDigits: 1, NoInput: "/n"}))
+	if !strings.Contains(out, `<Say language="es-US">Oprima numeral.</Say>`) {
+		t.Errorf("Gather in Spanish: %s", out)
 	}
 }

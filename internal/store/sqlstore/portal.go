@@ -15,6 +15,11 @@ func (q *queries) UnlockPassword(ctx context.Context, tenantID, userID string) e
 	return oneRow(n, err)
 }
 
+func (q *queries) SetUserLocale(ctx context.Context, tenantID, userID, locale string) error {
+	n, err := q.exec(ctx, `UPDATE users SET locale = ? WHERE tenant_id = ? AND id = ?`, locale, tenantID, userID)
+	return oneRow(n, err)
+}
+
 func (q *queries) SetIdentity(ctx context.Context, tenantID, userID string, dobHash, ssnHash []byte) error {
 	n, err := q.exec(ctx, `UPDATE users SET dob_hash = ?, ssn_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 		dobHash, ssnHash, micros(time.Now()), tenantID, userID)

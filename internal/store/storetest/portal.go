@@ -584,3 +584,28 @@ func testSupportRequestsLimit(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// The language of a person's messages: stored at creation, changed, kept
+// within the tenant (X8).
+func testUserLocale(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tn := newTenant(t, s, "acme")
+	other := newTenant(t, s, "other")
+	u := &store.User{ID: store.NewID("usr"), TenantID: tn.ID, LoginID: "luz", Status: store.StatusActive, CreatedAt: t0, UpdatedAt: t0, Locale: "es"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got := getUser(t, s, u).Locale; got != "es" {
+		t.Errorf("created with es: %q", got)
+	}
+	if got := getUser(t, s, newUser(t, s, tn.ID, "ann")).Locale; got != "" {
+		t.Errorf("created without a locale: %q, want empty", got)
+	}
+	if err := s.SetUserLocale(ctx, tn.ID, u.ID, "en"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.UserByLoginID(ctx, tn.ID, "LUZ"); err != nil || got.Locale != "en" {
+		t.Errorf("after SetUserLocale(en): %+v, %v", got, err)
+	}
+	wantErr(t, "SetUserLocale in another tenant", s.SetUserLocale(ctx, other.ID, u.ID, "es"), store.ErrNotFound)
+}

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndUserPortalSessions", testEndUserPortalSessions},
 		{"DeleteExpiredPortalSessions", testDeleteExpiredPortalSessions},
 		{"UserIdentity", testUserIdentity},
+		{"UserLocale", testUserLocale},
 		{"UnlockPassword", testUnlockPassword},
 		{"UsersByPhone", testUsersByPhone},
 		{"UpsertFactorSecret", testUpsertFactorSecret},

@@ -1,0 +1,79 @@
+package flow
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/countersign/countersign/internal/store"
+)
+
+// The words of the messages Countersign sends — texts, emails, what a call
+// says — in every language, from text/<lang>.json (X8). The portal's pages
+// have their own catalogue; these are the engine's.
+
+//go:embed text/*.json
+var textFS embed.FS
+
+// DefaultLanguage is used when nothing says otherwise.
+const DefaultLanguage = "en"
+
+var messageTexts = func() map[string]map[string]string {
+	files, err := fs.Glob(textFS, "text/*.json")
+	if err != nil {
+		panic(err)
+	}
+	all := map[string]map[string]string{}
+	for _, f := range files {
+		b, err := textFS.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			panic(fmt.Sprintf("flow: %s: %v", f, err))
+		}
+		all[strings.TrimSuffix(path.Base(f), ".json")] = m
+	}
+	return all
+}()
+
+// words formats the message key in lang, falling back to English; a key
+// missing from English too is a programming error, shown as the key.
+func words(lang, key string, args ...any) string {
+	s, ok := messageTexts[lang][key]
+	if !ok {
+		if s, ok = messageTexts[DefaultLanguage][key]; !ok {
+			return "[" + key + "]"
+		}
+	}
+	if len(args) == 0 {
+		return s
+	}
+	return fmt.Sprintf(s, args...)
+}
+
+// when formats a moment for a message in lang.
+func when(lang string, t time.Time) string {
+	return t.UTC().Format(words(lang, "format.datetime"))
+}
+
+// languageOf chooses the language of a message to u: the language of the
+// page the person is using right now (the portal says so in the caller),
+// else the one recorded for them, else English. u may be nil (a message to
+// an address no account is known for yet).
+func languageOf(c Caller, u *store.User) string {
+	if _, ok := messageTexts[c.Lang]; ok && c.Lang != "" {
+		return c.Lang
+	}
+	if u != nil {
+		if _, ok := messageTexts[u.Locale]; ok && u.Locale != "" {
+			return u.Locale
+		}
+	}
+	return DefaultLanguage
+}
