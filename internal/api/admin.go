@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/flow"
 
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -30,6 +31,8 @@ type UserBody struct {
 	PasswordLockedAt *time.Time `json:"password_locked_at,omitempty"`
 	LastLoginAt      *time.Time `json:"last_login_at,omitempty"`
 	CreatedAt        time.Time  `json:"created_at"`
+	// Locale is the language of the person's messages.
+	Locale string `json:"locale"`
 }
 
 // ToUserBody is shared with the command line's --json output.
@@ -37,7 +40,10 @@ func ToUserBody(u *store.User) UserBody {
 	b := UserBody{ID: u.ID, LoginID: u.LoginID, Email: u.Email, Phone: u.Phone, DisplayName: u.DisplayName, Status: u.Status,
 		Groups: u.Groups, Units: u.Units, HasPassword: u.PasswordHash != "",
 		MFAFailures: u.MFAFailures, MFALockedAt: u.MFALockedAt, PasswordFailures: u.PasswordFailures, PasswordLockedAt: u.PasswordLockedAt,
-		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt}
+		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale}
+	if b.Locale == "" {
+		b.Locale = flow.DefaultLanguage
+	}
 	if b.Groups == nil {
 		b.Groups = []string{}
 	}

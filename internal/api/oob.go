@@ -102,8 +102,9 @@ func (a *API) confirmContactChange(w http.ResponseWriter, r *http.Request, c *ca
 // (B2); the old contact point is told.
 func (a *API) setContact(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in struct {
-		Email *string `json:"email"`
-		Phone *string `json:"phone"`
+		Email  *string `json:"email"`
+		Phone  *string `json:"phone"`
+		Locale *string `json:"locale"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
@@ -120,8 +121,12 @@ func (a *API) setContact(w http.ResponseWriter, r *http.Request, c *caller) erro
 	if in.Phone != nil {
 		phone = validate.Phone(&errs, "phone", *in.Phone, true)
 	}
-	if in.Email == nil && in.Phone == nil {
-		errs.Add("email", "required", "Send email, phone or both.")
+	var locale string
+	if in.Locale != nil {
+		locale = flow.ValidateLanguage(&errs, "locale", *in.Locale)
+	}
+	if in.Email == nil && in.Phone == nil && in.Locale == nil {
+		errs.Add("email", "required", "Send email, phone, locale or any of them.")
 	}
 	if err := errs.Err(); err != nil {
 		return err
@@ -133,6 +138,11 @@ func (a *API) setContact(w http.ResponseWriter, r *http.Request, c *caller) erro
 	}
 	if in.Phone != nil {
 		if err := a.Engine.SetContact(r.Context(), c.Caller, u.ID, delivery.SMS, phone); err != nil {
+			return err
+		}
+	}
+	if in.Locale != nil {
+		if err := a.Directory.SetLocale(r.Context(), c.Caller, u.ID, locale); err != nil {
 			return err
 		}
 	}

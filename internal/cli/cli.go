@@ -54,6 +54,7 @@ type opts struct {
 	pwStdin    bool
 	dob        string
 	ssn        string
+	locale     string
 	before     string
 	user       string
 	event      string
@@ -89,7 +90,7 @@ func commands() []command {
 				tenantName(fs, o)
 				fs.StringVar(&o.role, "role", "admin", "admin (tenant administrator) or support (help desk: cannot unlock)")
 			}},
-		{name: "user create", summary: "create a user (--tenant, --login-id, --email, --phone, --date-of-birth, --ssn, --password-stdin, --group, --unit)", run: userCreate, needs: true,
+		{name: "user create", summary: "create a user (--tenant, --login-id, --email, --phone, --date-of-birth, --ssn, --locale, --password-stdin, --group, --unit)", run: userCreate, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 				fs.StringVar(&o.loginID, "login-id", "", "login ID (unique per tenant, case-insensitive)")
@@ -102,6 +103,7 @@ func commands() []command {
 				fs.BoolVar(&o.pwStdin, "password-stdin", false, "read the password from the first line of standard input")
 				fs.StringVar(&o.dob, "date-of-birth", "", "date of birth (YYYY-MM-DD) for identity validation in the portal")
 				fs.StringVar(&o.ssn, "ssn", "", "9-digit SSN for identity validation in the portal")
+				fs.StringVar(&o.locale, "locale", "", "language of the person's messages: en or es (default English)")
 			}},
 		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {

@@ -533,8 +533,10 @@ func TestUserIdentityAndSupportList(t *testing.T) {
 	tn := s.tenant()
 	s.ok(nil, goodPassword+"\n", "user", "create", "--tenant", "acme", "--login-id", "bob", "--email", "bob@example.org",
 		"--phone", "5551234567", "--date-of-birth", "1980-02-29", "--ssn", "123-45-6789", "--password-stdin", "--json")
-	wantAll(t, s.fails("", "user", "create", "--tenant", "acme", "--login-id", "carl", "--date-of-birth", "1980-02-30", "--ssn", "12345"),
-		"date_of_birth", "ssn")
+	wantAll(t, s.fails("", "user", "create", "--tenant", "acme", "--login-id", "carl", "--date-of-birth", "1980-02-30", "--ssn", "12345", "--locale", "fr"),
+		"date_of_birth", "ssn", "locale")
+	// X8: the language of the person's messages.
+	wantAll(t, s.ok(nil, "", "user", "create", "--tenant", "acme", "--login-id", "dora", "--locale", "es", "--json"), `"locale": "es"`)
 
 	core := s.core()
 	portal := flow.Caller{TenantID: tn.ID, ApplicationID: flow.PortalApplication, Actor: "portal", IP: "192.0.2.7"}

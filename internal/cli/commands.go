@@ -170,7 +170,7 @@ func userCreate(ctx context.Context, c *cmdCtx) error {
 		return err
 	}
 	in := directory.NewUser{LoginID: c.o.loginID, Email: c.o.email, Phone: c.o.phone, DisplayName: c.o.display, Status: c.o.status,
-		Groups: splitList(c.o.groups), Units: splitList(c.o.units), DateOfBirth: c.o.dob, SSN: c.o.ssn}
+		Groups: splitList(c.o.groups), Units: splitList(c.o.units), DateOfBirth: c.o.dob, SSN: c.o.ssn, Locale: c.o.locale}
 	if c.o.pwStdin {
 		line, err := bufio.NewReader(c.env.Stdin).ReadString('\n')
 		if err != nil && line == "" {

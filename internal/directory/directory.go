@@ -208,6 +208,9 @@ type NewUser struct {
 	// their identity in the portal (C6); only keyed hashes are stored.
 	DateOfBirth string `json:"date_of_birth"`
 	SSN         string `json:"ssn"`
+	// Locale is the language of the person's messages ("en", "es"); the
+	// portal also records the language the person uses it in.
+	Locale string `json:"locale"`
 }
 
 // CreateUser validates every field (C11), reporting each problem, checks the
@@ -225,6 +228,7 @@ func (s *Service) CreateUser(ctx context.Context, c flow.Caller, in NewUser) (*s
 	u.Email = validate.Email(&errs, "email", in.Email, false)
 	u.Phone = validate.Phone(&errs, "phone", in.Phone, false)
 	u.DisplayName = validate.Text(&errs, "display_name", in.DisplayName, false, 100)
+	u.Locale = flow.ValidateLanguage(&errs, "locale", in.Locale)
 	var dob, ssn string
 	if in.DateOfBirth != "" {
 		if born := validate.DateOfBirth(&errs, "date_of_birth", in.DateOfBirth, s.now()); !born.IsZero() {
@@ -333,6 +337,17 @@ func (s *Service) SetStatus(ctx context.Context, c flow.Caller, userID, status s
 	}
 	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.status_changed", Outcome: "success", Detail: map[string]any{"status": status}},
 		func(q store.Queries) error { return q.SetUserStatus(ctx, c.TenantID, userID, status, s.now()) })
+}
+
+// SetLocale changes the language of a person's messages (X8).
+func (s *Service) SetLocale(ctx context.Context, c flow.Caller, userID, locale string) error {
+	var errs validate.Errors
+	locale = flow.ValidateLanguage(&errs, "locale", locale)
+	if err := errs.Err(); err != nil {
+		return err
+	}
+	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.locale_changed", Outcome: "success", Detail: map[string]any{"locale": locale}},
+		func(q store.Queries) error { return q.SetUserLocale(ctx, c.TenantID, userID, locale) })
 }
 
 // Unlock clears a user's lockouts. Only a tenant administrator may (B6).

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
 )
 
 // The words of the messages Countersign sends — texts, emails, what a call
@@ -41,6 +43,27 @@ var messageTexts = func() map[string]map[string]string {
 	}
 	return all
 }()
+
+// KnownLanguage reports whether messages can be written in lang.
+func KnownLanguage(lang string) bool {
+	_, ok := messageTexts[lang]
+	return ok
+}
+
+// ValidateLanguage checks a language chosen for a person's messages: empty
+// (the default, English) or one Countersign writes in.
+func ValidateLanguage(errs *validate.Errors, field, lang string) string {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	if lang != "" && !KnownLanguage(lang) {
+		known := make([]string, 0, len(messageTexts))
+		for l := range messageTexts {
+			known = append(known, l)
+		}
+		sort.Strings(known)
+		errs.Add(field, "invalid", "Language must be one of "+strings.Join(known, ", ")+", or empty for English.")
+	}
+	return lang
+}
 
 // words formats the message key in lang, falling back to English; a key
 // missing from English too is a programming error, shown as the key.

@@ -392,3 +392,38 @@ func TestContactsTokensAndDevicesOverHTTP(t *testing.T) {
 		t.Fatalf("revoked device: %s", again.raw)
 	}
 }
+
+// X8 over HTTP: an administrator sets the language of a person's messages
+// at creation and through the contact endpoint; an unknown language is a
+// per-field error; an SMS code then arrives in that language.
+func TestMessageLanguageOverHTTP(t *testing.T) {
+	ts := start(t, nil)
+	ts.running()
+	ts.policy(`{"allowed_factors":["totp","sms"]}`)
+	u := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "rosa", "password": "Correct-Horse-42", "locale": "es"})
+	if u.status != 201 || u.str("locale") != "es" {
+		t.Fatalf("create with locale es: %d %s", u.status, u.raw)
+	}
+	if r := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "remy", "locale": "klingon"}); r.status != 400 || !strings.Contains(string(r.raw), `"field":"locale"`) {
+		t.Fatalf("unknown language: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "remy"}); r.str("locale") != "en" {
+		t.Fatalf("default language: %s", r.raw)
+	}
+	ts.do("POST", "/api/v1/admin/users/rosa/contact", ts.adminKey, map[string]any{"phone": "5555550142"}) // the SMS factor
+	login := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "rosa", "password": "Correct-Horse-42"})
+	sms := factorID(login, "sms")
+	if r := ts.do("POST", "/api/v1/auth/transactions/"+login.str("transaction_id")+"/challenges", ts.appKey, map[string]any{"factor_id": sms}); r.status >= 300 {
+		t.Fatalf("challenge: %d %s", r.status, r.raw)
+	}
+	m := ts.waitFor(func(m map[string]any) bool { return m["To"] == "+15555550142" })
+	if !strings.HasPrefix(m["Text"].(string), "Código de verificación de") {
+		t.Fatalf("SMS for a Spanish speaker: %q", m["Text"])
+	}
+	if r := ts.do("POST", "/api/v1/admin/users/rosa/contact", ts.adminKey, map[string]any{"locale": "en"}); r.status != 200 || r.str("locale") != "en" {
+		t.Fatalf("contact locale en: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("POST", "/api/v1/admin/users/rosa/contact", ts.adminKey, map[string]any{"locale": "xx"}); r.status != 400 {
+		t.Fatalf("contact locale xx: %d %s", r.status, r.raw)
+	}
+}
