@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
@@ -216,12 +215,7 @@ func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller,
 		event, sentence = "factor.replaced", "notice.method_replaced"
 		detail["replaced"] = replaced
 	}
-	channel, to := delivery.Email, ""
-	if addr, ok := destination(u, delivery.Email); ok {
-		to = addr
-	} else if phone, ok := destination(u, delivery.SMS); ok {
-		channel, to = delivery.SMS, phone
-	}
+	channel, to := noticeDestination(u)
 	detail["notified"] = to != ""
 	if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success", Detail: detail}); err != nil {
 		return err

@@ -79,12 +79,7 @@ func (e *Engine) DisableInactiveUsers(ctx context.Context) (int, error) {
 // the verified email, or else the verified text-enabled number. The link
 // carries no secret: the page it opens sends the code (C10).
 func (e *Engine) tellDisabled(ctx context.Context, q store.Queries, c Caller, iss, slug string, u *store.User, after time.Duration, now time.Time) error {
-	channel, to := "email", ""
-	if addr, ok := destination(u, "email"); ok {
-		to = addr
-	} else if phone, ok := destination(u, "sms"); ok {
-		channel, to = "sms", phone
-	}
+	channel, to := noticeDestination(u)
 	if to == "" {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -357,15 +358,23 @@ func (e *Engine) enqueueNotice(ctx context.Context, q store.Queries, c Caller, t
 	return outbox.Enqueue(ctx, q, e.Keys, m, u.ID, "notice", now)
 }
 
+// noticeDestination is where notices to the person go: their verified
+// email, else their verified phone by SMS; to is empty when they have
+// neither.
+func noticeDestination(u *store.User) (channel, to string) {
+	if addr, ok := destination(u, delivery.Email); ok {
+		return delivery.Email, addr
+	}
+	if phone, ok := destination(u, delivery.SMS); ok {
+		return delivery.SMS, phone
+	}
+	return delivery.Email, ""
+}
+
 // notifyUser tells the person about a change to their account on their
 // verified email, or else their verified phone (invariant 6).
 func (e *Engine) notifyUser(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, subjectKey, text string) error {
-	channel, to := "email", ""
-	if addr, ok := destination(u, "email"); ok {
-		to = addr
-	} else if phone, ok := destination(u, "sms"); ok {
-		channel, to = "sms", phone
-	}
+	channel, to := noticeDestination(u)
 	if to == "" {
 		return nil
 	}

@@ -99,13 +99,14 @@ func (p *Portal) Register(mux *http.ServeMux) {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = fmt.Fprintln(w, p.language(r).text.T("error.cross_origin"))
 	}))
+	routes := p.routes()
 	p.postOnly = map[string]bool{}
-	for _, rt := range p.routes() {
+	for _, rt := range routes {
 		if rt.method == http.MethodPost {
 			p.postOnly[rt.path] = true
 		}
 	}
-	for _, rt := range p.routes() {
+	for _, rt := range routes {
 		if rt.method == http.MethodGet {
 			delete(p.postOnly, rt.path)
 		}
