@@ -539,3 +539,35 @@ func TestHTTPMessagesFollowThePortalLanguageX8(t *testing.T) {
 		t.Fatalf("application sign-in code after using the portal in Spanish: %q", m.Text)
 	}
 }
+
+// X8: a language recorded for the person (here by an administrator) is the
+// portal's language for them once they are known, whatever the browser
+// asks; choosing another with the switch changes what is recorded.
+func TestHTTPRecordedLanguageX8(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.newPerson("marta", "5555550193")
+	secret, used := e.withTOTP(p)
+	if r := e.api("POST", "/api/v1/admin/users/"+p.LoginID+"/contact", map[string]any{"locale": "es"}); r.status != 200 {
+		t.Fatalf("set locale: %d %s", r.status, r.raw)
+	}
+	c := e.client(t)
+	c.header.Set("Accept-Language", "en-US")
+	if pg := c.get("/signin"); !strings.Contains(pg.body, `<html lang="en">`) {
+		t.Fatal("before sign-in the browser's language applies")
+	}
+	c.signIn(p, secret, used)
+	if pg := c.get("/account"); !strings.Contains(pg.body, `<html lang="es">`) {
+		t.Fatalf("signed in: the recorded Spanish does not apply:\n%.300s", pg.body)
+	}
+	if r := e.api("GET", "/api/v1/admin/users/"+p.LoginID, nil); r.str("locale") != "es" {
+		t.Fatalf("an English browser changed the recorded language: %s", r.raw)
+	}
+	c.post("/language", url.Values{"lang": {"en"}, "back": {"/portal/acme/account"}})
+	if pg := c.get("/account"); !strings.Contains(pg.body, `<html lang="en">`) {
+		t.Fatal("the switch does not win")
+	}
+	if r := e.api("GET", "/api/v1/admin/users/"+p.LoginID, nil); r.str("locale") != "en" {
+		t.Fatalf("the person's choice is not recorded: %s", r.raw)
+	}
+}

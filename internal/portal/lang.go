@@ -3,7 +3,6 @@ package portal
 import (
 	"io/fs"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -31,15 +30,63 @@ func Languages() ([]string, error) {
 	return codes, nil
 }
 
-// language picks the translation for a request: the chosen one, else the
-// best match of Accept-Language, else English.
+// language picks the translation for a request: the one chosen with the
+// switch, else the best match of Accept-Language, else English. Once the
+// person is known, useLanguage may prefer the language recorded for them.
 func (p *Portal) language(r *http.Request) *language {
-	chosen := ""
-	if c, err := r.Cookie(langCookie); err == nil {
-		chosen = c.Value
-	}
-	_, i := lang.MatchStrings(p.match, chosen, r.Header.Get("Accept-Language"))
+	_, i := lang.MatchStrings(p.match, chosenLanguage(r), r.Header.Get("Accept-Language"))
 	return p.langs[i]
+}
+
+// chosenLanguage is the language of the switch's cookie, if any.
+func chosenLanguage(r *http.Request) string {
+	if c, err := r.Cookie(langCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// byCode is the translation for a language code, or nil.
+func (p *Portal) byCode(code string) *language {
+	for _, l := range p.langs {
+		if l.text.Lang == code {
+			return l
+		}
+	}
+	return nil
+}
+
+// useLanguage settles the language once the session is loaded (X8). A
+// choice made with the switch on this browser wins; otherwise a person with
+// a recorded language (set by an administrator or an earlier choice) sees
+// the portal in it. A person with none recorded gets the page's language
+// recorded, so that later messages — also those an application's sign-in
+// sends — are in the language they read.
+func (rq *request) useLanguage() error {
+	if rq.user == nil {
+		return nil
+	}
+	if chosenLanguage(rq.r) == "" {
+		if l := rq.p.byCode(rq.user.Locale); l != nil && l != rq.lang {
+			rq.lang, rq.text, rq.caller.Lang = l, l.text, l.text.Lang
+		}
+	}
+	if rq.user.Locale != "" || rq.lang.text.Lang == flow.DefaultLanguage {
+		return nil
+	}
+	return rq.recordLanguage(rq.lang.text.Lang)
+}
+
+// recordLanguage stores the language of the signed-in person's messages.
+func (rq *request) recordLanguage(code string) error {
+	if rq.user == nil || rq.user.Locale == code {
+		return nil
+	}
+	if err := rq.p.Engine.Store.SetUserLocale(rq.ctx(), rq.tenant.ID, rq.user.ID, code); err != nil {
+		return err
+	}
+	rq.user.Locale = code
+	return nil
 }
 
 // langChoice is an entry of the language switch.
@@ -60,8 +107,12 @@ func (p *Portal) otherLanguages(cur *language) []langChoice {
 // the page the person was on. It is a form (POST) like every other change.
 func (p *Portal) setLanguage(rq *request) error {
 	code := rq.form("lang")
-	if !slices.ContainsFunc(p.langs, func(l *language) bool { return l.text.Lang == code }) {
-		code = "en"
+	if p.byCode(code) == nil {
+		code = flow.DefaultLanguage
+	}
+	// A signed-in person's choice is theirs: their messages follow it.
+	if err := rq.recordLanguage(code); err != nil {
+		return err
 	}
 	http.SetCookie(rq.w, &http.Cookie{Name: langCookie, Value: code, Path: "/portal/", MaxAge: int(365 * 24 * time.Hour / time.Second),
 		Secure: p.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
@@ -71,26 +122,5 @@ func (p *Portal) setLanguage(rq *request) error {
 		back = rq.base() + "/"
 	}
 	http.Redirect(rq.w, rq.r, back, http.StatusSeeOther)
-	return nil
-}
-
-// rememberLanguage records the language a signed-in person uses the portal
-// in, so the messages sent to them later — by an application's sign-in too —
-// are in it (X8). It writes only when the language changes.
-func (rq *request) rememberLanguage() error {
-	if rq.user == nil {
-		return nil
-	}
-	lang, had := rq.lang.text.Lang, rq.user.Locale
-	if had == "" {
-		had = flow.DefaultLanguage
-	}
-	if lang == had {
-		return nil
-	}
-	if err := rq.p.Engine.Store.SetUserLocale(rq.ctx(), rq.tenant.ID, rq.user.ID, lang); err != nil {
-		return err
-	}
-	rq.user.Locale = lang
 	return nil
 }

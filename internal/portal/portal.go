@@ -178,7 +178,7 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 			p.fail(rq, err)
 			return
 		}
-		if err := rq.rememberLanguage(); err != nil {
+		if err := rq.useLanguage(); err != nil {
 			p.fail(rq, err)
 			return
 		}
