@@ -90,3 +90,17 @@ func BenchmarkCheckTransaction(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDisableInactiveNoneDue is the hourly inactivity check (C10) in
+// its usual case: a tenant of 5,000 people, none idle long enough.
+func BenchmarkDisableInactiveNoneDue(b *testing.B) {
+	st, _ := benchStore(b, 5000)
+	now := time.Now()
+	cutoff := now.Add(-180 * 24 * time.Hour)
+	for b.Loop() {
+		ids, err := st.DisableInactiveUsers(b.Context(), "ten_b", cutoff, now, 200)
+		if err != nil || len(ids) != 0 {
+			b.Fatal(ids, err)
+		}
+	}
+}
