@@ -90,13 +90,11 @@ func when(lang string, t time.Time) string {
 // else the one recorded for them, else English. u may be nil (a message to
 // an address no account is known for yet).
 func languageOf(c Caller, u *store.User) string {
-	if _, ok := messageTexts[c.Lang]; ok && c.Lang != "" {
+	if KnownLanguage(c.Lang) {
 		return c.Lang
 	}
-	if u != nil {
-		if _, ok := messageTexts[u.Locale]; ok && u.Locale != "" {
-			return u.Locale
-		}
+	if u != nil && KnownLanguage(u.Locale) {
+		return u.Locale
 	}
 	return DefaultLanguage
 }
