@@ -182,3 +182,16 @@ func notFoundAs(err, as error) error {
 	}
 	return err
 }
+
+func (e *Engine) issuer(t *store.Tenant, p policy.Policy) string {
+	if p.Issuer != "" {
+		return p.Issuer
+	}
+	return t.Name
+}
+
+func (e *Engine) wake() {
+	if e.Notify != nil {
+		e.Notify()
+	}
+}

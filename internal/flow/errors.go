@@ -24,3 +24,10 @@ var (
 	ErrLastFactor         = errors.New("the last sign-in factor cannot be removed")
 	ErrIdentityNotMatched = errors.New("identity details do not match")
 )
+
+var (
+	ErrOTASpent            = errors.New("one-time access tokens spent: log in with the authenticator app first")
+	ErrNoDestination       = errors.New("no verified destination for this channel")
+	ErrVerificationGone    = errors.New("verification expired, replaced or unknown")
+	ErrContactChangeDenied = errors.New("only active users may change contact points")
+)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/outbox"
+	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
 	"github.com/countersign/countersign/internal/validate"
@@ -285,4 +286,75 @@ func (e *Engine) SendLoginIDReminder(ctx context.Context, c Caller, channel, val
 		e.wake()
 	}
 	return err
+}
+
+// RequestOneTimeToken sends a one-time access token for a person whose
+// authenticator is lost (C8): only to the registered, verified email or
+// text-enabled number, and only while consecutive token logins remain.
+func (e *Engine) RequestOneTimeToken(ctx context.Context, c Caller, loginID, channel string) (*Sent, error) {
+	t, p, u, err := e.namedUser(ctx, c, loginID)
+	if err != nil {
+		return nil, err
+	}
+	return e.sendOneTimeToken(ctx, c, t, p, u, channel)
+}
+
+// RequestTxnOneTimeToken sends a one-time access token for a pending
+// transaction (the portal's lost-device path, after identity validation and
+// the password).
+func (e *Engine) RequestTxnOneTimeToken(ctx context.Context, c Caller, txnID, channel string) (*Sent, error) {
+	pt, err := e.pendingTxn(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	return e.sendOneTimeToken(ctx, c, pt.tenant, pt.policy, pt.user, channel)
+}
+
+// OneTimeTokensLeft is how many consecutive one-time-token logins the user
+// has left (C8: when none, the option is not offered).
+func OneTimeTokensLeft(p policy.Policy, u *store.User) int {
+	return max(0, p.OTAMaxConsecutive-u.OTAConsecutive)
+}
+
+func (e *Engine) sendOneTimeToken(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, channel string) (*Sent, error) {
+	if p.OTAMaxConsecutive == 0 {
+		return nil, ErrFactorNotAllowed
+	}
+	if channel != delivery.Email && channel != delivery.SMS {
+		return nil, validate.Errors{{Field: "channel", Code: "invalid", Message: "Channel must be email or sms."}}
+	}
+	hasApp := false
+	factors, err := e.Store.ActiveFactors(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range factors {
+		hasApp = hasApp || f.Kind == policy.FactorTOTP
+	}
+	if !hasApp {
+		return nil, ErrNotRegistered
+	}
+	if u.OTAConsecutive >= p.OTAMaxConsecutive {
+		return nil, errors.Join(ErrOTASpent, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "one_time_token.requested", Outcome: "refused", Detail: map[string]any{"reason": "spent"}}))
+	}
+	to, ok := destination(u, channel)
+	if !ok {
+		return nil, ErrNoDestination
+	}
+	now := e.now()
+	token := randomToken(10)
+	ttl := time.Duration(p.OTATTL)
+	ch := &store.Challenge{ID: store.NewID("chl"), TenantID: c.TenantID, UserID: u.ID, Purpose: store.PurposeOTA, Channel: channel,
+		Destination: to, CodeHash: e.codeHash(u.ID, store.PurposeOTA, token), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	iss := e.issuer(t, p)
+	left := p.OTAMaxConsecutive - u.OTAConsecutive
+	lang := languageOf(c, u)
+	msg := message(c.TenantID, channel, to, words(lang, "ota.subject", iss), words(lang, "ota.sms", iss, token[:5], token[5:], int(ttl.Minutes())))
+	if channel == delivery.Email {
+		msg.Text = words(lang, "ota.email", iss, token[:5], token[5:], int(ttl.Minutes()), left)
+	}
+	if err := e.send(ctx, c, p, u, ch, msg, "one_time_token.requested", nil); err != nil {
+		return nil, err
+	}
+	return &Sent{ID: ch.ID, Channel: channel, SentTo: mask(channel, to), ExpiresAt: ch.ExpiresAt}, nil
 }

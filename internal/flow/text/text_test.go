@@ -1,4 +1,4 @@
-package flow
+package text
 
 import (
 	"regexp"
@@ -11,11 +11,11 @@ var verbRE = regexp.MustCompile(`%[-+# 0]*\d*(?:\.\d+)?[a-zA-Z%]`)
 // X8: every language of the messages has exactly the English keys, with the
 // same formatting verbs in the same order.
 func TestMessageTranslationsMatchEnglish(t *testing.T) {
-	en := messageTexts[DefaultLanguage]
-	if len(en) == 0 || messageTexts["es"] == nil {
-		t.Fatalf("languages %d, Spanish present %v", len(messageTexts), messageTexts["es"] != nil)
+	en := catalogue[Default]
+	if len(en) == 0 || catalogue["es"] == nil {
+		t.Fatalf("languages %d, Spanish present %v", len(catalogue), catalogue["es"] != nil)
 	}
-	for lang, m := range messageTexts {
+	for lang, m := range catalogue {
 		for k, v := range en {
 			got, ok := m[k]
 			if !ok {
@@ -32,7 +32,7 @@ func TestMessageTranslationsMatchEnglish(t *testing.T) {
 			}
 		}
 	}
-	if got := words("xx", "voice.approved"); got != en["voice.approved"] {
+	if got := Words("xx", "voice.approved"); got != en["voice.approved"] {
 		t.Errorf("an unknown language falls back to %q, want English", got)
 	}
 }

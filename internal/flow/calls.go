@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/outbox"
@@ -85,65 +84,6 @@ func (e *Engine) pinHash(userID, pin string) []byte {
 	return e.Keys.MAC("voice-pin", []byte(userID+"\x00"+pin))
 }
 
-// BeginVoiceEnrolment sets up the phone-call factor: a pending factor with
-// the numbers, and a verification call to the primary number ("Call me now to
-// authenticate"); answering with # activates it (A4).
-func (e *Engine) BeginVoiceEnrolment(ctx context.Context, c Caller, txnID string, n VoiceNumbers, pin string) (*store.Factor, *store.VoiceCall, error) {
-	t, p, u, _, err := e.freshUser(ctx, c, txnID)
-	if err != nil {
-		return nil, nil, err
-	}
-	return e.beginVoice(ctx, c, t, p, u, n, pin)
-}
-
-// AdminBeginVoiceEnrolment lets the help desk change a user's phone numbers
-// (A12); the person still proves the number by answering the call.
-func (e *Engine) AdminBeginVoiceEnrolment(ctx context.Context, c Caller, userID string, n VoiceNumbers, pin string) (*store.Factor, *store.VoiceCall, error) {
-	t, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
-	if err != nil {
-		return nil, nil, err
-	}
-	return e.beginVoice(ctx, c, t, p, u, n, pin)
-}
-
-func (e *Engine) beginVoice(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, n VoiceNumbers, pin string) (*store.Factor, *store.VoiceCall, error) {
-	if !p.Allows(policy.FactorVoice) {
-		return nil, nil, ErrFactorNotAllowed
-	}
-	if err := canManageMFA(u.Status); err != nil {
-		return nil, nil, err
-	}
-	n, err := e.validateVoice(p, n, pin)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg, _ := json.Marshal(n)
-	now := e.now()
-	expires := now.Add(time.Duration(p.EnrolmentTTL))
-	f := &store.Factor{ID: store.NewID("fac"), TenantID: c.TenantID, UserID: u.ID, Kind: policy.FactorVoice, CreatedAt: now, ExpiresAt: &expires,
-		Config: string(cfg), Secret: e.pinHash(u.ID, pin)}
-	var call *store.VoiceCall
-	err = e.Store.InTx(ctx, func(q store.Queries) error {
-		if err := q.CreatePendingFactor(ctx, f, now); err != nil {
-			return err
-		}
-		if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "factor.enrolment_started", Outcome: "success", Detail: map[string]any{"factor": f.ID, "kind": f.Kind}}); err != nil {
-			return err
-		}
-		call, err = e.placeCall(ctx, q, c, t, p, u, f, n, CallEnrol, "", LegPrimary)
-		return err
-	})
-	if err != nil {
-		return nil, nil, e.rateAudited(ctx, c, u, err)
-	}
-	e.wake()
-	return f, call, nil
-}
-
 // StartCall calls the user's primary number for a pending login, or the
 // backup when the person picks it at the sign-in prompt (A5).
 func (e *Engine) StartCall(ctx context.Context, c Caller, txnID, factorID string, backup bool) (*store.VoiceCall, error) {
@@ -177,22 +117,6 @@ func (e *Engine) StartCall(ctx context.Context, c Caller, txnID, factorID string
 	}
 	e.wake()
 	return call, nil
-}
-
-func (e *Engine) wake() {
-	if e.Notify != nil {
-		e.Notify()
-	}
-}
-
-func (e *Engine) rateAudited(ctx context.Context, c Caller, u *store.User, err error) error {
-	var limited *RateLimitedError
-	if errors.As(err, &limited) {
-		e.observe("send", "rate_limited")
-		return errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "call.placed", Outcome: "refused",
-			Detail: map[string]any{"reason": "rate_limited", "scope": limited.Scope}}))
-	}
-	return err
 }
 
 // placeCall records a call and queues it for the provider. What a voicemail

@@ -1,0 +1,132 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/store"
+)
+
+// freshUser resolves a transaction that proves a fresh authentication
+// (invariant 6): allowed within the transaction lifetime, or a password
+// step just passed by a user who has no factor yet.
+func (e *Engine) freshUser(ctx context.Context, c Caller, txnID string) (*store.Tenant, policy.Policy, *store.User, *store.LoginTxn, error) {
+	txn, err := e.Transaction(ctx, c, txnID)
+	if err != nil {
+		return nil, policy.Policy{}, nil, nil, ErrFreshAuthRequired
+	}
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, p, nil, nil, err
+	}
+	now := e.now()
+	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
+	if err != nil {
+		return nil, p, nil, nil, notFoundAs(err, ErrFreshAuthRequired)
+	}
+	fresh := false
+	window := time.Duration(p.TransactionTTL)
+	if txn.Mode == ModePortal {
+		window = time.Duration(p.Portal.FreshAuth)
+	}
+	switch txn.State {
+	case store.TxnAllowed:
+		fresh = txn.CompletedAt != nil && now.Sub(*txn.CompletedAt) < window
+	case store.TxnPending:
+		if (txn.Mode == ModePassword || txn.Mode == ModePortal) && now.Before(txn.ExpiresAt) {
+			factors, err := e.usableFactors(ctx, p, u)
+			if err != nil {
+				return nil, p, nil, nil, err
+			}
+			fresh = len(factors) == 0
+		}
+	}
+	if !fresh {
+		return nil, p, nil, nil, ErrFreshAuthRequired
+	}
+	return t, p, u, txn, nil
+}
+
+// PortalApplication is the application id of the self-service portal's login
+// transactions; no application key has it, so no application can use them.
+const PortalApplication = "portal"
+
+// FactorQuestions is the security-questions factor (A8). Policy cannot allow
+// it for applications: it only ever opens the portal.
+const FactorQuestions = "questions"
+
+// QuestionIDs is the catalogue of security questions; the portal holds the
+// wording of each in every language.
+var QuestionIDs = []string{
+	"first_pet", "birth_city", "first_school", "childhood_friend", "first_car",
+	"mother_birth_city", "first_job", "favourite_teacher", "first_street", "favourite_book",
+}
+
+// PortalSignIn proves the login ID and password for the self-service portal
+// (A2). Users whose status lets them manage MFA get in (C1), whether or not
+// they may reach applications. The result is MFARequired with the factors
+// the person may finish with (the security questions among them when policy
+// allows), or EnrolmentRequired for a person with no factor yet.
+func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string) (*Result, error) {
+	c.ApplicationID = PortalApplication
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.checkPassword(ctx, c, p, loginID, pw)
+	if err != nil {
+		return nil, err
+	}
+	if err := canManageMFA(u.Status); err != nil {
+		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	}
+	now := e.now()
+	if mfaLocked(u, p, now) {
+		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+	}
+	factors, err := e.PortalFactors(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	status := MFARequired
+	if !slices.ContainsFunc(factors, func(f store.Factor) bool { return f.Kind != FactorQuestions }) {
+		// Questions alone never stand in for a first enrolment.
+		status, factors = EnrolmentRequired, nil
+	}
+	txn := &store.LoginTxn{
+		ID: store.NewID("txn"), TenantID: t.ID, UserID: u.ID, ApplicationID: PortalApplication,
+		Mode: ModePortal, State: store.TxnPending, IP: c.IP, CreatedAt: now, ExpiresAt: now.Add(time.Duration(p.Portal.FreshAuth)),
+	}
+	err = e.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.CreateLoginTxn(ctx, txn); err != nil {
+			return err
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "success", Detail: map[string]any{"step": "password", "next": status, "txn": txn.ID}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Status: status, Txn: txn, User: u, Factors: factors}, nil
+}
+
+// FreshTxn reports whether a portal transaction still proves a fresh
+// authentication, so pages can ask the person to confirm it is them before
+// they try a change.
+func (e *Engine) FreshTxn(ctx context.Context, c Caller, txnID string) bool {
+	c.ApplicationID = PortalApplication
+	_, _, _, _, err := e.freshUser(ctx, c, txnID)
+	return err == nil
+}
+
+// PortalUser returns a user of the caller's tenant for a portal session.
+func (e *Engine) PortalUser(ctx context.Context, c Caller, userID string) (*store.User, policy.Policy, error) {
+	_, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, p, err
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
+	return u, p, err
+}

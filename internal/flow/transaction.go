@@ -1,0 +1,305 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
+)
+
+// Login outcomes.
+const (
+	Allowed           = "allowed"
+	MFARequired       = "mfa_required"
+	EnrolmentRequired = "enrolment_required"
+)
+
+// Transaction modes.
+const (
+	ModePassword = "password"
+	ModeMFAOnly  = "mfa_only"
+	// ModePortal is a sign-in to the self-service portal: it reaches no
+	// application, admits users who may manage MFA but not log in (C1) and
+	// may end with the security questions (A8).
+	ModePortal = "portal"
+)
+
+// Result is where a login stands after a step.
+type Result struct {
+	Status  string
+	Txn     *store.LoginTxn
+	User    *store.User
+	Factors []store.Factor // usable second factors when Status is MFARequired
+	// TrustedDeviceToken is set when a remembered device was asked for (B4).
+	TrustedDeviceToken string
+}
+
+// BeginMFA starts a second-factor-only login for an application that checks
+// passwords itself (seed 001): it names the user and Countersign runs only the
+// second factor. Such an application has vouched for the user, so unknown and
+// unregistered users get their own errors (E05, E06).
+func (e *Engine) BeginMFA(ctx context.Context, c Caller, loginID string) (*Result, error) {
+	t, p, u, err := e.namedUser(ctx, c, loginID)
+	if err != nil {
+		return nil, err
+	}
+	return e.afterPrimary(ctx, c, t, p, u, ModeMFAOnly)
+}
+
+func (e *Engine) namedUser(ctx context.Context, c Caller, loginID string) (*store.Tenant, policy.Policy, *store.User, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, policy.Policy{}, nil, err
+	}
+	var errs validate.Errors
+	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
+	if err := errs.Err(); err != nil {
+		return nil, policy.Policy{}, nil, err
+	}
+	u, err := e.Store.UserByLoginID(ctx, c.TenantID, loginID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, p, nil, errors.Join(ErrUserNotFound, e.Audit(ctx, e.Store, c, Event{Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "user_not_found", "login_id": loginID}}))
+		}
+		return nil, p, nil, err
+	}
+	if err := statusErr(u.Status); err != nil {
+		return nil, p, nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	}
+	return t, p, u, nil
+}
+
+// afterPrimary decides what a user whose first step succeeded needs next.
+func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, mode string) (*Result, error) {
+	now := e.now()
+	txn := &store.LoginTxn{
+		ID: store.NewID("txn"), TenantID: t.ID, UserID: u.ID, ApplicationID: c.ApplicationID,
+		Mode: mode, State: store.TxnPending, IP: c.IP, CreatedAt: now, ExpiresAt: now.Add(time.Duration(p.TransactionTTL)),
+	}
+	if !p.RequiresMFA(u.Groups) {
+		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
+	}
+	if mfaLocked(u, p, now) {
+		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+	}
+	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
+		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "trusted_device", "device": device})
+	}
+	factors, err := e.usableFactors(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	status := MFARequired
+	if len(factors) == 0 {
+		if mode == ModeMFAOnly {
+			return nil, errors.Join(ErrNotRegistered, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
+		}
+		// The password is proven: the transaction lets the application start
+		// the user's enrolment without asking for it again.
+		status = EnrolmentRequired
+	}
+	err = e.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.CreateLoginTxn(ctx, txn); err != nil {
+			return err
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login.started", Outcome: "success", Detail: map[string]any{"mode": mode, "next": status, "txn": txn.ID}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Status: status, Txn: txn, User: u, Factors: factors}, nil
+}
+
+// allowWithout completes a login that needs no second factor now: policy does
+// not ask for one, or the device is trusted (B4).
+func (e *Engine) allowWithout(ctx context.Context, c Caller, u *store.User, txn *store.LoginTxn, detail map[string]any) (*Result, error) {
+	now := e.now()
+	txn.State, txn.CompletedAt = store.TxnAllowed, &now
+	detail["txn"] = txn.ID
+	err := e.Store.InTx(ctx, func(q store.Queries) error {
+		if err := q.CreateLoginTxn(ctx, txn); err != nil {
+			return err
+		}
+		if err := q.RecordLogin(ctx, u.ID, now); err != nil {
+			return err
+		}
+		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: detail})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Status: Allowed, Txn: txn, User: u}, nil
+}
+
+// Transaction returns a login transaction of the caller's application.
+func (e *Engine) Transaction(ctx context.Context, c Caller, id string) (*store.LoginTxn, error) {
+	txn, err := e.Store.LoginTxnByID(ctx, c.TenantID, id)
+	if err != nil {
+		return nil, notFoundAs(err, ErrTxnGone)
+	}
+	if txn.ApplicationID != c.ApplicationID {
+		return nil, ErrTxnGone
+	}
+	return txn, nil
+}
+
+// pending is a transaction still waiting for its second factor, with what
+// every step on it needs.
+type pending struct {
+	txn    *store.LoginTxn
+	tenant *store.Tenant
+	policy policy.Policy
+	user   *store.User
+}
+
+// pendingTxn loads a pending, unexpired transaction of the caller's
+// application whose user may still reach applications.
+func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pending, error) {
+	txn, err := e.Transaction(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	if txn.State != store.TxnPending || !e.now().Before(txn.ExpiresAt) {
+		return nil, ErrTxnGone
+	}
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, txn.UserID)
+	if err != nil {
+		return nil, notFoundAs(err, ErrTxnGone)
+	}
+	// The portal admits the statuses that may manage MFA (C1); applications
+	// only active users.
+	check := statusErr
+	if txn.Mode == ModePortal {
+		check = canManageMFA
+	}
+	if err := check(u.Status); err != nil {
+		return nil, err
+	}
+	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
+}
+
+// factor picks the usable factor id, which must be of one of kinds.
+func (pt *pending) factor(ctx context.Context, e *Engine, id string, kinds ...string) (*store.Factor, error) {
+	f, err := e.pickFactor(ctx, pt.policy, pt.user, id)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(kinds, f.Kind) {
+		return nil, ErrFactorNotAllowed
+	}
+	return f, nil
+}
+
+// Verification is what a person submits to complete a transaction.
+type Verification struct {
+	// FactorID picks the factor; empty means the authenticator app.
+	FactorID string
+	Code     string
+	// OneTimeToken is used instead of a factor by a person whose device is lost (C8).
+	OneTimeToken string
+	// Answers are security-question answers by question id, accepted instead
+	// of a factor only when signing in to the portal (A8).
+	Answers map[string]string
+	// RememberDevice asks for a trusted-device token on success (B4).
+	RememberDevice bool
+	DeviceLabel    string
+}
+
+// VerifyTransaction checks a second factor for a pending transaction.
+func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, v Verification) (*Result, error) {
+	pt, err := e.pendingTxn(ctx, c, txnID)
+	if err != nil {
+		return nil, err
+	}
+	p, u, txn := pt.policy, pt.user, pt.txn
+	res := &Result{Status: Allowed, Txn: txn, User: u}
+	var remember func(q store.Queries) error
+	if v.RememberDevice && p.TrustedDeviceTTL > 0 {
+		remember = func(q store.Queries) error {
+			token, err := e.trustDevice(ctx, q, c, p, u, v.DeviceLabel)
+			res.TrustedDeviceToken = token
+			return err
+		}
+	}
+	switch {
+	case v.OneTimeToken != "":
+		err = e.verifyOneTimeToken(ctx, c, p, u, v.OneTimeToken, txn, remember)
+	case v.Answers != nil:
+		if txn.Mode != ModePortal || !p.Portal.QuestionsSignIn {
+			return nil, ErrFactorNotAllowed
+		}
+		err = e.verifyAnswers(ctx, c, p, u, v.Answers, txn)
+	default:
+		var f *store.Factor
+		if f, err = e.pickFactor(ctx, p, u, v.FactorID); err != nil {
+			return nil, err
+		}
+		txn.FactorID = f.ID
+		switch f.Kind {
+		case policy.FactorTOTP:
+			err = e.verifyTOTP(ctx, c, p, u, f, v.Code, txn, remember)
+		case policy.FactorSMS, policy.FactorEmail:
+			err = e.verifyCode(ctx, c, p, u, f, v.Code, txn, remember)
+		default:
+			err = ErrFactorNotAllowed
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	txn.State = store.TxnAllowed
+	return res, nil
+}
+
+// Check is the one-shot second-factor check for an application that names the
+// user and passes the code in one request (as RADIUS will).
+func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Result, error) {
+	_, p, u, err := e.namedUser(ctx, c, loginID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.RequiresMFA(u.Groups) {
+		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly)
+	}
+	f, err := e.pickFactor(ctx, p, u, "")
+	if err != nil {
+		if errors.Is(err, ErrNotRegistered) {
+			return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
+		}
+		return nil, err
+	}
+	if err := e.verifyTOTP(ctx, c, p, u, f, code, nil, nil); err != nil {
+		return nil, err
+	}
+	return &Result{Status: Allowed, User: u}, nil
+}
+
+func (e *Engine) pending(ctx context.Context, c Caller, factorID string) (*store.Factor, *store.User, policy.Policy, error) {
+	_, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, nil, p, err
+	}
+	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
+	if err != nil {
+		return nil, nil, p, notFoundAs(err, ErrEnrolmentGone)
+	}
+	if f.State != store.FactorPending || f.ExpiresAt == nil || !e.now().Before(*f.ExpiresAt) {
+		return nil, nil, p, ErrEnrolmentGone
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, f.UserID)
+	if err != nil {
+		return nil, nil, p, notFoundAs(err, ErrEnrolmentGone)
+	}
+	if err := canManageMFA(u.Status); err != nil {
+		return nil, nil, p, err
+	}
+	return f, u, p, nil
+}
