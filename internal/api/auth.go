@@ -241,7 +241,7 @@ func (a *API) confirm(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	f, err := a.Engine.ConfirmTOTPEnrolment(r.Context(), c.Caller, r.PathValue("id"), in.Code)
+	f, err := a.Engine.ConfirmTOTPEnrolment(r.Context(), c.Caller, r.PathValue("id"), in.Code, nil)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (a *API) confirmContactChange(w http.ResponseWriter, r *http.Request, c *ca
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	u, err := a.Engine.ConfirmContactChange(r.Context(), c.Caller, r.PathValue("id"), in.Code)
+	u, err := a.Engine.ConfirmContactChange(r.Context(), c.Caller, r.PathValue("id"), in.Code, nil)
 	if err != nil {
 		return err
 	}

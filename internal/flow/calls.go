@@ -2,87 +2,31 @@ package flow
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/flow/factor"
+	"github.com/countersign/countersign/internal/flow/factor/phonecall"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
-	"github.com/countersign/countersign/internal/validate"
 )
 
-// VoiceNumbers are a voice factor's phones (A4): a required primary and an
-// optional backup, each with an optional extension, mobile or landline.
-type VoiceNumbers struct {
-	Primary    string `json:"primary"`
-	PrimaryExt string `json:"primary_ext,omitempty"`
-	Backup     string `json:"backup,omitempty"`
-	BackupExt  string `json:"backup_ext,omitempty"`
-}
+// VoiceNumbers are a voice factor's phones (A4).
+type VoiceNumbers = phonecall.Numbers
+
+// Script is what the phone call does next.
+type Script = phonecall.Script
 
 // Call purposes and legs.
 const (
-	CallLogin   = "login"
-	CallEnrol   = "enrol"
-	LegPrimary  = "primary"
-	LegBackup   = "backup"
-	fraudPrefix = "0"
+	CallLogin  = phonecall.CallLogin
+	CallEnrol  = phonecall.CallEnrol
+	LegPrimary = phonecall.LegPrimary
+	LegBackup  = phonecall.LegBackup
 )
-
-// Script is what the phone call does next; a front door (Twilio's TwiML, the
-// development page) renders it.
-type Script struct {
-	Say string
-	// Lang is the language Say is written in ("en", "es"), for the voice
-	// that reads it; empty means English.
-	Lang string
-	// Gather collects keys after Say: NumDigits 1 with no finishing key
-	// submits every key at once; FinishOnKey "#" collects a PIN.
-	Gather      bool
-	NumDigits   int
-	FinishOnKey string
-	Timeout     int // seconds
-}
-
-// ErrCallGone is a callback for an unknown or finished call.
-var ErrCallGone = errors.New("call unknown or finished")
-
-func (e *Engine) validateVoice(p policy.Policy, n VoiceNumbers, pin string) (VoiceNumbers, error) {
-	var errs validate.Errors
-	n.Primary = validate.Phone(&errs, "primary", n.Primary, true)
-	n.PrimaryExt = validate.Extension(&errs, "primary_ext", n.PrimaryExt)
-	n.Backup = validate.Phone(&errs, "backup", n.Backup, false)
-	n.BackupExt = validate.Extension(&errs, "backup_ext", n.BackupExt)
-	if n.Backup == "" && n.BackupExt != "" {
-		errs.Add("backup_ext", "invalid", "An extension needs a backup number.")
-	}
-	if p.VoicePINRequired {
-		if len(pin) < 4 || len(pin) > 8 || !allDigits(pin) || pin[0] == '0' {
-			errs.Add("pin", "invalid", "PIN must be 4 to 8 digits and must not start with 0 (0 then # reports fraud).")
-		}
-	}
-	return n, errs.Err()
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-func (e *Engine) pinHash(userID, pin string) []byte {
-	if pin == "" {
-		return nil
-	}
-	return e.Keys.MAC("voice-pin", []byte(userID+"\x00"+pin))
-}
 
 // StartCall calls the user's primary number for a pending login, or the
 // backup when the person picks it at the sign-in prompt (A5).
@@ -92,13 +36,16 @@ func (e *Engine) StartCall(ctx context.Context, c Caller, txnID, factorID string
 		return nil, err
 	}
 	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
-	f, err := pt.factor(ctx, e, factorID, policy.FactorVoice)
+	f, err := pt.usable(ctx, e, factorID)
 	if err != nil {
 		return nil, err
 	}
-	var n VoiceNumbers
-	if err := json.Unmarshal([]byte(f.Config), &n); err != nil {
-		return nil, fmt.Errorf("voice factor %s config: %w", f.ID, err)
+	if f.Kind != policy.FactorVoice {
+		return nil, ErrFactorNotAllowed
+	}
+	n, err := phonecall.Config(f)
+	if err != nil {
+		return nil, err
 	}
 	leg := LegPrimary
 	if backup {
@@ -123,10 +70,7 @@ func (e *Engine) StartCall(ctx context.Context, c Caller, txnID, factorID string
 // would hear is in the message: it holds no secret and asks the person to
 // sign in again (A5).
 func (e *Engine) placeCall(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, f *store.Factor, n VoiceNumbers, purpose, txnID, leg string) (*store.VoiceCall, error) {
-	number, ext := n.Primary, n.PrimaryExt
-	if leg == LegBackup {
-		number, ext = n.Backup, n.BackupExt
-	}
+	number, ext := n.Leg(leg)
 	now := e.now()
 	if err := e.takeSendLimits(ctx, q, p, c.TenantID, u.ID, number, now); err != nil {
 		return nil, err
@@ -196,29 +140,9 @@ func (e *Engine) loadCall(ctx context.Context, id string) (*callCtx, error) {
 	return &callCtx{call: call, t: t, p: p, u: u, f: f, c: Caller{TenantID: call.TenantID, Actor: "phone:" + call.Leg}}, nil
 }
 
-func (cc *callCtx) pinMode() bool { return len(cc.f.Secret) > 0 }
-
 // say is a script that speaks the message key in the person's language.
 func (cc *callCtx) say(key string, args ...any) Script {
-	lang := languageOf(cc.c, cc.u)
-	return Script{Say: words(lang, key, args...), Lang: lang}
-}
-
-func (e *Engine) prompt(cc *callCtx) Script {
-	iss := e.issuer(cc.t, cc.p)
-	lang := languageOf(cc.c, cc.u)
-	what := words(lang, "voice.what.login")
-	if cc.call.Purpose == CallEnrol {
-		what = words(lang, "voice.what.enrol")
-	}
-	if cc.pinMode() {
-		s := cc.say("voice.prompt.pin", iss, what)
-		s.Gather, s.FinishOnKey, s.Timeout = true, "#", 10
-		return s
-	}
-	s := cc.say("voice.prompt", iss, what)
-	s.Gather, s.NumDigits, s.Timeout = true, 1, 10
-	return s
+	return phonecall.Say(languageOf(cc.c, cc.u), key, args...)
 }
 
 // CallAnswered is told the call was answered; machine means a voicemail or
@@ -241,7 +165,7 @@ func (e *Engine) CallAnswered(ctx context.Context, callID string, machine bool) 
 	if !moved {
 		return Script{}, ErrCallGone
 	}
-	return e.prompt(cc), nil
+	return phonecall.Prompt(languageOf(cc.c, cc.u), e.issuer(cc.t, cc.p), cc.call.Purpose, len(cc.f.Secret) > 0), nil
 }
 
 // CallInput handles the keys the person pressed.
@@ -253,30 +177,24 @@ func (e *Engine) CallInput(ctx context.Context, callID, digits string) (Script, 
 	if cc.call.State != store.CallAnswered {
 		return Script{}, ErrCallGone
 	}
-	if cc.pinMode() {
-		switch {
-		case digits == fraudPrefix:
-			return e.fraud(ctx, cc)
-		case subtle.ConstantTimeCompare(e.pinHash(cc.u.ID, digits), cc.f.Secret) == 1:
-			return e.approve(ctx, cc)
-		default:
-			return e.refuse(ctx, cc, store.CallWrongPIN, "voice.wrong_pin")
-		}
-	}
-	switch {
-	case digits == "#" && cc.call.Digits == fraudPrefix:
+	action, state := phonecall.Press(e.Keys, cc.u.ID, cc.f.Secret, cc.call.Digits, digits)
+	switch action {
+	case phonecall.Fraud:
 		return e.fraud(ctx, cc)
-	case digits == "#":
+	case phonecall.Approve:
 		return e.approve(ctx, cc)
-	case digits == fraudPrefix && cc.call.Digits == "":
-		moved, err := e.Store.MoveCall(ctx, callID, []string{store.CallAnswered}, store.CallAnswered, fraudPrefix, e.now())
+	case phonecall.AwaitHash:
+		moved, err := e.Store.MoveCall(ctx, callID, []string{store.CallAnswered}, store.CallAnswered, phonecall.FraudPrefix, e.now())
 		if err != nil || !moved {
 			return Script{}, errors.Join(ErrCallGone, err)
 		}
 		return Script{Gather: true, NumDigits: 1, Timeout: 10}, nil
-	default:
-		return e.refuse(ctx, cc, store.CallWrongKey, "voice.wrong_key")
 	}
+	key := "voice.wrong_key"
+	if state == store.CallWrongPIN {
+		key = "voice.wrong_pin"
+	}
+	return e.refuse(ctx, cc, state, key)
 }
 
 // CallTimedOut: answered, but nothing pressed in time (A6).
@@ -334,8 +252,8 @@ func (e *Engine) endCall(ctx context.Context, cc *callCtx, state, reason string)
 		if state != store.CallNoAnswer || cc.call.Purpose != CallLogin || cc.call.Leg != LegPrimary {
 			return nil
 		}
-		var n VoiceNumbers
-		if json.Unmarshal([]byte(cc.f.Config), &n) != nil || n.Backup == "" {
+		n, err := phonecall.Config(cc.f)
+		if err != nil || n.Backup == "" {
 			return nil
 		}
 		txn, err := q.LoginTxnByID(ctx, cc.call.TenantID, cc.call.TxnID)
@@ -378,21 +296,21 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 		if before, err = e.Store.ActiveFactors(ctx, cc.u.ID); err != nil {
 			return Script{}, err
 		}
-		if err := json.Unmarshal([]byte(cc.f.Config), &n); err != nil {
-			return Script{}, fmt.Errorf("voice factor %s config: %w", cc.f.ID, err)
+		if n, err = phonecall.Config(cc.f); err != nil {
+			return Script{}, err
 		}
 	}
 	thenBackup := cc.call.Purpose == CallEnrol && cc.call.Leg == LegPrimary && n.Backup != ""
-	err := e.guess(ctx, cc.c, cc.p, cc.u, attempt{
-		kind: policy.FactorVoice, txn: txn, detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
-		check: func(q store.Queries) (bool, string, error) {
+	err := e.guess(ctx, cc.c, cc.p, cc.u, factor.Attempt{
+		Kind: policy.FactorVoice, Detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
+		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
 			moved, err := q.MoveCall(ctx, cc.call.ID, []string{store.CallAnswered}, store.CallApproved, "", now)
 			if err != nil || !moved {
 				return false, "call_finished", errors.Join(err, errCallRace)
 			}
 			return true, "", nil
 		},
-		success: func(q store.Queries) error {
+		Success: func(ctx context.Context, q store.Queries) error {
 			if cc.call.Purpose != CallEnrol {
 				return nil
 			}
@@ -406,7 +324,7 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 			}
 			return e.factorActivated(ctx, q, cc.c, cc.t, cc.p, cc.u, cc.f, before, now)
 		},
-	})
+	}, txn, nil)
 	if errors.Is(err, errCallRace) {
 		return Script{}, ErrCallGone
 	}
@@ -428,20 +346,22 @@ var errCallRace = errors.New("call already finished")
 // refuse records a wrong key or PIN: a failed attempt that counts (B5).
 func (e *Engine) refuse(ctx context.Context, cc *callCtx, state, sayKey string) (Script, error) {
 	now := e.now()
-	err := e.guess(ctx, cc.c, cc.p, cc.u, attempt{
-		kind: policy.FactorVoice, detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
-		check: func(q store.Queries) (bool, string, error) {
+	err := e.guess(ctx, cc.c, cc.p, cc.u, factor.Attempt{
+		Kind: policy.FactorVoice, Detail: map[string]any{"factor": cc.f.ID, "call": cc.call.ID, "leg": cc.call.Leg},
+		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
 			moved, err := q.MoveCall(ctx, cc.call.ID, []string{store.CallAnswered}, state, "", now)
 			if err != nil || !moved {
 				return false, "", errors.Join(err, errCallRace)
 			}
 			return false, state, nil
 		},
-	})
+		// The call's state tells the person why; nothing else is answered.
+		Wrong: func(string) error { return factor.ErrRefused },
+	}, nil, nil)
 	if errors.Is(err, errCallRace) {
 		return Script{}, ErrCallGone
 	}
-	if err != nil && !errors.Is(err, ErrWrongCode) && !errors.Is(err, ErrMFALocked) {
+	if err != nil && !refused(err) && !errors.Is(err, ErrMFALocked) {
 		return Script{}, err
 	}
 	return cc.say(sayKey), nil

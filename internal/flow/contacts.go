@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -47,10 +48,10 @@ func (e *Engine) BeginContactChange(ctx context.Context, c Caller, txnID, kind, 
 		return nil, err
 	}
 	now := e.now()
-	code := randomDigits(6)
+	code := factor.Digits(6)
 	ttl := time.Duration(p.CodeTTL)
 	ch := &store.Challenge{ID: store.NewID("vfy"), TenantID: c.TenantID, UserID: u.ID, Purpose: purpose, Channel: channel,
-		Destination: value, CodeHash: e.codeHash(u.ID, purpose, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		Destination: value, CodeHash: factor.CodeHash(e.Keys, u.ID, purpose, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	iss := e.issuer(t, p)
 	lang := languageOf(c, u)
 	msg := message(c.TenantID, channel, value, words(lang, "verify.subject."+kind, iss), words(lang, "verify.text."+kind, iss, code, int(ttl.Minutes())))
@@ -61,13 +62,14 @@ func (e *Engine) BeginContactChange(ctx context.Context, c Caller, txnID, kind, 
 	if err := e.send(ctx, c, p, u, ch, msg, "contact.verification_sent", resend); err != nil {
 		return nil, err
 	}
-	return &Sent{ID: ch.ID, Channel: channel, SentTo: mask(channel, value), ExpiresAt: ch.ExpiresAt}, nil
+	return &Sent{ID: ch.ID, Channel: channel, SentTo: factor.Mask(channel, value), ExpiresAt: ch.ExpiresAt}, nil
 }
 
 // ConfirmContactChange checks the verification code, records the verified
 // contact point, makes it usable as a factor when policy allows, and tells
-// the person on the old contact point (invariant 6).
-func (e *Engine) ConfirmContactChange(ctx context.Context, c Caller, verificationID, code string) (*store.User, error) {
+// the person on the old contact point (invariant 6). The step of a portal
+// page goes in the same transaction; nil for none.
+func (e *Engine) ConfirmContactChange(ctx context.Context, c Caller, verificationID, code string, step *Step) (*store.User, error) {
 	now := e.now()
 	ch, err := e.Store.LiveChallenge(ctx, c.TenantID, verificationID, now)
 	if err != nil || (ch.Purpose != store.PurposeVerifyPhone && ch.Purpose != store.PurposeVerifyEmail) {
@@ -84,23 +86,41 @@ func (e *Engine) ConfirmContactChange(ctx context.Context, c Caller, verificatio
 	if u.Status != store.StatusActive {
 		return nil, ErrContactChangeDenied
 	}
-	err = e.guess(ctx, c, p, u, attempt{
-		kind: ch.Purpose, detail: map[string]any{"verification": ch.ID},
-		check: func(q store.Queries) (bool, string, error) {
+	env := e.env(c, p, u)
+	then := func(q store.Queries) error {
+		if step == nil {
+			return nil
+		}
+		factorID := ""
+		all, err := q.ActiveFactors(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, f := range all {
+			if f.Kind == ch.Channel {
+				factorID = f.ID
+			}
+		}
+		return e.finishStep(ctx, q, c, step, factorID)
+	}
+	err = e.guess(ctx, c, p, u, factor.Attempt{
+		Kind: ch.Purpose, Detail: map[string]any{"verification": ch.ID},
+		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
 			code, ok := totp.NormalizeCode(code)
 			if !ok {
 				return false, "malformed_code", nil
 			}
-			got, err := q.ConsumeChallenge(ctx, u.ID, ch.Purpose, e.codeHash(u.ID, ch.Purpose, code), now)
+			got, err := q.ConsumeChallenge(ctx, u.ID, ch.Purpose, factor.CodeHash(env.Keys, u.ID, ch.Purpose, code), env.Now)
 			if err != nil || got == nil || got.ID != ch.ID {
 				return false, "wrong_code", err
 			}
 			return true, "", nil
 		},
-		success: func(q store.Queries) error {
-			return e.applyContact(ctx, q, c, t, p, u, ch.Channel, ch.Destination, now)
+		Success: func(ctx context.Context, q store.Queries) error {
+			return e.applyContact(ctx, q, c, t, p, u, ch.Channel, ch.Destination, env.Now)
 		},
-	})
+		Wrong: func(string) error { return ErrWrongVerificationCode },
+	}, nil, then)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +147,7 @@ func (e *Engine) SetContact(ctx context.Context, c Caller, userID, channel, valu
 // applyContact stores a verified contact point, keeps the matching factor in
 // step with it and notifies the old one.
 func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t *store.Tenant, p policy.Policy, u *store.User, channel, value string, now time.Time) error {
-	old, _ := destination(u, channel)
+	old, _ := factor.Destination(u, channel)
 	if old == "" {
 		if channel == delivery.SMS {
 			old = u.Phone
@@ -148,7 +168,7 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 		return err
 	}
 	if p.Allows(channel) {
-		cfg, _ := json.Marshal(map[string]string{"to": mask(channel, value)})
+		cfg, _ := json.Marshal(map[string]string{"to": factor.Mask(channel, value)})
 		if err := q.UpsertFactor(ctx, &store.Factor{ID: store.NewID("fac"), TenantID: c.TenantID, UserID: u.ID, Kind: channel, Config: string(cfg)}, now); err != nil {
 			return err
 		}
@@ -156,11 +176,11 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 	if old != "" && !strings.EqualFold(old, value) {
 		iss, lang := e.issuer(t, p), languageOf(c, u)
 		notice := message(c.TenantID, channel, old, words(lang, "changed.subject."+channel, iss),
-			words(lang, "changed.text."+channel, iss, mask(channel, value))+" "+words(lang, "notice.if_not_you"))
+			words(lang, "changed.text."+channel, iss, factor.Mask(channel, value))+" "+words(lang, "notice.if_not_you"))
 		if err := outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now); err != nil {
 			return err
 		}
 	}
 	return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "success",
-		Detail: map[string]any{"channel": channel, "to": mask(channel, value), "old_notified": old != "" && !strings.EqualFold(old, value)}})
+		Detail: map[string]any{"channel": channel, "to": factor.Mask(channel, value), "old_notified": old != "" && !strings.EqualFold(old, value)}})
 }

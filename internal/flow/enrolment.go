@@ -3,70 +3,86 @@ package flow
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow/factor/authenticator"
+	"github.com/countersign/countersign/internal/flow/factor/phonecall"
+	"github.com/countersign/countersign/internal/flow/factor/questions"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
-	"github.com/countersign/countersign/internal/validate"
 )
 
+// Step is what a portal page's step does besides its own operation, in the
+// same write transaction, so that no failure leaves a half-finished state
+// (a factor active and the sign-in not completed, or the session not renewed).
+type Step struct {
+	// FinishTxn is the portal sign-in in which the person enrolled their
+	// first method: the new factor completes it as its second step.
+	FinishTxn string
+	// Session is the change to the browser's session.
+	Session *SessionChange
+}
+
 // CompleteEnrolmentTxn finishes the portal sign-in of a person who had no
-// factor, once they enrolled one in it: proving the new factor is their
-// second step. The factor must be active, theirs, and confirmed after the
-// sign-in began.
-func (e *Engine) CompleteEnrolmentTxn(ctx context.Context, c Caller, txnID, factorID string) error {
+// factor, once they enrolled one in it (by a phone call, which the person
+// answered away from the page): proving the new factor is their second
+// step. The session change of step goes in the same transaction.
+func (e *Engine) CompleteEnrolmentTxn(ctx context.Context, c Caller, factorID string, step *Step) error {
 	c.ApplicationID = PortalApplication
-	txn, err := e.Transaction(ctx, c, txnID)
-	if err != nil {
-		return err
-	}
-	if txn.Mode != ModePortal {
-		return ErrTxnGone
-	}
-	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
-	if err != nil {
-		return notFoundAs(err, ErrEnrolmentGone)
-	}
-	if f.UserID != txn.UserID || f.State != store.FactorActive || f.ConfirmedAt == nil || f.ConfirmedAt.Before(txn.CreatedAt) {
+	err := e.Store.InTx(ctx, func(q store.Queries) error {
+		return e.finishStep(ctx, q, c, step, factorID)
+	})
+	if errors.Is(err, store.ErrNotFound) {
 		return ErrEnrolmentGone
 	}
-	now := e.now()
-	done, err := e.Store.CompleteLoginTxn(ctx, txn.ID, store.TxnAllowed, f.ID, now)
-	if err != nil {
-		return err
+	return err
+}
+
+// finishStep completes the portal sign-in a step names with the factor just
+// activated, then changes the session. The factor must be active, the
+// person's, and confirmed after the sign-in began.
+func (e *Engine) finishStep(ctx context.Context, q store.Queries, c Caller, step *Step, factorID string) error {
+	if step == nil {
+		return nil
 	}
-	if !done {
-		return ErrTxnGone
+	if step.FinishTxn != "" {
+		c.ApplicationID = PortalApplication
+		txn, err := q.LoginTxnByID(ctx, c.TenantID, step.FinishTxn)
+		if err != nil || txn.Mode != ModePortal || txn.ApplicationID != PortalApplication {
+			return ErrTxnGone
+		}
+		f, err := q.FactorByID(ctx, c.TenantID, factorID)
+		if err != nil {
+			return notFoundAs(err, ErrEnrolmentGone)
+		}
+		if f.UserID != txn.UserID || f.State != store.FactorActive || f.ConfirmedAt == nil || f.ConfirmedAt.Before(txn.CreatedAt) {
+			return ErrEnrolmentGone
+		}
+		done, err := q.CompleteLoginTxn(ctx, txn.ID, store.TxnAllowed, f.ID, e.now())
+		if err != nil {
+			return err
+		}
+		if !done {
+			return ErrTxnGone
+		}
+		if err := e.Audit(ctx, q, c, Event{UserID: txn.UserID, Event: "portal.sign_in", Outcome: "success", Detail: map[string]any{"step": "enrolled", "factor": f.ID, "txn": txn.ID}}); err != nil {
+			return err
+		}
 	}
-	return e.Audit(ctx, e.Store, c, Event{UserID: txn.UserID, Event: "portal.sign_in", Outcome: "success", Detail: map[string]any{"step": "enrolled", "factor": f.ID, "txn": txn.ID}})
+	return e.changeSession(ctx, q, step.Session)
 }
 
 // Answer is one security question and the person's answer.
-type Answer struct {
-	QuestionID string
-	Text       string
-}
-
-type questionsConfig struct {
-	Questions []string `json:"questions"`
-}
-
-// normalizeAnswer makes answers forgiving of case and spacing.
-func normalizeAnswer(s string) string {
-	return strings.ToLower(strings.Join(strings.Fields(s), " "))
-}
-
-func questionsAAD(userID string) []byte { return []byte("questions\x00" + userID) }
+type Answer = questions.Answer
 
 // SetSecurityAnswers records the person's security questions and answers
 // (A8) on the strength of a fresh authentication: exactly the policy's
 // number of distinct questions from the catalogue, each answer hashed with
 // argon2id. Answering again replaces every earlier answer.
-func (e *Engine) SetSecurityAnswers(ctx context.Context, c Caller, txnID string, answers []Answer) error {
+func (e *Engine) SetSecurityAnswers(ctx context.Context, c Caller, txnID string, answers []Answer, step *Step) error {
 	c.ApplicationID = PortalApplication
 	t, p, u, _, err := e.freshUser(ctx, c, txnID)
 	if err != nil {
@@ -79,61 +95,30 @@ func (e *Engine) SetSecurityAnswers(ctx context.Context, c Caller, txnID string,
 	if err := canManageMFA(u.Status); err != nil {
 		return err
 	}
-	var errs validate.Errors
-	seen := map[string]bool{}
-	ids := make([]string, 0, n)
-	for i, a := range answers {
-		qf, af := fmt.Sprintf("question_%d", i+1), fmt.Sprintf("answer_%d", i+1)
-		switch {
-		case a.QuestionID == "":
-			errs.Add(qf, "required", "Choose a question.")
-		case !slices.Contains(QuestionIDs, a.QuestionID):
-			errs.Add(qf, "invalid", "Choose a question from the list.")
-		case seen[a.QuestionID]:
-			errs.Add(qf, "duplicate", "Choose a different question: each question may be used once.")
-		}
-		seen[a.QuestionID] = true
-		ids = append(ids, a.QuestionID)
-		switch norm := normalizeAnswer(a.Text); {
-		case norm == "":
-			errs.Add(af, "required", "Answer is required. Enter an answer you will remember.")
-		case len([]rune(norm)) < 3:
-			errs.Add(af, "too_short", "Answer must be at least 3 characters long.")
-		case len(norm) > 100:
-			errs.Add(af, "too_long", "Answer must be at most 100 characters long.")
-		}
-	}
-	if len(answers) != n {
-		errs.Add("questions", "count", fmt.Sprintf("Answer exactly %d different questions.", n))
-	}
-	if err := errs.Err(); err != nil {
+	if err := questions.Validate(answers, n); err != nil {
 		return err
 	}
-	hashes := make(map[string]string, n)
-	for _, a := range answers {
-		h, err := e.Hasher.Hash(ctx, normalizeAnswer(a.Text))
-		if err != nil {
-			return busyOr(err)
-		}
-		hashes[a.QuestionID] = h
-	}
-	raw, _ := json.Marshal(hashes)
-	sealed, err := e.Keys.Seal(raw, questionsAAD(u.ID))
+	sealed, cfg, err := questions.Seal(ctx, e.Hasher, e.Keys, u.ID, answers)
 	if err != nil {
-		return err
+		return busyOr(err)
 	}
-	cfg, _ := json.Marshal(questionsConfig{Questions: ids})
 	before, err := e.Store.ActiveFactors(ctx, u.ID)
 	if err != nil {
 		return err
 	}
 	now := e.now()
 	err = e.Store.InTx(ctx, func(q store.Queries) error {
-		f := &store.Factor{ID: store.NewID("fac"), TenantID: c.TenantID, UserID: u.ID, Kind: FactorQuestions, Secret: sealed, Config: string(cfg)}
+		f := &store.Factor{ID: store.NewID("fac"), TenantID: c.TenantID, UserID: u.ID, Kind: FactorQuestions, Secret: sealed, Config: cfg}
 		if err := q.UpsertFactor(ctx, f, now); err != nil {
 			return err
 		}
-		return e.factorActivated(ctx, q, c, t, p, u, f, before, now)
+		if err := e.factorActivated(ctx, q, c, t, p, u, f, before, now); err != nil {
+			return err
+		}
+		if step != nil {
+			return e.changeSession(ctx, q, step.Session)
+		}
+		return nil
 	})
 	if err == nil {
 		e.wake()
@@ -144,20 +129,11 @@ func (e *Engine) SetSecurityAnswers(ctx context.Context, c Caller, txnID string,
 // SecurityQuestions returns the ids of the questions the user answered, in
 // the order they chose them; none when they have not.
 func (e *Engine) SecurityQuestions(ctx context.Context, userID string) ([]string, error) {
-	all, err := e.Store.ActiveFactors(ctx, userID)
-	if err != nil {
+	f, err := e.factorOfKind(ctx, userID, FactorQuestions)
+	if err != nil || f == nil {
 		return nil, err
 	}
-	for _, f := range all {
-		if f.Kind == FactorQuestions {
-			var cfg questionsConfig
-			if err := json.Unmarshal([]byte(f.Config), &cfg); err != nil {
-				return nil, fmt.Errorf("questions factor %s: %w", f.ID, err)
-			}
-			return cfg.Questions, nil
-		}
-	}
-	return nil, nil
+	return questions.Asked(f)
 }
 
 // RemoveOwnFactor revokes one of the person's factors on the strength of a
@@ -178,8 +154,8 @@ func (e *Engine) RemoveOwnFactor(ctx context.Context, c Caller, txnID, factorID 
 		return ErrEnrolmentGone
 	}
 	f := all[i]
-	if f.Kind != FactorQuestions && p.RequiresMFA(u.Groups) {
-		others := slices.ContainsFunc(all, func(o store.Factor) bool { return o.ID != f.ID && o.Kind != FactorQuestions && p.Allows(o.Kind) })
+	if opensApplications(f) && p.RequiresMFA(u.Groups) {
+		others := slices.ContainsFunc(all, func(o store.Factor) bool { return o.ID != f.ID && opensApplications(o) && offered(o, p, false) })
 		if !others {
 			return ErrLastFactor
 		}
@@ -237,7 +213,7 @@ func (e *Engine) beginVoice(ctx context.Context, c Caller, t *store.Tenant, p po
 	if err := canManageMFA(u.Status); err != nil {
 		return nil, nil, err
 	}
-	n, err := e.validateVoice(p, n, pin)
+	n, err := phonecall.Validate(p, n, pin)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,7 +221,7 @@ func (e *Engine) beginVoice(ctx context.Context, c Caller, t *store.Tenant, p po
 	now := e.now()
 	expires := now.Add(time.Duration(p.EnrolmentTTL))
 	f := &store.Factor{ID: store.NewID("fac"), TenantID: c.TenantID, UserID: u.ID, Kind: policy.FactorVoice, CreatedAt: now, ExpiresAt: &expires,
-		Config: string(cfg), Secret: e.pinHash(u.ID, pin)}
+		Config: string(cfg), Secret: phonecall.PINHash(e.Keys, u.ID, pin)}
 	var call *store.VoiceCall
 	err = e.Store.InTx(ctx, func(q store.Queries) error {
 		if err := q.CreatePendingFactor(ctx, f, now); err != nil {
@@ -323,18 +299,14 @@ func (e *Engine) beginTOTP(ctx context.Context, c Caller, t *store.Tenant, p pol
 	if err := canManageMFA(u.Status); err != nil {
 		return nil, err
 	}
-	secret, err := totp.GenerateSecret()
-	if err != nil {
-		return nil, err
-	}
 	now := e.now()
 	expires := now.Add(time.Duration(p.EnrolmentTTL))
 	f := &store.Factor{ID: store.NewID("fac"), TenantID: t.ID, UserID: u.ID, Kind: policy.FactorTOTP, CreatedAt: now, ExpiresAt: &expires}
-	// The factor id is the associated data, so a sealed secret copied to
-	// another row does not open.
-	if f.Secret, err = e.Keys.Seal(secret, []byte(f.ID)); err != nil {
+	secret, sealed, err := authenticator.NewSecret(e.Keys, f.ID)
+	if err != nil {
 		return nil, err
 	}
+	f.Secret = sealed
 	err = e.Store.InTx(ctx, func(q store.Queries) error {
 		if err := q.CreatePendingFactor(ctx, f, now); err != nil {
 			return err
@@ -344,32 +316,33 @@ func (e *Engine) beginTOTP(ctx context.Context, c Caller, t *store.Tenant, p pol
 	if err != nil {
 		return nil, err
 	}
-	return &Enrolment{Factor: f, User: u, URI: totp.URI(e.issuer(t, p), u.LoginID, secret), Secret: totp.FormatSecret(secret), ExpiresAt: expires}, nil
+	return &Enrolment{Factor: f, User: u, URI: authenticator.URI(e.issuer(t, p), u.LoginID, secret), Secret: authenticator.Key(secret), ExpiresAt: expires}, nil
 }
 
 // PendingEnrolment returns a pending enrolment again (to render its QR code);
 // only while it is still the user's current pending secret.
 func (e *Engine) PendingEnrolment(ctx context.Context, c Caller, factorID string) (*Enrolment, error) {
-	f, u, p, err := e.pending(ctx, c, factorID)
+	f, u, p, err := e.pendingFactor(ctx, c, factorID)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
+	secret, err := authenticator.Open(e.Keys, f)
 	if err != nil {
-		return nil, fmt.Errorf("open factor %s: %w", f.ID, err)
+		return nil, err
 	}
 	t, _, err := e.Policy(ctx, c.TenantID)
 	if err != nil {
 		return nil, err
 	}
-	return &Enrolment{Factor: f, User: u, URI: totp.URI(e.issuer(t, p), u.LoginID, secret), Secret: totp.FormatSecret(secret), ExpiresAt: *f.ExpiresAt}, nil
+	return &Enrolment{Factor: f, User: u, URI: authenticator.URI(e.issuer(t, p), u.LoginID, secret), Secret: authenticator.Key(secret), ExpiresAt: *f.ExpiresAt}, nil
 }
 
 // ConfirmTOTPEnrolment activates a pending authenticator with a code from its
 // secret (C4). The step used here is recorded, so the same code cannot then
 // be used to log in. An older authenticator is revoked (C3).
-func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, code string) (*store.Factor, error) {
-	f, u, p, err := e.pending(ctx, c, factorID)
+// The step of a portal page goes in the same transaction; nil for none.
+func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, code string, step *Step) (*store.Factor, error) {
+	f, u, p, err := e.pendingFactor(ctx, c, factorID)
 	if err != nil {
 		return nil, err
 	}
@@ -377,9 +350,9 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	if err != nil {
 		return nil, err
 	}
-	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
+	secret, err := authenticator.Open(e.Keys, f)
 	if err != nil {
-		return nil, fmt.Errorf("open factor %s: %w", f.ID, err)
+		return nil, err
 	}
 	before, err := e.Store.ActiveFactors(ctx, u.ID)
 	if err != nil {
@@ -387,7 +360,7 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	}
 	now := e.now()
 	var result error
-	var step int64
+	var used int64
 	err = e.Store.InTx(ctx, func(q store.Queries) error {
 		result = nil
 		charged, err := q.ChargeEnrolment(ctx, f.ID, p.EnrolmentAttempts)
@@ -399,11 +372,11 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 			return nil
 		}
 		var ok bool
-		if step, ok = totp.Match(secret, code, now, p.TOTPDrift, -1); !ok {
+		if used, ok = authenticator.Confirm(secret, code, p, now); !ok {
 			result = ErrWrongCode
 			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "factor.enrolment_confirm", Outcome: "failure", Detail: map[string]any{"factor": f.ID, "reason": "wrong_code"}})
 		}
-		activated, err := q.ActivateFactor(ctx, f.ID, step, now)
+		activated, err := q.ActivateFactor(ctx, f.ID, used, now)
 		if err != nil {
 			return err
 		}
@@ -411,7 +384,10 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 			result = ErrEnrolmentGone
 			return nil
 		}
-		return e.factorActivated(ctx, q, c, t, p, u, f, before, now)
+		if err := e.factorActivated(ctx, q, c, t, p, u, f, before, now); err != nil {
+			return err
+		}
+		return e.finishStep(ctx, q, c, step, f.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -421,7 +397,7 @@ func (e *Engine) ConfirmTOTPEnrolment(ctx context.Context, c Caller, factorID, c
 	}
 	e.wake() // the change notice
 	f.State = store.FactorActive
-	f.LastStep = step
+	f.LastStep = used
 	f.ConfirmedAt = &now
 	return f, nil
 }
@@ -458,4 +434,26 @@ func (e *Engine) factorActivated(ctx context.Context, q store.Queries, c Caller,
 	lang := languageOf(c, u)
 	return e.enqueueNotice(ctx, q, c, t, p, u, channel, to, "notice.method_changed.subject",
 		words(lang, sentence, factorWhat(lang, f.Kind), when(lang, now)), now)
+}
+
+func (e *Engine) pendingFactor(ctx context.Context, c Caller, factorID string) (*store.Factor, *store.User, policy.Policy, error) {
+	_, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, nil, p, err
+	}
+	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
+	if err != nil {
+		return nil, nil, p, notFoundAs(err, ErrEnrolmentGone)
+	}
+	if f.State != store.FactorPending || f.ExpiresAt == nil || !e.now().Before(*f.ExpiresAt) {
+		return nil, nil, p, ErrEnrolmentGone
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, f.UserID)
+	if err != nil {
+		return nil, nil, p, notFoundAs(err, ErrEnrolmentGone)
+	}
+	if err := canManageMFA(u.Status); err != nil {
+		return nil, nil, p, err
+	}
+	return f, u, p, nil
 }

@@ -1,33 +1,58 @@
 package flow
 
-import "errors"
-
-// Domain errors. Front doors map each to a stable public code (see
-// docs/errors.md); the wrapped cause, if any, goes only to the log.
-var (
-	ErrInvalidCredentials = errors.New("login ID or password incorrect")
-	ErrWrongCode          = errors.New("code incorrect")
-	ErrMFALocked          = errors.New("second factor locked after too many failed attempts")
-	ErrTxnGone            = errors.New("login transaction expired, completed or unknown")
-	ErrUserNotFound       = errors.New("user not found")
-	ErrNotRegistered      = errors.New("user has no active second factor")
-	ErrAccountDisabled    = errors.New("account disabled")
-	ErrAccountInactive    = errors.New("account inactive")
-	ErrAccountPending     = errors.New("account pending")
-	ErrAccountExpired     = errors.New("account expired")
-	ErrAccountLocked      = errors.New("account locked by an administrator")
-	ErrEnrolmentGone      = errors.New("enrolment expired, replaced or unknown")
-	ErrFactorNotAllowed   = errors.New("factor not allowed by policy")
-	ErrFreshAuthRequired  = errors.New("a fresh authentication is required")
-	ErrForbidden          = errors.New("not permitted for this role")
-	ErrBusy               = errors.New("server busy")
-	ErrLastFactor         = errors.New("the last sign-in factor cannot be removed")
-	ErrIdentityNotMatched = errors.New("identity details do not match")
+import (
+	"github.com/countersign/countersign/internal/flow/factor"
+	"github.com/countersign/countersign/internal/flow/factor/authenticator"
+	"github.com/countersign/countersign/internal/flow/factor/onetime"
+	"github.com/countersign/countersign/internal/flow/factor/questions"
+	"github.com/countersign/countersign/internal/flow/factor/sentcode"
+	"github.com/countersign/countersign/internal/problem"
 )
 
+// Domain errors. Each names its entry in the public catalogue (package
+// problem, docs/errors.md), which every front door renders; the wrapped
+// cause, if any, goes only to the log.
 var (
-	ErrOTASpent            = errors.New("one-time access tokens spent: log in with the authenticator app first")
-	ErrNoDestination       = errors.New("no verified destination for this channel")
-	ErrVerificationGone    = errors.New("verification expired, replaced or unknown")
-	ErrContactChangeDenied = errors.New("only active users may change contact points")
+	ErrInvalidCredentials = problem.Domain("invalid_credentials", "login ID or password incorrect")
+	// ErrPasswordLocked is told only once the right password was given for
+	// a password-locked login ID, so it reveals nothing (G4).
+	ErrPasswordLocked     = problem.Domain("password_locked", "right password for a password-locked login ID")
+	ErrMFALocked          = problem.Domain("mfa_locked", "second factor locked after too many failed attempts")
+	ErrTxnGone            = problem.Domain("transaction_gone", "login transaction expired, completed or unknown")
+	ErrUserNotFound       = problem.Domain("user_not_found", "user not found")
+	ErrNotRegistered      = problem.Domain("user_not_registered", "user has no active second factor")
+	ErrAccountDisabled    = problem.Domain("account_disabled", "account disabled")
+	ErrAccountInactive    = problem.Domain("account_inactive", "account inactive")
+	ErrAccountPending     = problem.Domain("account_pending", "account pending")
+	ErrAccountExpired     = problem.Domain("account_expired", "account expired")
+	ErrAccountLocked      = problem.Domain("account_locked", "account locked by an administrator")
+	ErrEnrolmentGone      = problem.Domain("enrolment_gone", "enrolment expired, replaced or unknown")
+	ErrFactorNotAllowed   = problem.Domain("factor_not_allowed", "factor not allowed by policy")
+	ErrFreshAuthRequired  = problem.Domain("fresh_authentication_required", "a fresh authentication is required")
+	ErrForbidden          = problem.Domain("forbidden", "not permitted for this role")
+	ErrBusy               = problem.Domain("busy", "server busy")
+	ErrLastFactor         = problem.Domain("last_factor", "the last sign-in factor cannot be removed")
+	ErrIdentityNotMatched = problem.Domain("identity_not_matched", "identity details do not match")
+
+	ErrNoDestination       = problem.Domain("no_verified_destination", "no verified destination for this channel")
+	ErrVerificationGone    = problem.Domain("verification_gone", "verification expired, replaced or unknown")
+	ErrContactChangeDenied = problem.Domain("contact_change_denied", "only active users may change contact points")
+	// ErrCallGone is a callback for an unknown or finished call.
+	ErrCallGone = problem.Domain("not_found", "call unknown or finished")
+	// ErrWrongVerificationCode is a wrong code of a contact verification or
+	// an account recovery message.
+	ErrWrongVerificationCode = factor.Refusal("wrong_verification_code", "verification or recovery code incorrect")
+)
+
+// The factors' own refusals, for front doors that tell them apart.
+var (
+	// ErrRefused is every wrong response to a factor, whatever its kind.
+	ErrRefused = factor.ErrRefused
+	// ErrWrongCode is a wrong authenticator-app code (E02).
+	ErrWrongCode      = authenticator.ErrWrongCode
+	ErrWrongSMSCode   = sentcode.ErrWrongSMSCode
+	ErrWrongEmailCode = sentcode.ErrWrongEmailCode
+	ErrWrongAnswer    = questions.ErrWrongAnswer
+	ErrWrongToken     = onetime.ErrWrongToken
+	ErrOTASpent       = onetime.ErrSpent
 )

@@ -2,21 +2,85 @@ package flow
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"slices"
 
+	"github.com/countersign/countersign/internal/flow/factor"
+	"github.com/countersign/countersign/internal/flow/factor/authenticator"
+	"github.com/countersign/countersign/internal/flow/factor/onetime"
+	"github.com/countersign/countersign/internal/flow/factor/phonecall"
+	"github.com/countersign/countersign/internal/flow/factor/questions"
+	"github.com/countersign/countersign/internal/flow/factor/sentcode"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
-	"github.com/countersign/countersign/internal/totp"
 )
+
+// kinds are the second factors the engine knows, one line each: a new
+// factor is its package and a line here (see docs/architecture.md).
+var kinds = registry(
+	authenticator.Factor{},
+	sentcode.SMS,
+	sentcode.Email,
+	phonecall.Factor{},
+	questions.Factor{},
+)
+
+// oneTimeToken stands in for a lost authenticator app (C8); no factor row
+// has its kind, so it is not in kinds.
+var oneTimeToken factor.Verifier = onetime.Token{}
+
+func registry(fs ...factor.Factor) map[string]factor.Factor {
+	m := make(map[string]factor.Factor, len(fs))
+	for _, f := range fs {
+		if _, dup := m[f.Kind()]; dup {
+			panic("flow: factor kind registered twice: " + f.Kind())
+		}
+		m[f.Kind()] = f
+	}
+	return m
+}
+
+// FactorQuestions is the security questions' kind.
+const FactorQuestions = questions.Kind
+
+// QuestionIDs is the catalogue of security questions.
+var QuestionIDs = questions.IDs
+
+// offered reports whether a factor row may finish a sign-in under p: its
+// kind is registered and offered (to the portal when portal is set).
+func offered(f store.Factor, p policy.Policy, portal bool) bool {
+	k, ok := kinds[f.Kind]
+	return ok && factor.Offered(k, p, portal)
+}
+
+// opensApplications reports whether a factor row is a sign-in method for
+// applications, not only for the portal.
+func opensApplications(f store.Factor) bool {
+	k, ok := kinds[f.Kind]
+	return ok && factor.OpensApplications(k)
+}
+
+// env is what a factor is lent for one request.
+func (e *Engine) env(c Caller, p policy.Policy, u *store.User) factor.Env {
+	return factor.Env{Now: e.now(), Policy: p, User: u, Keys: e.Keys, Hasher: e.Hasher, Lang: languageOf(c, u)}
+}
 
 func (e *Engine) usableFactors(ctx context.Context, p policy.Policy, u *store.User) ([]store.Factor, error) {
 	all, err := e.Store.ActiveFactors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(f store.Factor) bool { return !p.Allows(f.Kind) }), nil
+	return slices.DeleteFunc(all, func(f store.Factor) bool { return !offered(f, p, false) }), nil
+}
+
+// PortalFactors lists the factors that finish a portal sign-in: those policy
+// allows, and the security questions when they may replace them.
+func (e *Engine) PortalFactors(ctx context.Context, p policy.Policy, u *store.User) ([]store.Factor, error) {
+	all, err := e.Store.ActiveFactors(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(f store.Factor) bool { return !offered(f, p, true) }), nil
 }
 
 // pickFactor finds the usable factor with this id, or the authenticator app
@@ -38,159 +102,50 @@ func (e *Engine) pickFactor(ctx context.Context, p policy.Policy, u *store.User,
 	return nil, ErrNotRegistered
 }
 
-// verifyTOTP checks an authenticator code: the step is used at most once per
-// factor (invariant 2), and a login with the app resets the count of
-// one-time-token logins (C8).
-func (e *Engine) verifyTOTP(ctx context.Context, c Caller, p policy.Policy, u *store.User, f *store.Factor, code string, txn *store.LoginTxn, success func(q store.Queries) error) error {
-	secret, err := e.Keys.Open(f.Secret, []byte(f.ID))
+// verify runs a factor's check of what the person submitted through the
+// guess runner. f is nil for a one-time access token.
+func (e *Engine) verify(ctx context.Context, c Caller, p policy.Policy, u *store.User, v factor.Verifier, f *store.Factor, r factor.Response, txn *store.LoginTxn, then func(q store.Queries) error) error {
+	a, err := v.Verify(ctx, e.env(c, p, u), f, r)
 	if err != nil {
-		return fmt.Errorf("open factor %s: %w", f.ID, err)
+		return busyOr(err)
 	}
-	now := e.now()
-	return e.guess(ctx, c, p, u, attempt{
-		kind: f.Kind, txn: txn, detail: map[string]any{"factor": f.ID},
-		check: func(q store.Queries) (bool, string, error) {
-			step, ok := totp.Match(secret, code, now, p.TOTPDrift, f.LastStep)
-			if !ok {
-				if _, used := totp.Match(secret, code, now, p.TOTPDrift, -1); used {
-					return false, "replayed", nil
-				}
-				return false, "wrong_code", nil
-			}
-			// The row decides, not f.LastStep: another server may have used the step since f was read.
-			used, err := q.UseStep(ctx, f.ID, step)
-			if err != nil || !used {
-				return false, "replayed", err
-			}
-			return true, "", nil
-		},
-		success: func(q store.Queries) error {
-			if u.OTAConsecutive > 0 {
-				if err := q.ResetOTA(ctx, u.ID); err != nil {
-					return err
-				}
-			}
-			if success != nil {
-				return success(q)
-			}
-			return nil
-		},
-	})
+	return e.guess(ctx, c, p, u, a, txn, then)
 }
 
-// verifyCode checks an SMS or email code: any live code of the user works, a
-// success ends them all (B8), every failure counts (B5).
-func (e *Engine) verifyCode(ctx context.Context, c Caller, p policy.Policy, u *store.User, f *store.Factor, code string, txn *store.LoginTxn, success func(q store.Queries) error) error {
-	now := e.now()
-	return e.guess(ctx, c, p, u, attempt{
-		kind: f.Kind, txn: txn, detail: map[string]any{"factor": f.ID},
-		check: func(q store.Queries) (bool, string, error) {
-			code, ok := totp.NormalizeCode(code)
-			if !ok {
-				return false, "malformed_code", nil
-			}
-			ch, err := q.ConsumeChallenge(ctx, u.ID, store.PurposeLogin, e.codeHash(u.ID, store.PurposeLogin, code), now)
-			if err != nil || ch == nil {
-				return false, "wrong_code", err
-			}
-			_, err = q.ConsumeAllChallenges(ctx, u.ID, store.PurposeLogin, now)
-			return err == nil, "", err
-		},
-		success: success,
-	})
+// verifier returns the factor that checks a typed response for a row.
+func verifier(f *store.Factor) (factor.Verifier, error) {
+	v, ok := kinds[f.Kind].(factor.Verifier)
+	if !ok {
+		return nil, ErrFactorNotAllowed
+	}
+	return v, nil
 }
 
-func (e *Engine) verifyOneTimeToken(ctx context.Context, c Caller, p policy.Policy, u *store.User, token string, txn *store.LoginTxn, success func(q store.Queries) error) error {
-	now := e.now()
-	return e.guess(ctx, c, p, u, attempt{
-		kind: "one_time_token", txn: txn, detail: map[string]any{},
-		check: func(q store.Queries) (bool, string, error) {
-			ch, err := q.ConsumeChallenge(ctx, u.ID, store.PurposeOTA, e.codeHash(u.ID, store.PurposeOTA, normalizeToken(token)), now)
-			if err != nil || ch == nil {
-				return false, "wrong_token", err
-			}
-			// Only a used token counts; one that expires unused does not (C8).
-			ok, err := q.TakeOTA(ctx, u.ID, p.OTAMaxConsecutive)
-			if err != nil || !ok {
-				return false, "one_time_tokens_spent", err
-			}
-			return true, "", nil
-		},
-		failure: func(reason string) error {
-			if reason == "one_time_tokens_spent" {
-				return ErrOTASpent
-			}
-			return ErrWrongCode
-		},
-		success: success,
-	})
-}
-
-// PortalFactors lists the factors that finish a portal sign-in: those policy
-// allows, and the security questions when they may replace them.
-func (e *Engine) PortalFactors(ctx context.Context, p policy.Policy, u *store.User) ([]store.Factor, error) {
-	all, err := e.Store.ActiveFactors(ctx, u.ID)
+// factorOfKind returns the user's active factor of a kind, or nil.
+func (e *Engine) factorOfKind(ctx context.Context, userID, kind string) (*store.Factor, error) {
+	all, err := e.Store.ActiveFactors(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(f store.Factor) bool {
-		if f.Kind == FactorQuestions {
-			return !p.Portal.QuestionsSignIn || p.Portal.SecurityQuestions == 0
+	for i := range all {
+		if all[i].Kind == kind {
+			return &all[i], nil
 		}
-		return !p.Allows(f.Kind)
-	}), nil
+	}
+	return nil, nil
 }
 
-// verifyAnswers checks every security answer as one second-factor guess.
-// The argon2id work happens before the write transaction so the single
-// SQLite writer is not held by it; the result is only acted on after the
-// guess was charged, so past the limit nothing is revealed (invariant 1).
-func (e *Engine) verifyAnswers(ctx context.Context, c Caller, p policy.Policy, u *store.User, answers map[string]string, txn *store.LoginTxn) error {
-	var f *store.Factor
-	all, err := e.Store.ActiveFactors(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	for i := range all {
-		if all[i].Kind == FactorQuestions {
-			f = &all[i]
-		}
-	}
-	if f == nil {
-		return ErrFactorNotAllowed
-	}
-	raw, err := e.Keys.Open(f.Secret, questionsAAD(u.ID))
-	if err != nil {
-		return fmt.Errorf("open questions of %s: %w", u.ID, err)
-	}
-	var hashes map[string]string
-	if err := json.Unmarshal(raw, &hashes); err != nil {
-		return fmt.Errorf("questions of %s: %w", u.ID, err)
-	}
-	match := len(hashes) > 0
-	for id, h := range hashes {
-		ok, _, err := e.Hasher.Verify(ctx, h, normalizeAnswer(answers[id]))
-		if err != nil {
-			return busyOr(err)
-		}
-		match = match && ok
-	}
-	txn.FactorID = f.ID
-	return e.guess(ctx, c, p, u, attempt{
-		kind: FactorQuestions, txn: txn, detail: map[string]any{"factor": f.ID},
-		check: func(store.Queries) (bool, string, error) {
-			if !match {
-				return false, "wrong_answer", nil
-			}
-			return true, "", nil
-		},
-	})
+// Factors lists a user's active factors, for the person's own pages.
+func (e *Engine) Factors(ctx context.Context, userID string) ([]store.Factor, error) {
+	return e.Store.ActiveFactors(ctx, userID)
 }
 
 func factorWhat(lang, kind string) string {
-	switch kind {
-	case policy.FactorTOTP, policy.FactorVoice, policy.FactorSMS, policy.FactorEmail, FactorQuestions:
+	if _, ok := kinds[kind]; ok {
 		return words(lang, "what."+kind)
 	}
 	return words(lang, "what.other")
 }
+
+// refused reports whether err is a wrong response to a factor, of any kind.
+func refused(err error) bool { return errors.Is(err, factor.ErrRefused) }

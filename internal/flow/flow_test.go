@@ -240,14 +240,14 @@ func TestEnrolmentRules(t *testing.T) {
 		if string(s1) == string(s2) || len(s1) < 20 {
 			t.Fatal("each enrolment needs a fresh secret of at least 160 bits")
 		}
-		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, first.Factor.ID, e.code(s1, 0)); !errors.Is(err, flow.ErrEnrolmentGone) {
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, first.Factor.ID, e.code(s1, 0), nil); !errors.Is(err, flow.ErrEnrolmentGone) {
 			t.Fatalf("confirm replaced enrolment: %v, want ErrEnrolmentGone", err)
 		}
-		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, second.Factor.ID, e.code(s1, 0)); !errors.Is(err, flow.ErrWrongCode) {
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, second.Factor.ID, e.code(s1, 0), nil); !errors.Is(err, flow.ErrWrongCode) {
 			t.Fatalf("code of the replaced secret against the new one: %v, want ErrWrongCode", err)
 		}
 		code := e.code(s2, 0)
-		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, second.Factor.ID, code); err != nil {
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, second.Factor.ID, code, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.eng.Check(e.ctx, e.app, "hank", code); !errors.Is(err, flow.ErrWrongCode) {
@@ -432,7 +432,7 @@ func TestEnrolmentNeedsFreshAuthentication(t *testing.T) {
 			t.Fatalf("second enrolment on one transaction: %v", err)
 		}
 		secret := secretOf(t, en)
-		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.app, en.Factor.ID, e.code(secret, -1)); err != nil {
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.app, en.Factor.ID, e.code(secret, -1), nil); err != nil {
 			t.Fatal(err)
 		}
 		// With an authenticator, a password-only transaction no longer suffices.

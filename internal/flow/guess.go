@@ -6,40 +6,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 )
 
 // errTxnRace rolls back a verification whose transaction another request completed first.
 var errTxnRace = errors.New("transaction completed concurrently")
 
-// attempt is one second-factor guess for guess to run.
-type attempt struct {
-	kind   string          // totp, sms, email, one_time_token, verify_phone…
-	detail map[string]any  // audit detail, never a secret
-	txn    *store.LoginTxn // completed on success, when set
-	// check evaluates the guess inside the transaction, after it was charged;
-	// reason explains a refusal in the audit record.
-	check func(q store.Queries) (ok bool, reason string, err error)
-	// success runs inside the transaction after a successful check.
-	success func(q store.Queries) error
-	// failure, when set, replaces ErrWrongCode as the answer to a refusal.
-	failure func(reason string) error
-}
-
-// guess charges the guess, evaluates it and records the outcome in one write
-// transaction (invariants 1, 2 and 3): the same for every kind of code.
-func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.User, a attempt) error {
+// guess charges a guess, evaluates it and records the outcome in one write
+// transaction (invariants 1, 2 and 3): the one runner every factor's guess
+// goes through. When txn is set a success completes it, once; then runs in
+// the same transaction after a success.
+func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.User, a factor.Attempt, txn *store.LoginTxn, then func(q store.Queries) error) error {
 	now := e.now()
 	var result error
 	outcome := "success"
 	event := "login.mfa"
-	if strings.HasPrefix(a.kind, "verify_") {
+	if strings.HasPrefix(a.Kind, "verify_") {
 		event = "contact.verify"
 	}
 	detail := func(extra ...any) map[string]any {
-		d := map[string]any{"kind": a.kind}
-		for k, v := range a.detail {
+		d := map[string]any{"kind": a.Kind}
+		for k, v := range a.Detail {
 			d[k] = v
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -57,16 +47,18 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 			result, outcome = ErrMFALocked, "locked"
 			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: detail("reason", "mfa_locked")})
 		}
-		ok, reason, err := a.check(q)
+		ok, reason, err := a.Check(ctx, q)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			result, outcome = ErrWrongCode, "failure"
-			if a.failure != nil {
-				result = a.failure(reason)
+			outcome = "failure"
+			result = ErrWrongCode
+			if a.Wrong != nil {
+				result = a.Wrong(reason)
 			}
 			left := p.MFAAttempts - ch.Failures
+			result = problem.WithAttemptsLeft(result, left)
 			if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "failure", Detail: detail("reason", reason, "attempts_left", left)}); err != nil {
 				return err
 			}
@@ -83,38 +75,52 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 			return err
 		}
 		extra := []any{}
-		if a.txn != nil {
-			done, err := q.CompleteLoginTxn(ctx, a.txn.ID, store.TxnAllowed, factorID(a.detail), now)
+		if txn != nil {
+			done, err := q.CompleteLoginTxn(ctx, txn.ID, store.TxnAllowed, factorID(a.Detail), now)
 			if err != nil {
 				return err
 			}
 			if !done {
 				return errTxnRace
 			}
-			extra = append(extra, "txn", a.txn.ID)
+			extra = append(extra, "txn", txn.ID)
 		}
-		if a.success != nil {
-			if err := a.success(q); err != nil {
+		if a.Success != nil {
+			if err := a.Success(ctx, q); err != nil {
+				return err
+			}
+		}
+		if then != nil {
+			if err := then(q); err != nil {
 				return err
 			}
 		}
 		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success", Detail: detail(extra...)})
 	})
 	if errors.Is(err, errTxnRace) {
-		e.observe(a.kind, "txn_gone")
+		e.observe(a.Kind, "txn_gone")
 		return ErrTxnGone
 	}
 	if err != nil {
 		return err
 	}
-	e.observe(a.kind, outcome)
+	e.observe(a.Kind, outcome)
 	if result == nil {
 		e.wake() // a success may have queued a notice (contact change, enrolment by call)
 	}
-	return result
+	return inLanguage(result, c, u)
 }
 
 func factorID(detail map[string]any) string {
 	id, _ := detail["factor"].(string)
 	return id
+}
+
+// inLanguage records on err the language the person reads it in: the page's,
+// else their recorded one.
+func inLanguage(err error, c Caller, u *store.User) error {
+	if err == nil || (!KnownLanguage(c.Lang) && !KnownLanguage(u.Locale)) {
+		return err
+	}
+	return problem.InLanguage(err, languageOf(c, u))
 }

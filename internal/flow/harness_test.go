@@ -128,7 +128,7 @@ func (e *env) enrol(u *store.User) []byte {
 	secret := secretOf(e.t, en)
 	// Confirm with the previous step's code so the current step stays usable.
 	code := totp.CodeAt(secret, totp.Step(e.clock.Now())-1)
-	if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, en.Factor.ID, code); err != nil {
+	if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, e.admin, en.Factor.ID, code, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return secret

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -24,10 +25,10 @@ func (e *Engine) enqueueNotice(ctx context.Context, q store.Queries, c Caller, t
 // email, else their verified phone by SMS; to is empty when they have
 // neither.
 func noticeDestination(u *store.User) (channel, to string) {
-	if addr, ok := destination(u, delivery.Email); ok {
+	if addr, ok := factor.Destination(u, delivery.Email); ok {
 		return delivery.Email, addr
 	}
-	if phone, ok := destination(u, delivery.SMS); ok {
+	if phone, ok := factor.Destination(u, delivery.SMS); ok {
 		return delivery.SMS, phone
 	}
 	return delivery.Email, ""

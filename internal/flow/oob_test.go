@@ -315,13 +315,13 @@ func TestContactChange(t *testing.T) {
 			t.Fatal(err)
 		}
 		secondCode := e.lastCode("+15555550999")
-		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, first.ID, firstCode); !errors.Is(err, flow.ErrVerificationGone) {
+		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, first.ID, firstCode, nil); !errors.Is(err, flow.ErrVerificationGone) {
 			t.Fatalf("confirm a replaced verification: %v", err)
 		}
-		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, "000000"); !errors.Is(err, flow.ErrWrongCode) && secondCode != "000000" {
+		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, "000000", nil); !errors.Is(err, flow.ErrWrongCode) && secondCode != "000000" {
 			t.Fatalf("wrong code: %v", err)
 		}
-		got, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, secondCode)
+		got, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, secondCode, nil)
 		if err != nil || got.Phone != "5555550999" || got.PhoneVerifiedAt == nil {
 			t.Fatalf("confirm: %v %+v", err, got)
 		}
@@ -344,7 +344,7 @@ func TestContactChange(t *testing.T) {
 		if err := e.dir.SetStatus(e.ctx, e.admin, u.ID, store.StatusDisabled); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, secondCode); err == nil {
+		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, secondCode, nil); err == nil {
 			t.Fatal("a disabled user changed a contact point")
 		}
 	})

@@ -288,7 +288,7 @@ func TestSecurityQuestions(t *testing.T) {
 			{"long answer", func(a []flow.Answer) []flow.Answer { a[1].Text = strings.Repeat("x", 101); return a }, "answer_2=too_long"},
 		}
 		for _, c := range cases {
-			err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, c.mut(goodAnswers(n)))
+			err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, c.mut(goodAnswers(n)), nil)
 			if err == nil {
 				t.Fatalf("%s: accepted", c.name)
 			}
@@ -299,7 +299,7 @@ func TestSecurityQuestions(t *testing.T) {
 		}
 
 		good := goodAnswers(n)
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, good); err != nil {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, good, nil); err != nil {
 			t.Fatal(err)
 		}
 		ids, err := e.eng.SecurityQuestions(e.ctx, u.ID)
@@ -334,7 +334,7 @@ func TestSecurityQuestions(t *testing.T) {
 		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, app.Txn.ID, flow.Verification{Code: e.code(secret, 0)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.eng.SetSecurityAnswers(e.ctx, e.app, app.Txn.ID, good); !errors.Is(err, flow.ErrFreshAuthRequired) {
+		if err := e.eng.SetSecurityAnswers(e.ctx, e.app, app.Txn.ID, good, nil); !errors.Is(err, flow.ErrFreshAuthRequired) {
 			t.Fatalf("application transaction: %v, want ErrFreshAuthRequired", err)
 		}
 
@@ -344,7 +344,7 @@ func TestSecurityQuestions(t *testing.T) {
 		for i := range next {
 			next[i] = flow.Answer{QuestionID: flow.QuestionIDs[len(flow.QuestionIDs)-1-i], Text: fmt.Sprintf("New answer %d", i)}
 		}
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, next); err != nil {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, next, nil); err != nil {
 			t.Fatal(err)
 		}
 		if ids, _ := e.eng.SecurityQuestions(e.ctx, u.ID); ids[0] != next[0].QuestionID {
@@ -378,7 +378,7 @@ func TestSecurityQuestions(t *testing.T) {
 
 		// A stale sign-in no longer changes them (invariant 6).
 		e.clock.Add(time.Duration(p.Portal.FreshAuth) + time.Second)
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, good); !errors.Is(err, flow.ErrFreshAuthRequired) {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, good, nil); !errors.Is(err, flow.ErrFreshAuthRequired) {
 			t.Fatalf("stale transaction: %v, want ErrFreshAuthRequired", err)
 		}
 		if e.eng.FreshTxn(e.ctx, pc, txn) {
@@ -396,7 +396,7 @@ func TestQuestionsAloneAreNoEnrolment(t *testing.T) {
 		if err != nil || res.Status != flow.EnrolmentRequired {
 			t.Fatalf("%v %+v", err, res)
 		}
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, res.Txn.ID, goodAnswers(e.policyNow().Portal.SecurityQuestions)); err != nil {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, res.Txn.ID, goodAnswers(e.policyNow().Portal.SecurityQuestions), nil); err != nil {
 			t.Fatal(err)
 		}
 		res, err = e.eng.PortalSignIn(e.ctx, pc, "una", goodPassword)
@@ -414,7 +414,7 @@ func TestWrongAnswersLock(t *testing.T) {
 		u := e.user("rex")
 		secret := e.enrol(u)
 		good := goodAnswers(e.policyNow().Portal.SecurityQuestions)
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, e.portalFull("rex", secret), good); err != nil {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, e.portalFull("rex", secret), good, nil); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.eng.PortalSignIn(e.ctx, pc, "rex", goodPassword)
@@ -458,7 +458,7 @@ func TestParallelWrongAnswers(t *testing.T) {
 		u := e.user("sly")
 		secret := e.enrol(u)
 		good := goodAnswers(e.policyNow().Portal.SecurityQuestions)
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, e.portalFull("sly", secret), good); err != nil {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, e.portalFull("sly", secret), good, nil); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.eng.PortalSignIn(e.ctx, pc, "sly", goodPassword)
@@ -508,14 +508,14 @@ func TestCompleteEnrolmentTxn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, en.Factor.ID, e.code(secretOf(t, en), 0))
+		f, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, en.Factor.ID, e.code(secretOf(t, en), 0), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if e.eng.FreshTxn(e.ctx, pc, txn) {
 			t.Fatal("a pending sign-in stays fresh once the user has a factor")
 		}
-		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, txn, f.ID); err != nil {
+		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, f.ID, &flow.Step{FinishTxn: txn}); err != nil {
 			t.Fatal(err)
 		}
 		stored, err := e.st.LoginTxnByID(e.ctx, e.tenant.ID, txn)
@@ -525,7 +525,7 @@ func TestCompleteEnrolmentTxn(t *testing.T) {
 		if !e.eng.FreshTxn(e.ctx, pc, txn) {
 			t.Fatal("completed sign-in is not fresh")
 		}
-		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, txn, f.ID); !errors.Is(err, flow.ErrTxnGone) {
+		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, f.ID, &flow.Step{FinishTxn: txn}); !errors.Is(err, flow.ErrTxnGone) {
 			t.Fatalf("completed twice: %v", err)
 		}
 
@@ -536,13 +536,13 @@ func TestCompleteEnrolmentTxn(t *testing.T) {
 		if err != nil || res.Status != flow.MFARequired {
 			t.Fatalf("%v %+v", err, res)
 		}
-		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, res.Txn.ID, e.factorOf(other, policy.FactorTOTP)); !errors.Is(err, flow.ErrEnrolmentGone) {
+		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, e.factorOf(other, policy.FactorTOTP), &flow.Step{FinishTxn: res.Txn.ID}); !errors.Is(err, flow.ErrEnrolmentGone) {
 			t.Fatalf("a factor confirmed before the sign-in: %v, want ErrEnrolmentGone", err)
 		}
-		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, res.Txn.ID, f.ID); !errors.Is(err, flow.ErrEnrolmentGone) {
+		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, f.ID, &flow.Step{FinishTxn: res.Txn.ID}); !errors.Is(err, flow.ErrEnrolmentGone) {
 			t.Fatalf("another person's factor: %v, want ErrEnrolmentGone", err)
 		}
-		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, res.Txn.ID, "fac_nope"); !errors.Is(err, flow.ErrEnrolmentGone) {
+		if err := e.eng.CompleteEnrolmentTxn(e.ctx, pc, "fac_nope", &flow.Step{FinishTxn: res.Txn.ID}); !errors.Is(err, flow.ErrEnrolmentGone) {
 			t.Fatalf("unknown factor: %v", err)
 		}
 		if e.eng.FreshTxn(e.ctx, pc, res.Txn.ID) {
@@ -573,10 +573,10 @@ func TestPortalEnrolmentNewSecretEachVisit(t *testing.T) {
 		if string(s1) == string(s2) {
 			t.Fatal("the same secret was shown twice")
 		}
-		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, first.Factor.ID, e.code(s1, 0)); !errors.Is(err, flow.ErrEnrolmentGone) {
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, first.Factor.ID, e.code(s1, 0), nil); !errors.Is(err, flow.ErrEnrolmentGone) {
 			t.Fatalf("confirm the abandoned secret: %v, want ErrEnrolmentGone", err)
 		}
-		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, second.Factor.ID, e.code(s2, 0)); err != nil {
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, second.Factor.ID, e.code(s2, 0), nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -595,7 +595,7 @@ func TestRemoveOwnFactor(t *testing.T) {
 			t.Fatalf("last factor: %v, want ErrLastFactor", err)
 		}
 		// Security questions never open an application, so they do not count.
-		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, goodAnswers(e.policyNow().Portal.SecurityQuestions)); err != nil {
+		if err := e.eng.SetSecurityAnswers(e.ctx, pc, txn, goodAnswers(e.policyNow().Portal.SecurityQuestions), nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.eng.RemoveOwnFactor(e.ctx, pc, txn, fayTOTP); !errors.Is(err, flow.ErrLastFactor) {

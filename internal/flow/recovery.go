@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/flow/factor"
+	"github.com/countersign/countersign/internal/flow/factor/onetime"
+	"github.com/countersign/countersign/internal/flow/factor/sentcode"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
-	"github.com/countersign/countersign/internal/totp"
 	"github.com/countersign/countersign/internal/validate"
 )
 
@@ -67,15 +69,15 @@ func (e *Engine) SendRecoveryCode(ctx context.Context, c Caller, purpose, loginI
 	if purpose == PurposeResetPassword && canManageMFA(u.Status) != nil {
 		return refuse("status_" + u.Status)
 	}
-	to, ok := destination(u, channel)
+	to, ok := factor.Destination(u, channel)
 	if !ok {
 		return refuse("no_destination")
 	}
 	now := e.now()
-	code := randomDigits(6)
+	code := factor.Digits(6)
 	ttl := time.Duration(p.Portal.RecoveryTTL)
 	ch := &store.Challenge{ID: store.NewID("rcv"), TenantID: c.TenantID, UserID: u.ID, Purpose: purpose, Channel: channel,
-		Destination: to, CodeHash: e.codeHash(u.ID, purpose, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+		Destination: to, CodeHash: factor.CodeHash(e.Keys, u.ID, purpose, code), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	iss := e.issuer(t, p)
 	lang := languageOf(c, u)
 	what := words(lang, "recovery.what."+purpose)
@@ -121,25 +123,14 @@ func (e *Engine) useRecoveryCode(ctx context.Context, c Caller, purpose, loginID
 	if err != nil {
 		return nil, err
 	}
-	now := e.now()
-	err = e.guess(ctx, c, p, u, attempt{
-		kind: purpose, detail: map[string]any{"purpose": purpose},
-		check: func(q store.Queries) (bool, string, error) {
-			code, ok := totp.NormalizeCode(code)
-			if !ok {
-				return false, "malformed_code", nil
-			}
-			got, err := q.ConsumeChallenge(ctx, u.ID, purpose, e.codeHash(u.ID, purpose, code), now)
-			if err != nil || got == nil {
-				return false, "wrong_code", err
-			}
-			if _, err := q.ConsumeAllChallenges(ctx, u.ID, purpose, now); err != nil {
-				return false, "", err
-			}
-			return true, "", nil
+	err = e.guess(ctx, c, p, u, factor.Attempt{
+		Kind: purpose, Detail: map[string]any{"purpose": purpose},
+		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
+			return sentcode.Consume(ctx, q, e.env(c, p, u), purpose, code, true)
 		},
-		success: func(q store.Queries) error { return apply(q, u) },
-	})
+		Success: func(ctx context.Context, q store.Queries) error { return apply(q, u) },
+		Wrong:   func(string) error { return ErrWrongVerificationCode },
+	}, nil, nil)
 	if errors.Is(err, ErrMFALocked) {
 		// The same answer as for an unknown login ID (G4); the audit has the lock.
 		return nil, ErrWrongCode
@@ -275,7 +266,7 @@ func (e *Engine) SendLoginIDReminder(ctx context.Context, c Caller, channel, val
 		if err := outbox.Enqueue(ctx, q, e.Keys, msg, users[0].ID, "login_id_reminder", now); err != nil {
 			return err
 		}
-		return e.Audit(ctx, q, c, Event{UserID: users[0].ID, Event: "login_id.reminder", Outcome: "success", Detail: map[string]any{"channel": channel, "to": mask(channel, value), "accounts": len(users)}})
+		return e.Audit(ctx, q, c, Event{UserID: users[0].ID, Event: "login_id.reminder", Outcome: "success", Detail: map[string]any{"channel": channel, "to": factor.Mask(channel, value), "accounts": len(users)}})
 	})
 	var limited *RateLimitedError
 	if errors.As(err, &limited) {
@@ -312,9 +303,7 @@ func (e *Engine) RequestTxnOneTimeToken(ctx context.Context, c Caller, txnID, ch
 
 // OneTimeTokensLeft is how many consecutive one-time-token logins the user
 // has left (C8: when none, the option is not offered).
-func OneTimeTokensLeft(p policy.Policy, u *store.User) int {
-	return max(0, p.OTAMaxConsecutive-u.OTAConsecutive)
-}
+func OneTimeTokensLeft(p policy.Policy, u *store.User) int { return onetime.Left(p, u) }
 
 func (e *Engine) sendOneTimeToken(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, channel string) (*Sent, error) {
 	if p.OTAMaxConsecutive == 0 {
@@ -337,24 +326,19 @@ func (e *Engine) sendOneTimeToken(ctx context.Context, c Caller, t *store.Tenant
 	if u.OTAConsecutive >= p.OTAMaxConsecutive {
 		return nil, errors.Join(ErrOTASpent, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "one_time_token.requested", Outcome: "refused", Detail: map[string]any{"reason": "spent"}}))
 	}
-	to, ok := destination(u, channel)
+	to, ok := factor.Destination(u, channel)
 	if !ok {
 		return nil, ErrNoDestination
 	}
 	now := e.now()
-	token := randomToken(10)
+	token := onetime.New()
 	ttl := time.Duration(p.OTATTL)
 	ch := &store.Challenge{ID: store.NewID("chl"), TenantID: c.TenantID, UserID: u.ID, Purpose: store.PurposeOTA, Channel: channel,
-		Destination: to, CodeHash: e.codeHash(u.ID, store.PurposeOTA, token), CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	iss := e.issuer(t, p)
-	left := p.OTAMaxConsecutive - u.OTAConsecutive
-	lang := languageOf(c, u)
-	msg := message(c.TenantID, channel, to, words(lang, "ota.subject", iss), words(lang, "ota.sms", iss, token[:5], token[5:], int(ttl.Minutes())))
-	if channel == delivery.Email {
-		msg.Text = words(lang, "ota.email", iss, token[:5], token[5:], int(ttl.Minutes()), left)
-	}
+		Destination: to, CodeHash: factor.CodeHash(e.Keys, u.ID, store.PurposeOTA, token), CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	subject, text := onetime.Message(languageOf(c, u), e.issuer(t, p), channel, token, ttl, onetime.Left(p, u))
+	msg := message(c.TenantID, channel, to, subject, text)
 	if err := e.send(ctx, c, p, u, ch, msg, "one_time_token.requested", nil); err != nil {
 		return nil, err
 	}
-	return &Sent{ID: ch.ID, Channel: channel, SentTo: mask(channel, to), ExpiresAt: ch.ExpiresAt}, nil
+	return &Sent{ID: ch.ID, Channel: channel, SentTo: factor.Mask(channel, to), ExpiresAt: ch.ExpiresAt}, nil
 }

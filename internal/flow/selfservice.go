@@ -54,17 +54,6 @@ func (e *Engine) freshUser(ctx context.Context, c Caller, txnID string) (*store.
 // transactions; no application key has it, so no application can use them.
 const PortalApplication = "portal"
 
-// FactorQuestions is the security-questions factor (A8). Policy cannot allow
-// it for applications: it only ever opens the portal.
-const FactorQuestions = "questions"
-
-// QuestionIDs is the catalogue of security questions; the portal holds the
-// wording of each in every language.
-var QuestionIDs = []string{
-	"first_pet", "birth_city", "first_school", "childhood_friend", "first_car",
-	"mother_birth_city", "first_job", "favourite_teacher", "first_street", "favourite_book",
-}
-
 // PortalSignIn proves the login ID and password for the self-service portal
 // (A2). Users whose status lets them manage MFA get in (C1), whether or not
 // they may reach applications. The result is MFARequired with the factors

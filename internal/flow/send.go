@@ -2,14 +2,13 @@ package flow
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -33,60 +32,11 @@ type Sent struct {
 	ExpiresAt time.Time
 }
 
-func randomDigits(n int) string {
-	var b strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b.WriteByte(byte('0' + d.Int64()))
-	}
-	return b.String()
-}
+// MaskPhone shows only the last four digits of a phone number.
+func MaskPhone(p string) string { return factor.MaskPhone(p) }
 
-// tokenAlphabet leaves out look-alikes (0/O, 1/I/L) so a token read aloud or
-// copied by hand survives.
-const tokenAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-
-func randomToken(n int) string {
-	var b strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(int64(len(tokenAlphabet))))
-		b.WriteByte(tokenAlphabet[d.Int64()])
-	}
-	return b.String()
-}
-
-// normalizeToken accepts a token typed in groups or lower case.
-func normalizeToken(s string) string {
-	return strings.ToUpper(strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s)))
-}
-
-func (e *Engine) codeHash(userID, purpose, code string) []byte {
-	return e.Keys.MAC("challenge", []byte(userID+"\x00"+purpose+"\x00"+code))
-}
-
-// MaskPhone shows only the last four digits.
-func MaskPhone(p string) string {
-	if len(p) < 4 {
-		return "****"
-	}
-	return "***-***-" + p[len(p)-4:]
-}
-
-// MaskEmail shows the first letter and the domain.
-func MaskEmail(a string) string {
-	local, domain, ok := strings.Cut(a, "@")
-	if !ok || local == "" {
-		return "***"
-	}
-	return local[:1] + "***@" + domain
-}
-
-func mask(channel, to string) string {
-	if channel == delivery.Email {
-		return MaskEmail(to)
-	}
-	return MaskPhone(to)
-}
+// MaskEmail shows the first letter and the domain of an address.
+func MaskEmail(a string) string { return factor.MaskEmail(a) }
 
 // takeSendLimits counts one send against the user, the destination and the
 // tenant (X4); inside the caller's transaction, so a refused send takes nothing.
@@ -133,7 +83,7 @@ func (e *Engine) send(ctx context.Context, c Caller, p policy.Policy, u *store.U
 			return err
 		}
 		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success",
-			Detail: map[string]any{"channel": ch.Channel, "to": mask(ch.Channel, ch.Destination), "challenge": ch.ID, "message": msg.ID}})
+			Detail: map[string]any{"channel": ch.Channel, "to": factor.Mask(ch.Channel, ch.Destination), "challenge": ch.ID, "message": msg.ID}})
 	})
 	if errors.As(err, &limited) {
 		e.observe("send", "rate_limited")
@@ -144,17 +94,6 @@ func (e *Engine) send(ctx context.Context, c Caller, p policy.Policy, u *store.U
 		e.wake()
 	}
 	return err
-}
-
-// destination returns the verified contact point of a channel.
-func destination(u *store.User, channel string) (string, bool) {
-	switch channel {
-	case delivery.SMS:
-		return u.Phone, u.Phone != "" && u.PhoneVerifiedAt != nil
-	case delivery.Email:
-		return u.Email, u.Email != "" && u.EmailVerifiedAt != nil
-	}
-	return "", false
 }
 
 func message(tenantID, channel, to, subject, text string) delivery.Message {
@@ -173,30 +112,29 @@ func (e *Engine) SendCode(ctx context.Context, c Caller, txnID, factorID string)
 		return nil, err
 	}
 	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
-	f, err := pt.factor(ctx, e, factorID, policy.FactorSMS, policy.FactorEmail)
+	f, err := pt.usable(ctx, e, factorID)
 	if err != nil {
 		return nil, err
 	}
+	sender, ok := kinds[f.Kind].(factor.Sender)
+	if !ok {
+		return nil, ErrFactorNotAllowed
+	}
 	now := e.now()
-	to, ok := destination(u, f.Kind)
+	to, ok := factor.Destination(u, sender.Channel())
 	if !ok {
 		return nil, ErrNoDestination
 	}
-	code := randomDigits(6)
+	code := factor.Digits(6)
 	ttl := time.Duration(p.CodeTTL)
-	ch := &store.Challenge{ID: store.NewID("chl"), TenantID: c.TenantID, UserID: u.ID, Purpose: store.PurposeLogin, Channel: f.Kind,
-		Destination: to, CodeHash: e.codeHash(u.ID, store.PurposeLogin, code), TxnID: txn.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	iss := e.issuer(t, p)
-	minutes := int(ttl.Minutes())
-	lang := languageOf(c, u)
-	msg := message(c.TenantID, f.Kind, to, words(lang, "code.subject", iss), words(lang, "code.sms", iss, code, minutes, iss))
-	if f.Kind == delivery.Email {
-		msg.Text = words(lang, "code.email", iss, code, minutes, iss)
-	}
+	ch := &store.Challenge{ID: store.NewID("chl"), TenantID: c.TenantID, UserID: u.ID, Purpose: store.PurposeLogin, Channel: sender.Channel(),
+		Destination: to, CodeHash: factor.CodeHash(e.Keys, u.ID, store.PurposeLogin, code), TxnID: txn.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	subject, text := sender.Message(languageOf(c, u), e.issuer(t, p), code, ttl)
+	msg := message(c.TenantID, sender.Channel(), to, subject, text)
 	if err := e.send(ctx, c, p, u, ch, msg, "challenge.sent", nil); err != nil {
 		return nil, err
 	}
-	return &Sent{ID: ch.ID, Channel: f.Kind, SentTo: mask(f.Kind, to), ExpiresAt: ch.ExpiresAt}, nil
+	return &Sent{ID: ch.ID, Channel: sender.Channel(), SentTo: factor.Mask(sender.Channel(), to), ExpiresAt: ch.ExpiresAt}, nil
 }
 
 func (e *Engine) rateAudited(ctx context.Context, c Caller, u *store.User, err error) error {

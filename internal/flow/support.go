@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -47,7 +48,7 @@ func (e *Engine) FileSupportRequest(ctx context.Context, c Caller, in SupportReq
 	r.CreatedAt = now
 	iss := e.issuer(t, p)
 	for range 5 {
-		r.Tracking = "MFA-" + now.UTC().Format("20060102") + "-" + randomToken(6)
+		r.Tracking = "MFA-" + now.UTC().Format("20060102") + "-" + factor.Token(6)
 		lang := languageOf(c, nil)
 		ack := message(c.TenantID, delivery.Email, r.Email, words(lang, "support.subject", iss, r.Tracking),
 			words(lang, "support.ack", r.Name, r.Subject, r.Tracking, iss))

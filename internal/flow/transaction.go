@@ -3,9 +3,9 @@ package flow
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -186,16 +186,10 @@ func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pendi
 	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
 }
 
-// factor picks the usable factor id, which must be of one of kinds.
-func (pt *pending) factor(ctx context.Context, e *Engine, id string, kinds ...string) (*store.Factor, error) {
-	f, err := e.pickFactor(ctx, pt.policy, pt.user, id)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(kinds, f.Kind) {
-		return nil, ErrFactorNotAllowed
-	}
-	return f, nil
+// usable picks the usable factor with this id, or the authenticator app when
+// id is empty.
+func (pt *pending) usable(ctx context.Context, e *Engine, id string) (*store.Factor, error) {
+	return e.pickFactor(ctx, pt.policy, pt.user, id)
 }
 
 // Verification is what a person submits to complete a transaction.
@@ -211,6 +205,9 @@ type Verification struct {
 	// RememberDevice asks for a trusted-device token on success (B4).
 	RememberDevice bool
 	DeviceLabel    string
+	// Session, when set, is the portal session change a successful check
+	// makes, in the same write transaction.
+	Session *SessionChange
 }
 
 // VerifyTransaction checks a second factor for a pending transaction.
@@ -221,36 +218,43 @@ func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, 
 	}
 	p, u, txn := pt.policy, pt.user, pt.txn
 	res := &Result{Status: Allowed, Txn: txn, User: u}
-	var remember func(q store.Queries) error
-	if v.RememberDevice && p.TrustedDeviceTTL > 0 {
-		remember = func(q store.Queries) error {
+	then := func(q store.Queries) error {
+		if v.RememberDevice && p.TrustedDeviceTTL > 0 {
 			token, err := e.trustDevice(ctx, q, c, p, u, v.DeviceLabel)
+			if err != nil {
+				return err
+			}
 			res.TrustedDeviceToken = token
-			return err
 		}
+		return e.changeSession(ctx, q, v.Session)
 	}
 	switch {
 	case v.OneTimeToken != "":
-		err = e.verifyOneTimeToken(ctx, c, p, u, v.OneTimeToken, txn, remember)
+		err = e.verify(ctx, c, p, u, oneTimeToken, nil, factor.Response{Code: v.OneTimeToken}, txn, then)
 	case v.Answers != nil:
-		if txn.Mode != ModePortal || !p.Portal.QuestionsSignIn {
+		if txn.Mode != ModePortal {
 			return nil, ErrFactorNotAllowed
 		}
-		err = e.verifyAnswers(ctx, c, p, u, v.Answers, txn)
+		f, ferr := e.factorOfKind(ctx, u.ID, FactorQuestions)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if f == nil || !offered(*f, p, true) {
+			return nil, ErrFactorNotAllowed
+		}
+		txn.FactorID = f.ID
+		err = e.verify(ctx, c, p, u, kinds[FactorQuestions].(factor.Verifier), f, factor.Response{Answers: v.Answers}, txn, then)
 	default:
 		var f *store.Factor
 		if f, err = e.pickFactor(ctx, p, u, v.FactorID); err != nil {
 			return nil, err
 		}
-		txn.FactorID = f.ID
-		switch f.Kind {
-		case policy.FactorTOTP:
-			err = e.verifyTOTP(ctx, c, p, u, f, v.Code, txn, remember)
-		case policy.FactorSMS, policy.FactorEmail:
-			err = e.verifyCode(ctx, c, p, u, f, v.Code, txn, remember)
-		default:
-			err = ErrFactorNotAllowed
+		var fv factor.Verifier
+		if fv, err = verifier(f); err != nil {
+			return nil, err
 		}
+		txn.FactorID = f.ID
+		err = e.verify(ctx, c, p, u, fv, f, factor.Response{Code: v.Code}, txn, then)
 	}
 	if err != nil {
 		return nil, err
@@ -276,30 +280,8 @@ func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Re
 		}
 		return nil, err
 	}
-	if err := e.verifyTOTP(ctx, c, p, u, f, code, nil, nil); err != nil {
+	if err := e.verify(ctx, c, p, u, kinds[f.Kind].(factor.Verifier), f, factor.Response{Code: code}, nil, nil); err != nil {
 		return nil, err
 	}
 	return &Result{Status: Allowed, User: u}, nil
-}
-
-func (e *Engine) pending(ctx context.Context, c Caller, factorID string) (*store.Factor, *store.User, policy.Policy, error) {
-	_, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, nil, p, err
-	}
-	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
-	if err != nil {
-		return nil, nil, p, notFoundAs(err, ErrEnrolmentGone)
-	}
-	if f.State != store.FactorPending || f.ExpiresAt == nil || !e.now().Before(*f.ExpiresAt) {
-		return nil, nil, p, ErrEnrolmentGone
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, f.UserID)
-	if err != nil {
-		return nil, nil, p, notFoundAs(err, ErrEnrolmentGone)
-	}
-	if err := canManageMFA(u.Status); err != nil {
-		return nil, nil, p, err
-	}
-	return f, u, p, nil
 }
