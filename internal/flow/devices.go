@@ -77,3 +77,8 @@ func (e *Engine) RevokeOwnTrustedDevice(ctx context.Context, c Caller, txnID, de
 	}
 	return e.RevokeTrustedDevice(ctx, c, u.ID, deviceID)
 }
+
+// TrustedDevices lists a user's remembered devices (B4).
+func (e *Engine) TrustedDevices(ctx context.Context, userID string) ([]store.TrustedDevice, error) {
+	return e.Store.ListTrustedDevices(ctx, userID)
+}

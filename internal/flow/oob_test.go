@@ -75,7 +75,7 @@ func TestSMSAndEmailCodes(t *testing.T) {
 		}
 		// …and its success ended the other one.
 		txn2 := e.mfaTxn("sam")
-		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, txn2, flow.Verification{FactorID: email, Code: second}); !errors.Is(err, flow.ErrWrongCode) {
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, txn2, flow.Verification{FactorID: email, Code: second}); !errors.Is(err, flow.ErrWrongEmailCode) {
 			t.Fatalf("second code after a success: %v, want refused", err)
 		}
 		// A code expires after 15 minutes.
@@ -85,7 +85,7 @@ func TestSMSAndEmailCodes(t *testing.T) {
 		late := e.lastCode(e164)
 		e.clock.Add(15*time.Minute + time.Second)
 		txn3 := e.mfaTxn("sam")
-		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, txn3, flow.Verification{FactorID: sms, Code: late}); !errors.Is(err, flow.ErrWrongCode) {
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, txn3, flow.Verification{FactorID: sms, Code: late}); !errors.Is(err, flow.ErrWrongSMSCode) {
 			t.Fatalf("expired code: %v", err)
 		}
 		// Failures count on the one counter shared with the authenticator app (B5).
@@ -205,7 +205,7 @@ func TestOneTimeAccessTokens(t *testing.T) {
 		// An expired, unused token does not count.
 		expired := token("email", "rosa@example.org")
 		e.clock.Add(11 * time.Minute)
-		if err := login(expired); !errors.Is(err, flow.ErrWrongCode) {
+		if err := login(expired); !errors.Is(err, flow.ErrWrongToken) {
 			t.Fatalf("expired token: %v", err)
 		}
 		for i := range 3 {
@@ -213,7 +213,7 @@ func TestOneTimeAccessTokens(t *testing.T) {
 			if err := login(strings.ToLower(tok)); err != nil {
 				t.Fatalf("token login %d: %v", i+1, err)
 			}
-			if err := login(tok); !errors.Is(err, flow.ErrWrongCode) {
+			if err := login(tok); !errors.Is(err, flow.ErrWrongToken) {
 				t.Fatalf("token %d reused: %v", i+1, err)
 			}
 		}
@@ -318,7 +318,7 @@ func TestContactChange(t *testing.T) {
 		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, first.ID, firstCode, nil); !errors.Is(err, flow.ErrVerificationGone) {
 			t.Fatalf("confirm a replaced verification: %v", err)
 		}
-		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, "000000", nil); !errors.Is(err, flow.ErrWrongCode) && secondCode != "000000" {
+		if _, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, "000000", nil); !errors.Is(err, flow.ErrWrongVerificationCode) && secondCode != "000000" {
 			t.Fatalf("wrong code: %v", err)
 		}
 		got, err := e.eng.ConfirmContactChange(e.ctx, e.app, second.ID, secondCode, nil)

@@ -351,8 +351,8 @@ func TestSecurityQuestions(t *testing.T) {
 			t.Fatalf("questions %v after answering again", ids)
 		}
 		res, _ = e.eng.PortalSignIn(e.ctx, pc, "quinn", goodPassword)
-		if _, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{Answers: answerMap(good, same)}); !errors.Is(err, flow.ErrWrongCode) {
-			t.Fatalf("replaced answers: %v, want ErrWrongCode", err)
+		if _, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{Answers: answerMap(good, same)}); !errors.Is(err, flow.ErrWrongAnswer) {
+			t.Fatalf("replaced answers: %v, want ErrWrongAnswer", err)
 		}
 		if _, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{Answers: answerMap(next, same)}); err != nil {
 			t.Fatalf("new answers: %v", err)
@@ -425,7 +425,7 @@ func TestWrongAnswersLock(t *testing.T) {
 		wrong[good[0].QuestionID] = good[0].Text // one right answer is not enough
 		for i := range 3 {
 			_, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{Answers: wrong})
-			want := flow.ErrWrongCode
+			want := flow.ErrWrongAnswer
 			if i == 2 {
 				want = flow.ErrMFALocked
 			}
@@ -473,7 +473,7 @@ func TestParallelWrongAnswers(t *testing.T) {
 		if n := count(errs, nil); n != 0 {
 			t.Fatalf("%d wrong answers succeeded", n)
 		}
-		if n := count(errs, flow.ErrWrongCode) + count(errs, flow.ErrMFALocked); n != len(errs) {
+		if n := count(errs, flow.ErrWrongAnswer) + count(errs, flow.ErrMFALocked); n != len(errs) {
 			t.Fatalf("unexpected errors: %v", errs)
 		}
 		got := e.reload(u)
@@ -731,7 +731,7 @@ func TestPortalOneTimeToken(t *testing.T) {
 			t.Fatalf("token logins %d, left %d", got.OTAConsecutive, flow.OneTimeTokensLeft(p, got))
 		}
 		res, _ = e.eng.PortalSignIn(e.ctx, pc, "otto", goodPassword)
-		if _, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{OneTimeToken: tok}); !errors.Is(err, flow.ErrWrongCode) {
+		if _, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{OneTimeToken: tok}); !errors.Is(err, flow.ErrWrongToken) {
 			t.Fatalf("token used twice: %v", err)
 		}
 		if _, err := e.eng.RequestTxnOneTimeToken(e.ctx, pc, res.Txn.ID, "sms"); err != nil {
@@ -787,11 +787,11 @@ func TestResetPasswordWithCode(t *testing.T) {
 			t.Fatalf("session before the reset: %v", err)
 		}
 
-		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", otherCode(code), newPassword); !errors.Is(err, flow.ErrWrongCode) {
+		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", otherCode(code), newPassword); !errors.Is(err, flow.ErrWrongVerificationCode) {
 			t.Fatalf("wrong code: %v", err)
 		}
-		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "nobody", code, newPassword); !errors.Is(err, flow.ErrWrongCode) {
-			t.Fatalf("unknown login ID: %v, want ErrWrongCode", err)
+		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "nobody", code, newPassword); !errors.Is(err, flow.ErrWrongVerificationCode) {
+			t.Fatalf("unknown login ID: %v, want ErrWrongVerificationCode", err)
 		}
 		err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", code, "short")
 		wantFields(t, err, "password=too_short")
@@ -808,7 +808,7 @@ func TestResetPasswordWithCode(t *testing.T) {
 		if _, err := e.st.PortalSessionByHash(e.ctx, sess.TokenHash, e.clock.Now(), time.Hour); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("portal session after the reset: %v, want ended", err)
 		}
-		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", code, "Another-Pass-99"); !errors.Is(err, flow.ErrWrongCode) {
+		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", code, "Another-Pass-99"); !errors.Is(err, flow.ErrWrongVerificationCode) {
 			t.Fatalf("code used twice: %v", err)
 		}
 		if _, err := e.eng.PortalSignIn(e.ctx, pc, "rita", newPassword); err != nil {
@@ -829,7 +829,7 @@ func TestResetPasswordWithCode(t *testing.T) {
 		}
 		late := e.lastCode("+15555550163")
 		e.clock.Add(time.Duration(e.policyNow().Portal.RecoveryTTL) + time.Second)
-		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", late, "Third-Pass-word-3"); !errors.Is(err, flow.ErrWrongCode) {
+		if err := e.eng.ResetPasswordWithCode(e.ctx, pc, "rita", late, "Third-Pass-word-3"); !errors.Is(err, flow.ErrWrongVerificationCode) {
 			t.Fatalf("expired code: %v", err)
 		}
 	})
@@ -850,8 +850,8 @@ func TestParallelUseOfOneRecoveryCode(t *testing.T) {
 		if n := count(errs, nil); n != 1 {
 			t.Fatalf("%d successes with one code, want 1: %v", n, errs)
 		}
-		if n := count(errs, flow.ErrWrongCode); n != len(errs)-1 {
-			t.Fatalf("the others must be ErrWrongCode: %v", errs)
+		if n := count(errs, flow.ErrWrongVerificationCode); n != len(errs)-1 {
+			t.Fatalf("the others must be ErrWrongVerificationCode: %v", errs)
 		}
 		for i, err := range errs {
 			if err == nil {
@@ -880,14 +880,14 @@ func TestReenableWithCode(t *testing.T) {
 			t.Fatal(err)
 		}
 		resetCode := e.lastCode("dora@example.org")
-		if err := e.eng.ReenableWithCode(e.ctx, pc, "dora", resetCode); !errors.Is(err, flow.ErrWrongCode) {
+		if err := e.eng.ReenableWithCode(e.ctx, pc, "dora", resetCode); !errors.Is(err, flow.ErrWrongVerificationCode) {
 			t.Fatalf("a password-reset code re-enables: %v", err)
 		}
 		if err := e.eng.SendRecoveryCode(e.ctx, pc, flow.PurposeReenable, "dora", "sms"); err != nil {
 			t.Fatal(err)
 		}
 		code := e.lastCode("+15555550164")
-		if err := e.eng.ReenableWithCode(e.ctx, pc, "dora", otherCode(code)); !errors.Is(err, flow.ErrWrongCode) {
+		if err := e.eng.ReenableWithCode(e.ctx, pc, "dora", otherCode(code)); !errors.Is(err, flow.ErrWrongVerificationCode) {
 			t.Fatalf("wrong code: %v", err)
 		}
 		if err := e.eng.ReenableWithCode(e.ctx, pc, "dora", code); err != nil {

@@ -118,7 +118,7 @@ func (e *Engine) useRecoveryCode(ctx context.Context, c Caller, purpose, loginID
 	}
 	u, err := e.Store.UserByLoginID(ctx, c.TenantID, loginID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errors.Join(ErrWrongCode, e.Audit(ctx, e.Store, c, Event{Event: "recovery.used", Outcome: "failure", Detail: map[string]any{"purpose": purpose, "reason": "unknown_login_id", "login_id": loginID}}))
+		return nil, errors.Join(ErrWrongVerificationCode, e.Audit(ctx, e.Store, c, Event{Event: "recovery.used", Outcome: "failure", Detail: map[string]any{"purpose": purpose, "reason": "unknown_login_id", "login_id": loginID}}))
 	}
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func (e *Engine) useRecoveryCode(ctx context.Context, c Caller, purpose, loginID
 	}, nil, nil)
 	if errors.Is(err, ErrMFALocked) {
 		// The same answer as for an unknown login ID (G4); the audit has the lock.
-		return nil, ErrWrongCode
+		return nil, ErrWrongVerificationCode
 	}
 	if err != nil {
 		return nil, err

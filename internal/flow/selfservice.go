@@ -119,3 +119,37 @@ func (e *Engine) PortalUser(ctx context.Context, c Caller, userID string) (*stor
 	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
 	return u, p, err
 }
+
+// TenantBySlug finds the tenant a portal address names.
+func (e *Engine) TenantBySlug(ctx context.Context, slug string) (*store.Tenant, error) {
+	return e.Store.TenantBySlug(ctx, slug)
+}
+
+// Activity is the person's own recent account activity, newest first.
+func (e *Engine) Activity(ctx context.Context, tenantID, userID string, limit int) ([]store.AuditEvent, error) {
+	return e.Store.ListAudit(ctx, store.AuditFilter{TenantID: tenantID, UserID: userID, Limit: limit})
+}
+
+// SetLanguage records the language the person's messages are written in,
+// chosen by them in the portal (X8).
+func (e *Engine) SetLanguage(ctx context.Context, tenantID, userID, lang string) error {
+	if lang != "" && !KnownLanguage(lang) {
+		return ErrFactorNotAllowed
+	}
+	return e.Store.SetUserLocale(ctx, tenantID, userID, lang)
+}
+
+// FormAttempt counts one submission of a form under key against limit per
+// window; false means the limit is reached until the window ends.
+func (e *Engine) FormAttempt(ctx context.Context, key string, window time.Duration, limit int) (bool, error) {
+	return e.Store.TakeRate(ctx, key, e.now().Truncate(window), limit)
+}
+
+// PendingFactor returns the person's pending factor with this id, or nil.
+func (e *Engine) PendingFactor(ctx context.Context, tenantID, userID, id string) (*store.Factor, error) {
+	f, err := e.Store.FactorByID(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (f.UserID != userID || f.State != store.FactorPending)) {
+		return nil, nil
+	}
+	return f, err
+}

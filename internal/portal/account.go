@@ -47,7 +47,7 @@ type activityView struct {
 
 func (rq *request) accountData() (*accountData, error) {
 	ctx, u := rq.ctx(), rq.user
-	factors, err := rq.p.Engine.Store.ActiveFactors(ctx, u.ID)
+	factors, err := rq.p.Engine.Factors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (rq *request) accountData() (*accountData, error) {
 		}
 	}
 	slices.Sort(d.Available)
-	devices, err := rq.p.Engine.Store.ListTrustedDevices(ctx, u.ID)
+	devices, err := rq.p.Engine.TrustedDevices(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (rq *request) accountData() (*accountData, error) {
 
 // activity is the person's own recent sign-in activity, newest first.
 func (rq *request) activity(limit int) ([]activityView, error) {
-	events, err := rq.p.Engine.Store.ListAudit(rq.ctx(), store.AuditFilter{TenantID: rq.tenant.ID, UserID: rq.user.ID, Limit: limit * 3})
+	events, err := rq.p.Engine.Activity(rq.ctx(), rq.tenant.ID, rq.user.ID, limit*3)
 	if err != nil {
 		return nil, err
 	}

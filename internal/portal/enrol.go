@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
@@ -146,7 +145,7 @@ func (rq *request) enrolView(step int) *enrolView {
 
 // enrolActive returns the person's active factor of kind, if any.
 func (rq *request) enrolActive(kind string) (*store.Factor, error) {
-	all, err := rq.p.Engine.Store.ActiveFactors(rq.ctx(), rq.user.ID)
+	all, err := rq.p.Engine.Factors(rq.ctx(), rq.user.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -212,29 +211,34 @@ func (rq *request) enrolAgain(reason string) error {
 	return rq.renderForm("enrol_again", &Page{Title: "enrol.again.title", Data: reason}, nil)
 }
 
-// enrolFinish completes an enrolment with the factor just activated. In the
-// wizard, the new factor is the second step of the sign-in that began it:
-// the session becomes full and the wizard goes on. A change renews the
-// session too: replacing a method revokes the old one, which ends every
-// session authenticated before it, this one included unless renewed.
-func (rq *request) enrolFinish(factorID, notice string) error {
+// enrolStep prepares what completing an enrolment changes besides the
+// factor, for the engine to do in the same transaction. In the wizard, the
+// new factor is the second step of the sign-in that began it: the sign-in
+// completes and the session becomes full. A change renews the session too:
+// replacing a method revokes the old one, which ends every session
+// authenticated before it, this one included unless renewed.
+func (rq *request) enrolStep(notice string) (*flow.Step, *renewal, error) {
+	step := &flow.Step{}
+	d := sessionData{Notice: notice}
 	if rq.sess.Level == store.SessionEnrol {
-		err := rq.p.Engine.CompleteEnrolmentTxn(rq.ctx(), rq.caller, rq.sess.TxnID, factorID)
-		if errors.Is(err, flow.ErrTxnGone) {
-			// The sign-in ran out during the set-up; the method works, so
-			// the person signs in with it.
-			return rq.enrolAgain("enrol.again.expired")
-		}
-		if err != nil {
-			return err
-		}
-		if err := rq.startSession(rq.user, store.SessionFull, rq.sess.TxnID, sessionData{Wizard: true}); err != nil {
-			return err
-		}
-		return rq.enrolNext()
+		step.FinishTxn = rq.sess.TxnID
+		d = sessionData{Wizard: true}
 	}
-	if err := rq.startSession(rq.user, store.SessionFull, rq.sess.TxnID, sessionData{Notice: notice}); err != nil {
-		return err
+	rn, err := rq.renew(rq.user, store.SessionFull, rq.sess.TxnID, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	step.Session = rn.change
+	return step, rn, nil
+}
+
+// enrolFinish follows a step prepared by enrolStep that the engine
+// completed: the renewed session is the browser's, and the wizard goes on.
+func (rq *request) enrolFinish(rn *renewal) error {
+	wizard := rq.sess.Level == store.SessionEnrol
+	rq.install(rn)
+	if wizard {
+		return rq.enrolNext()
 	}
 	rq.redirect("/account")
 	return nil
@@ -260,7 +264,7 @@ func (rq *request) enrolNext() error {
 // ---- choosing a method ----
 
 func (rq *request) enrolChoosePage() (*Page, error) {
-	all, err := rq.p.Engine.Store.ActiveFactors(rq.ctx(), rq.user.ID)
+	all, err := rq.p.Engine.Factors(rq.ctx(), rq.user.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -360,11 +364,18 @@ func (p *Portal) enrolAppConfirm(rq *request) error {
 	} else if code, cerr := rq.enrolCode(); cerr != nil {
 		err = cerr
 	} else {
+		step, rn, serr := rq.enrolStep("enrol.notice.totp")
+		if serr != nil {
+			return serr
+		}
 		// Only the secret shown in this session can be confirmed here (C4).
-		f, cerr := p.Engine.ConfirmTOTPEnrolment(rq.ctx(), rq.caller, id, code)
+		_, cerr := p.Engine.ConfirmTOTPEnrolment(rq.ctx(), rq.caller, id, code, step)
+		if errors.Is(cerr, flow.ErrTxnGone) {
+			// The sign-in ran out during the set-up: nothing was changed.
+			return rq.enrolAgain("enrol.again.expired")
+		}
 		if cerr == nil {
-			rq.data.PendingTOTP = ""
-			return rq.enrolFinish(f.ID, "enrol.notice.totp")
+			return rq.enrolFinish(rn)
 		}
 		err = cerr
 	}
@@ -422,11 +433,11 @@ func (p *Portal) enrolPhone(rq *request) error {
 	// The numbers of the call just tried, else those in use (a change).
 	var n *flow.VoiceNumbers
 	if id := rq.data.PendingVoice; id != "" {
-		f, err := p.Engine.Store.FactorByID(rq.ctx(), rq.tenant.ID, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		f, err := p.Engine.PendingFactor(rq.ctx(), rq.tenant.ID, rq.user.ID, id)
+		if err != nil {
 			return err
 		}
-		if err == nil && f.UserID == rq.user.ID && f.State == store.FactorPending {
+		if f != nil {
 			pending := voiceNumbers(*f)
 			n = &pending
 		}
@@ -513,16 +524,28 @@ func (p *Portal) enrolPhoneDone(rq *request) error {
 		rq.redirect("/enrol/phone")
 		return nil
 	}
-	f, err := p.Engine.Store.FactorByID(rq.ctx(), rq.tenant.ID, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	f, err := rq.enrolActive(policy.FactorVoice)
+	if err != nil {
 		return err
 	}
-	if err != nil || f.UserID != rq.user.ID || f.State != store.FactorActive {
+	if f == nil || f.ID != id {
 		rq.redirect("/enrol/phone/call")
 		return nil
 	}
-	rq.data.PendingVoice = ""
-	return rq.enrolFinish(f.ID, "enrol.notice.voice")
+	step, rn, err := rq.enrolStep("enrol.notice.voice")
+	if err != nil {
+		return err
+	}
+	err = p.Engine.CompleteEnrolmentTxn(rq.ctx(), rq.caller, f.ID, step)
+	if errors.Is(err, flow.ErrTxnGone) {
+		// The sign-in ran out during the call; the method works, so the
+		// person signs in with it.
+		return rq.enrolAgain("enrol.again.expired_active")
+	}
+	if err != nil {
+		return err
+	}
+	return rq.enrolFinish(rn)
 }
 
 // ---- text-enabled number and email address (C7, B3) ----
@@ -658,14 +681,36 @@ func (p *Portal) enrolVerify(rq *request) error {
 	if err != nil {
 		return rq.renderForm("enrol_verify", pg, err)
 	}
-	u, err := p.Engine.ConfirmContactChange(rq.ctx(), rq.caller, rq.data.Verification, code)
+	// Policy makes a verified contact point a sign-in method: then the
+	// confirmation completes an enrolment, in the same transaction.
+	method := rq.policy.Allows(ck.Channel)
+	verification := rq.data.Verification
+	rq.data.Verification, rq.data.VerificationKind, rq.data.VerificationTo, rq.data.VerificationValue = "", "", "", ""
+	var step *flow.Step
+	var rn *renewal
+	if method {
+		if step, rn, err = rq.enrolStep("enrol.notice." + ck.Channel); err != nil {
+			return err
+		}
+	} else {
+		rq.data.Notice = "enrol.notice.contact_" + kind
+		sc, err := rq.saving()
+		if err != nil {
+			return err
+		}
+		step = &flow.Step{Session: sc}
+	}
+	u, err := p.Engine.ConfirmContactChange(rq.ctx(), rq.caller, verification, code, step)
+	if err != nil {
+		// Nothing changed: the page keeps waiting for the code.
+		if lerr := rq.loadSession(); lerr != nil {
+			return lerr
+		}
+	}
 	var fields validate.Errors
 	switch {
-	case errors.Is(err, flow.ErrWrongCode):
-		// E02's own wording is about authenticator apps.
-		rq.status = http.StatusUnauthorized
-		pg.Alert = rq.alert("E02", "enrol.verify.wrong_code")
-		return rq.renderForm("enrol_verify", pg, nil)
+	case errors.Is(err, flow.ErrTxnGone):
+		return rq.enrolAgain("enrol.again.expired")
 	case errors.As(err, &fields):
 		// The address was taken by someone else meanwhile: back to the form.
 		back := rq.enrolContactPage(kind)
@@ -674,22 +719,11 @@ func (p *Portal) enrolVerify(rq *request) error {
 	case err != nil:
 		return rq.enrolForm("enrol_verify", pg, err, nil)
 	}
+	if method {
+		rn.u = u
+		return rq.enrolFinish(rn)
+	}
 	rq.user = u
-	rq.data.Verification, rq.data.VerificationKind, rq.data.VerificationTo, rq.data.VerificationValue = "", "", "", ""
-	if rq.policy.Allows(ck.Channel) {
-		// Policy makes a verified contact point a sign-in method.
-		f, err := rq.enrolActive(ck.Channel)
-		if err != nil {
-			return err
-		}
-		if f != nil {
-			return rq.enrolFinish(f.ID, "enrol.notice."+ck.Channel)
-		}
-	}
-	rq.data.Notice = "enrol.notice.contact_" + kind
-	if err := rq.saveSession(); err != nil {
-		return err
-	}
 	rq.redirect(rq.enrolHome())
 	return nil
 }
@@ -755,16 +789,21 @@ func (p *Portal) enrolQuestions(rq *request) error {
 	if ok, err := rq.limit("enrol_questions"); err != nil || !ok {
 		return rq.renderForm("enrol_questions", pg, errors.Join(err, errTooMany))
 	}
-	if err := p.Engine.SetSecurityAnswers(rq.ctx(), rq.caller, rq.sess.TxnID, answers); err != nil {
+	wizard := rq.data.Wizard
+	if !wizard {
+		rq.data.Notice = "enrol.notice.questions"
+	}
+	sc, err := rq.saving()
+	if err != nil {
+		return err
+	}
+	if err := p.Engine.SetSecurityAnswers(rq.ctx(), rq.caller, rq.sess.TxnID, answers, &flow.Step{Session: sc}); err != nil {
+		rq.data.Notice = ""
 		return rq.enrolForm("enrol_questions", pg, err, nil)
 	}
-	if rq.data.Wizard {
+	if wizard {
 		rq.redirect("/enrol/welcome")
 		return nil
-	}
-	rq.data.Notice = "enrol.notice.questions"
-	if err := rq.saveSession(); err != nil {
-		return err
 	}
 	rq.redirect("/account")
 	return nil
@@ -773,7 +812,7 @@ func (p *Portal) enrolQuestions(rq *request) error {
 // ---- welcome (A10) ----
 
 func (p *Portal) enrolWelcome(rq *request) error {
-	all, err := p.Engine.Store.ActiveFactors(rq.ctx(), rq.user.ID)
+	all, err := p.Engine.Factors(rq.ctx(), rq.user.ID)
 	if err != nil {
 		return err
 	}

@@ -760,7 +760,7 @@ func (e *env) withQuestions(p person) {
 	for _, id := range []string{"first_pet", "birth_city", "first_school", "first_car"} {
 		answers = append(answers, flow.Answer{QuestionID: id, Text: questionAnswers[id]})
 	}
-	if err := e.srv.Engine.SetSecurityAnswers(ctx, c, res.Txn.ID, answers); err != nil {
+	if err := e.srv.Engine.SetSecurityAnswers(ctx, c, res.Txn.ID, answers, nil); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -82,7 +82,7 @@ func (rq *request) recordLanguage(code string) error {
 	if rq.user == nil || rq.user.Locale == code {
 		return nil
 	}
-	if err := rq.p.Engine.Store.SetUserLocale(rq.ctx(), rq.tenant.ID, rq.user.ID, code); err != nil {
+	if err := rq.p.Engine.SetLanguage(rq.ctx(), rq.tenant.ID, rq.user.ID, code); err != nil {
 		return err
 	}
 	rq.user.Locale = code

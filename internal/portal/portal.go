@@ -158,7 +158,7 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 		p.headers(w)
 		l := p.language(r)
 		rq := &request{w: w, r: r, p: p, lang: l, text: l.text}
-		t, err := p.Engine.Store.TenantBySlug(r.Context(), r.PathValue("tenant"))
+		t, err := p.Engine.TenantBySlug(r.Context(), r.PathValue("tenant"))
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				p.Log.Error("portal tenant lookup", "err", err)
@@ -302,9 +302,7 @@ func (rq *request) form(name string) string { return strings.TrimSpace(rq.r.Post
 // secret against the person's address; false means they must wait.
 func (rq *request) limit(form string) (bool, error) {
 	const perWindow = 30
-	now := rq.p.now()
-	start := now.Truncate(10 * time.Minute)
-	return rq.p.Engine.Store.TakeRate(rq.ctx(), "portal:"+form+":"+rq.tenant.ID+":"+rq.caller.IP, start, perWindow)
+	return rq.p.Engine.FormAttempt(rq.ctx(), "portal:"+form+":"+rq.tenant.ID+":"+rq.caller.IP, 10*time.Minute, perWindow)
 }
 
 // errTooMany is returned by handlers whose form limit is spent.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -61,17 +62,7 @@ func (rq *request) loadSession() error {
 		return nil
 	}
 	now := rq.p.now()
-	s, err := rq.p.Engine.Store.PortalSessionByHash(rq.ctx(), rq.p.tokenHash(c.Value), now, time.Duration(rq.policy.Portal.SessionIdle))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if s.TenantID != rq.tenant.ID {
-		return nil
-	}
-	u, err := rq.p.Engine.Store.UserByID(rq.ctx(), rq.tenant.ID, s.UserID)
+	s, u, err := rq.p.Engine.Session(rq.ctx(), rq.tenant.ID, rq.p.tokenHash(c.Value), time.Duration(rq.policy.Portal.SessionIdle))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -96,33 +87,53 @@ func (rq *request) loadSession() error {
 
 // saveSession writes the session's state back.
 func (rq *request) saveSession() error {
+	if err := rq.encodeData(); err != nil {
+		return err
+	}
+	return rq.p.Engine.ChangeSession(rq.ctx(), &flow.SessionChange{Save: rq.sess})
+}
+
+// encodeData puts the page flow's state into the session record.
+func (rq *request) encodeData() error {
 	b, err := json.Marshal(rq.data)
 	if err != nil {
 		return err
 	}
 	rq.sess.Data = string(b)
-	_, err = rq.p.Engine.Store.UpdatePortalSession(rq.ctx(), rq.sess)
-	return err
+	return nil
 }
 
-// startSession ends the current session and begins a new one with a new
-// token: every change of who is signed in, or how strongly, renews the
-// cookie, so a token seen before sign-in is worth nothing after.
-func (rq *request) startSession(u *store.User, level, txnID string, d sessionData) error {
-	now := rq.p.now()
-	if rq.sess != nil {
-		if err := rq.p.Engine.Store.EndPortalSession(rq.ctx(), rq.sess.ID, now); err != nil {
-			return err
-		}
+// saving is the session change that writes this page's state with a step.
+func (rq *request) saving() (*flow.SessionChange, error) {
+	if err := rq.encodeData(); err != nil {
+		return nil, err
 	}
+	return &flow.SessionChange{Save: rq.sess}, nil
+}
+
+// renewal is a new session prepared for a step: the engine writes it in
+// the step's own transaction, then install hands the browser its cookie.
+type renewal struct {
+	change *flow.SessionChange
+	token  string
+	s      *store.PortalSession
+	u      *store.User
+	d      sessionData
+}
+
+// renew prepares a session that replaces the current one with a new token:
+// every change of who is signed in, or how strongly, renews the cookie, so
+// a token seen before sign-in is worth nothing after.
+func (rq *request) renew(u *store.User, level, txnID string, d sessionData) (*renewal, error) {
+	now := rq.p.now()
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return err
+		return nil, err
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	b, err := json.Marshal(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ua := rq.r.UserAgent()
 	if len(ua) > 200 {
@@ -133,22 +144,40 @@ func (rq *request) startSession(u *store.User, level, txnID string, d sessionDat
 		AuthAt: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Duration(rq.policy.Portal.SessionMax)),
 		IP: rq.caller.IP, UserAgent: ua, Data: string(b),
 	}
-	if err := rq.p.Engine.Store.CreatePortalSession(rq.ctx(), s); err != nil {
-		return err
+	sc := &flow.SessionChange{Start: s}
+	if rq.sess != nil {
+		sc.End = rq.sess.ID
 	}
-	rq.sess, rq.user, rq.data = s, u, d
+	return &renewal{change: sc, token: token, s: s, u: u, d: d}, nil
+}
+
+// install makes a renewal, written by the engine, this request's session.
+func (rq *request) install(rn *renewal) {
+	rq.sess, rq.user, rq.data = rn.s, rn.u, rn.d
 	http.SetCookie(rq.w, &http.Cookie{
-		Name: rq.p.cookieName(), Value: token, Path: "/portal/" + rq.tenant.Slug + "/",
+		Name: rq.p.cookieName(), Value: rn.token, Path: "/portal/" + rq.tenant.Slug + "/",
 		HttpOnly: true, Secure: rq.p.Secure, SameSite: http.SameSiteLaxMode,
 		MaxAge: int(time.Duration(rq.policy.Portal.SessionMax).Seconds()),
 	})
+}
+
+// startSession ends the current session and begins a new one.
+func (rq *request) startSession(u *store.User, level, txnID string, d sessionData) error {
+	rn, err := rq.renew(u, level, txnID, d)
+	if err != nil {
+		return err
+	}
+	if err := rq.p.Engine.ChangeSession(rq.ctx(), rn.change); err != nil {
+		return err
+	}
+	rq.install(rn)
 	return nil
 }
 
 // endSession signs the browser out.
 func (rq *request) endSession() error {
 	if rq.sess != nil {
-		if err := rq.p.Engine.Store.EndPortalSession(rq.ctx(), rq.sess.ID, rq.p.now()); err != nil {
+		if err := rq.p.Engine.ChangeSession(rq.ctx(), &flow.SessionChange{End: rq.sess.ID}); err != nil {
 			return err
 		}
 	}

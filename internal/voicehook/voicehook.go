@@ -45,7 +45,7 @@ func (h *Handler) hook(next step) http.HandlerFunc {
 			return
 		}
 		id := r.PathValue("call")
-		call, err := h.Engine.Store.CallByID(r.Context(), id)
+		call, err := h.Engine.CallRecord(r.Context(), id)
 		if err != nil {
 			h.twiml(w, twilio.Say("Goodbye.", ""))
 			return
