@@ -62,7 +62,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *caller) error
 	if err != nil {
 		return err
 	}
-	users, err := a.Engine.Store.ListUsers(r.Context(), c.TenantID, r.URL.Query().Get("after"), limit)
+	users, err := a.Directory.Users(r.Context(), c.TenantID, r.URL.Query().Get("after"), limit)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (a *API) setStatus(w http.ResponseWriter, r *http.Request, c *caller) error
 }
 
 func (a *API) writeUser(w http.ResponseWriter, r *http.Request, c *caller, id string) error {
-	u, err := a.Engine.Store.UserByID(r.Context(), c.TenantID, id)
+	u, err := a.Directory.UserByID(r.Context(), c.TenantID, id)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (a *API) listFactors(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	factors, err := a.Engine.Store.ListFactors(r.Context(), u.ID)
+	factors, err := a.Directory.Factors(r.Context(), u.ID)
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *caller) error
 		}
 		f.UserID = u.ID
 	}
-	events, err := a.Engine.Store.ListAudit(r.Context(), f)
+	events, err := a.Directory.Audit(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -348,7 +348,7 @@ func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	rows, err := a.Engine.Store.ListSupportRequests(r.Context(), c.TenantID, r.URL.Query().Get("before"), limit)
+	rows, err := a.Directory.SupportRequests(r.Context(), c.TenantID, r.URL.Query().Get("before"), limit)
 	if err != nil {
 		return err
 	}
@@ -367,7 +367,7 @@ func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (a *API) getSupportRequest(w http.ResponseWriter, r *http.Request, c *caller) error {
-	req, err := a.Engine.Store.SupportRequestByTracking(r.Context(), c.TenantID, r.PathValue("tracking"))
+	req, err := a.Directory.SupportRequest(r.Context(), c.TenantID, r.PathValue("tracking"))
 	if err != nil {
 		return err
 	}

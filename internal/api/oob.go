@@ -172,7 +172,7 @@ func (a *API) listTrustedDevices(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	devices, err := a.Engine.Store.ListTrustedDevices(r.Context(), u.ID)
+	devices, err := a.Directory.TrustedDevices(r.Context(), u.ID)
 	if err != nil {
 		return err
 	}
@@ -242,7 +242,7 @@ func (a *API) listOutbox(w http.ResponseWriter, r *http.Request, c *caller) erro
 		}
 		f.UserID = u.ID
 	}
-	rows, err := a.Engine.Store.ListOutbox(r.Context(), f)
+	rows, err := a.Directory.Outbox(r.Context(), f)
 	if err != nil {
 		return err
 	}

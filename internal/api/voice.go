@@ -168,7 +168,7 @@ func (a *API) enrolment(w http.ResponseWriter, r *http.Request, c *caller) error
 	var call *store.VoiceCall
 	read := func() (snapshot, error) {
 		var err error
-		if f, err = a.Engine.Store.FactorByID(r.Context(), c.TenantID, id); err != nil {
+		if f, err = a.Directory.Factor(r.Context(), c.TenantID, id); err != nil {
 			return snapshot{}, err
 		}
 		if call, err = a.Engine.LatestCall(r.Context(), c.Caller, id); err != nil {

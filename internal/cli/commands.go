@@ -76,7 +76,7 @@ func tenantCreate(ctx context.Context, c *cmdCtx) error {
 }
 
 func tenantList(ctx context.Context, c *cmdCtx) error {
-	ts, err := c.srv.Store.ListTenants(ctx)
+	ts, err := c.srv.Directory.Tenants(ctx)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func userList(ctx context.Context, c *cmdCtx) error {
 	if err := c.checkLimit(); err != nil {
 		return err
 	}
-	users, err := c.srv.Store.ListUsers(ctx, t.ID, "", c.o.limit)
+	users, err := c.srv.Directory.Users(ctx, t.ID, "", c.o.limit)
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func userShow(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	factors, err := c.srv.Store.ListFactors(ctx, u.ID)
+	factors, err := c.srv.Directory.Factors(ctx, u.ID)
 	if err != nil {
 		return err
 	}
@@ -315,7 +315,7 @@ func auditList(ctx context.Context, c *cmdCtx) error {
 		}
 		f.UserID = u.ID
 	}
-	events, err := c.srv.Store.ListAudit(ctx, f)
+	events, err := c.srv.Directory.Audit(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func supportList(ctx context.Context, c *cmdCtx) error {
 	if err := c.checkLimit(); err != nil {
 		return err
 	}
-	rows, err := c.srv.Store.ListSupportRequests(ctx, t.ID, c.o.before, c.o.limit)
+	rows, err := c.srv.Directory.SupportRequests(ctx, t.ID, c.o.before, c.o.limit)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // Engine runs logins and enrolments. Its dependencies are exported fields so
 // tests can inject a clock.
 type Engine struct {
-	Store  store.Store
+	Store  Store
 	Hasher *password.Hasher
 	Keys   *keyring.Keyring
 	Now    func() time.Time
@@ -104,6 +104,11 @@ func (e *Engine) ForgetPolicy(tenantID string) {
 	e.mu.Unlock()
 }
 
+// Auditor appends audit records: the store, or a transaction of it.
+type Auditor interface {
+	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+}
+
 // Event is one audit record to write; Detail must never hold a secret.
 type Event struct {
 	UserID  string
@@ -113,7 +118,7 @@ type Event struct {
 }
 
 // Audit appends ev on q (inside the caller's transaction when q is one).
-func (e *Engine) Audit(ctx context.Context, q store.Queries, c Caller, ev Event) error {
+func (e *Engine) Audit(ctx context.Context, q Auditor, c Caller, ev Event) error {
 	detail := "{}"
 	if len(ev.Detail) > 0 {
 		b, err := json.Marshal(ev.Detail)

@@ -252,7 +252,7 @@ func (p *Portal) tokenVerify(rq *request) error {
 		return rq.renderForm("recover_lost_token", pg, validate.Errors{{Field: "token", Code: "invalid_format", Message: rq.text.T("recover.token.format")}})
 	}
 	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{OneTimeToken: token})
-	if errors.Is(err, flow.ErrWrongCode) {
+	if errors.Is(err, flow.ErrWrongToken) {
 		return rq.renderWorded("recover_lost_token", pg, err, "recover.token.wrong")
 	}
 	if err != nil {
@@ -361,9 +361,9 @@ func (rq *request) codePage(k recoverKind, loginID, channel string) *Page {
 }
 
 // codeFailed shows the code form again; a wrong code gets this page's
-// wording, as the general E02 message speaks of authenticator apps.
+// wording.
 func (rq *request) codeFailed(pg *Page, err error) error {
-	if errors.Is(err, flow.ErrWrongCode) {
+	if errors.Is(err, flow.ErrWrongVerificationCode) {
 		return rq.renderWorded("recover_code", pg, err, "recover.code.wrong")
 	}
 	return rq.renderForm("recover_code", pg, err)
