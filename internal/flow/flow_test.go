@@ -158,13 +158,15 @@ func TestCountersAcrossApplicationsAndSeparate(t *testing.T) {
 				t.Fatalf("wrong password: %v", err)
 			}
 		}
-		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "dave", goodPassword); !errors.Is(err, flow.ErrInvalidCredentials) {
-			t.Fatalf("correct password while password-locked must look like any failure (G4), got %v", err)
+		// The right password is told the login ID is locked (seed 004), and
+		// the guess still counts.
+		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "dave", goodPassword); !errors.Is(err, flow.ErrPasswordLocked) {
+			t.Fatalf("correct password while password-locked: %v, want ErrPasswordLocked", err)
 		}
 		// …but the second factor counter is untouched, so an application that
 		// checks passwords itself still gets the user through (invariant 4).
-		if got := e.reload(u); got.MFAFailures != 0 || got.PasswordFailures != 10 {
-			t.Fatalf("mfa %d password %d, want 0 and 10", got.MFAFailures, got.PasswordFailures)
+		if got := e.reload(u); got.MFAFailures != 0 || got.PasswordFailures != 11 {
+			t.Fatalf("mfa %d password %d, want 0 and 11", got.MFAFailures, got.PasswordFailures)
 		}
 		if _, err := e.eng.Check(e.ctx, e.app, "dave", e.code(secret, 0)); err != nil {
 			t.Fatalf("second factor after password lockout: %v", err)
@@ -530,6 +532,56 @@ func TestPasswordRehashedWhenParametersChange(t *testing.T) {
 		}
 		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "paul", goodPassword); err != nil {
 			t.Fatalf("login with the upgraded hash: %v", err)
+		}
+	})
+}
+
+// G4, seed 004 Table 1, invariant 1: a password-locked login ID is told it
+// is locked once the right password is given, and no sooner; telling takes
+// an evaluation, so the locked login ID gets at most as many more of them as
+// the limit, however many guesses race, none of which succeeds.
+func TestPasswordLockedToldAfterTheRightPassword(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.setPolicy(func(p *policy.Policy) { p.PasswordAttempts = 3 })
+		u := e.user("paula")
+		for i := range 3 {
+			if _, err := e.eng.PasswordLogin(e.ctx, e.app, "paula", "wrong-password-1"); !errors.Is(err, flow.ErrInvalidCredentials) {
+				t.Fatalf("wrong password %d: %v", i, err)
+			}
+		}
+		// Locked now. A wrong password still looks like any failure.
+		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "paula", "wrong-password-2"); !errors.Is(err, flow.ErrInvalidCredentials) || errors.Is(err, flow.ErrPasswordLocked) {
+			t.Fatalf("wrong password while locked: %v, want ErrInvalidCredentials", err)
+		}
+		// 40 guesses race, half of them right: at most 2 more are evaluated
+		// (3 for the lock's extra allowance, 1 used above), none succeeds.
+		errs := race(40, func(i int) error {
+			pw := "wrong-password-3"
+			if i%2 == 0 {
+				pw = goodPassword
+			}
+			_, err := e.eng.PasswordLogin(e.ctx, e.app, "paula", pw)
+			return err
+		})
+		if n := count(errs, nil); n != 0 {
+			t.Fatalf("%d logins succeeded while password-locked", n)
+		}
+		told := count(errs, flow.ErrPasswordLocked)
+		if n := told + count(errs, flow.ErrInvalidCredentials); n != 40 {
+			t.Fatalf("unexpected errors: %v", errs)
+		}
+		evaluated := 0
+		for _, ev := range e.audit(u.ID, "login.password", "refused") {
+			if strings.Contains(ev.Detail, `"password":`) {
+				evaluated++
+			}
+		}
+		if evaluated != 3 || told > 2 {
+			t.Fatalf("evaluated %d guesses while locked (want exactly 3: the limit), told %d", evaluated, told)
+		}
+		// Past the allowance nothing is evaluated: the right password is E01 again.
+		if _, err := e.eng.PasswordLogin(e.ctx, e.app, "paula", goodPassword); !errors.Is(err, flow.ErrInvalidCredentials) {
+			t.Fatalf("right password past the allowance: %v, want ErrInvalidCredentials", err)
 		}
 	})
 }

@@ -31,6 +31,12 @@ func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string
 
 // checkPassword proves a login ID and password: the guess is charged before
 // it is checked (invariant 1) and every failure looks the same (G4).
+//
+// A password-locked login ID is told it is locked once the right password
+// is given (seed 004, Table 1): that reveals nothing the password did not
+// prove. To tell, the guess must be evaluated, so a locked login ID gets at
+// most as many more evaluations as the limit, none of which can succeed;
+// past them nothing is evaluated and every answer is E01 again.
 func (e *Engine) checkPassword(ctx context.Context, c Caller, p policy.Policy, loginID, pw string) (*store.User, error) {
 	var errs validate.Errors
 	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
@@ -58,10 +64,12 @@ func (e *Engine) checkPassword(ctx context.Context, c Caller, p policy.Policy, l
 		return nil, errors.Join(ErrInvalidCredentials, e.Audit(ctx, e.Store, c, ev))
 	}
 	release := time.Duration(p.LockoutRelease)
-	ch, err := e.Store.ChargePassword(ctx, u.ID, p.PasswordAttempts, release, now)
+	ch, err := e.Store.ChargePassword(ctx, u.ID, 2*p.PasswordAttempts, release, now)
 	if err != nil {
 		return nil, err
 	}
+	// Locked before this guess: the counter was at the limit already.
+	locked := ch.Failures > p.PasswordAttempts
 	if !ch.Allowed {
 		if err := e.Hasher.VerifyDummy(ctx, pw); err != nil {
 			return nil, busyOr(err)
@@ -77,10 +85,17 @@ func (e *Engine) checkPassword(ctx context.Context, c Caller, p policy.Policy, l
 		}
 		return nil, busyOr(err)
 	}
+	if locked {
+		e.observe("password", "locked")
+		if ok {
+			return nil, errors.Join(inLanguage(ErrPasswordLocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "password_locked", "password": "right"}}))
+		}
+		return nil, errors.Join(ErrInvalidCredentials, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "password_locked", "password": "wrong"}}))
+	}
 	if !ok {
 		e.observe("password", "failure")
 		return nil, errors.Join(ErrInvalidCredentials, e.Store.InTx(ctx, func(q store.Queries) error {
-			if ch.Failures >= p.PasswordAttempts {
+			if ch.Failures == p.PasswordAttempts {
 				if err := q.MarkPasswordLocked(ctx, u.ID, now); err != nil {
 					return err
 				}

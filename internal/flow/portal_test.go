@@ -771,7 +771,7 @@ func TestResetPasswordWithCode(t *testing.T) {
 		for range e.policyNow().PasswordAttempts {
 			_, _ = e.eng.PasswordLogin(e.ctx, e.app, "rita", "wrong-password-1")
 		}
-		if _, err := e.eng.PortalSignIn(e.ctx, pc, "rita", goodPassword); !errors.Is(err, flow.ErrInvalidCredentials) {
+		if _, err := e.eng.PortalSignIn(e.ctx, pc, "rita", goodPassword); !errors.Is(err, flow.ErrPasswordLocked) {
 			t.Fatalf("password-locked: %v", err)
 		}
 		if got := e.reload(u); got.PasswordLockedAt == nil {
