@@ -3,11 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,15 +13,10 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/countersign/countersign/internal/store"
 )
-
-//go:embed migrations
-var migrations embed.FS
 
 const (
 	DialectSQLite   = "sqlite"
@@ -118,39 +110,6 @@ func newStore(dialect string, w, r *sql.DB) *Store {
 	s := &Store{dialect: dialect, w: w, r: r}
 	s.queries = queries{s: s}
 	return s
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations/"+s.dialect)
-	if err != nil {
-		return err
-	}
-	var opts []goose.ProviderOption
-	dialect := goose.DialectSQLite3
-	if s.dialect == DialectPostgres {
-		dialect = goose.DialectPostgres
-		// One advisory lock per schema, so installations (and tests) sharing
-		// a database in different schemas do not queue behind each other.
-		var schema string
-		if err := s.w.QueryRowContext(ctx, "SELECT current_database() || '.' || current_schema()").Scan(&schema); err != nil {
-			return fmt.Errorf("read schema: %w", err)
-		}
-		h := fnv.New64a()
-		h.Write([]byte(schema))
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64() >> 1)))
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(dialect, s.w, sub, opts...)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	return nil
 }
 
 func (s *Store) Dialect() string { return s.dialect }
