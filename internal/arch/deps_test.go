@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os/exec"
 	"slices"
@@ -285,7 +284,7 @@ func goList(t *testing.T, args ...string) []goPackage {
 		pkgs = append(pkgs, p.goPackage)
 	}
 	if len(pkgs) == 0 {
-		t.Fatal(fmt.Sprintf("go list %s found no packages", strings.Join(args, " ")))
+		t.Fatalf("go list %s found no packages", strings.Join(args, " "))
 	}
 	return pkgs
 }
