@@ -135,12 +135,12 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		}
 		return key, nil
 	}
-	settled := func() bool { return t.State != store.TxnPending || !time.Now().Before(t.ExpiresAt) }
+	settled := func() bool { return t.State != store.TxnPending || !a.Engine.CurrentTime().Before(t.ExpiresAt) }
 	if _, err := poll(r.Context(), wait, read, settled); err != nil {
 		return err
 	}
 	status := t.State
-	if status == store.TxnPending && !time.Now().Before(t.ExpiresAt) {
+	if status == store.TxnPending && !a.Engine.CurrentTime().Before(t.ExpiresAt) {
 		status = "expired"
 	}
 	writeJSON(w, http.StatusOK, transactionBody{ID: t.ID, Status: status, Mode: t.Mode, UserID: t.UserID, FactorID: t.FactorID,

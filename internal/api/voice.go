@@ -94,12 +94,17 @@ func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T,
 	if err != nil || wait == 0 || settled() {
 		return first, err
 	}
-	deadline := time.Now().Add(wait)
+	// The wait is a duration, not a reading of the clock, so a test's clock
+	// standing still cannot make it endless.
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for time.Now().Before(deadline) {
+	for {
 		select {
 		case <-ctx.Done():
+			return first, nil
+		case <-deadline.C:
 			return first, nil
 		case <-tick.C:
 		}
@@ -108,7 +113,6 @@ func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T,
 			return now, err
 		}
 	}
-	return first, nil
 }
 
 func (a *API) beginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c *caller) error {

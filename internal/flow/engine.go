@@ -65,6 +65,10 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
+// CurrentTime is the time the engine decides with, for code beside it that
+// compares against times the engine gave out, or stamps rows itself.
+func (e *Engine) CurrentTime() time.Time { return e.now() }
+
 func (e *Engine) observe(kind, outcome string) {
 	if e.Observe != nil {
 		e.Observe(kind, outcome)

@@ -50,15 +50,18 @@ func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath())
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
 	hasher := password.NewHasher(password.Params{
 		Memory: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
 		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
 	}, cfg.Password.Workers, cfg.Password.QueueWait)
-	eng := &flow.Engine{Store: st, Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
+	eng := &flow.Engine{Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
+	// The store asks the engine each time, so a clock set on the engine later
+	// (a test's) stamps rows too.
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), sqlstore.WithClock(eng.CurrentTime))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	eng.Store = st
 	dir := &directory.Service{Store: st, Hasher: hasher, Engine: eng, KeyCacheTTL: 30 * time.Second}
 	senders, box, err := providers(cfg.Delivery)
 	if err != nil {
@@ -237,17 +240,18 @@ func (s *Server) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.Store.DeleteExpiredLoginTxns(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			now := s.Engine.CurrentTime()
+			if _, err := s.Store.DeleteExpiredLoginTxns(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping expired login transactions", "err", err)
 			}
-			if _, err := s.Store.DeleteRateWindows(ctx, time.Now().Add(-32*24*time.Hour)); err != nil && ctx.Err() == nil {
+			if _, err := s.Store.DeleteRateWindows(ctx, now.Add(-32*24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping old rate windows", "err", err)
 			}
-			if _, err := s.Store.DeleteExpiredPortalSessions(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			if _, err := s.Store.DeleteExpiredPortalSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping ended portal sessions", "err", err)
 			}
-			if time.Since(inactiveAt) >= time.Hour {
-				inactiveAt = time.Now()
+			if now.Sub(inactiveAt) >= time.Hour {
+				inactiveAt = now
 				if n, err := s.Engine.DisableInactiveUsers(ctx); err != nil && ctx.Err() == nil {
 					s.Log.Warn("disabling inactive accounts", "err", err)
 				} else if n > 0 {

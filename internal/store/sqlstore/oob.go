@@ -129,13 +129,13 @@ func (q *queries) RevokeAllTrustedDevices(ctx context.Context, userID string, no
 
 func (q *queries) SetPhone(ctx context.Context, tenantID, userID, phone string, verifiedAt *time.Time) error {
 	n, err := q.exec(ctx, `UPDATE users SET phone = ?, phone_verified_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-		phone, nullMicros(verifiedAt), micros(time.Now()), tenantID, userID)
+		phone, nullMicros(verifiedAt), micros(q.s.now()), tenantID, userID)
 	return oneRow(n, err)
 }
 
 func (q *queries) SetEmail(ctx context.Context, tenantID, userID, email string, verifiedAt *time.Time) error {
 	n, err := q.exec(ctx, `UPDATE users SET email = ?, email_norm = ?, email_verified_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-		email, nullString(strings.ToLower(email)), nullMicros(verifiedAt), micros(time.Now()), tenantID, userID)
+		email, nullString(strings.ToLower(email)), nullMicros(verifiedAt), micros(q.s.now()), tenantID, userID)
 	return oneRow(n, err)
 }
 

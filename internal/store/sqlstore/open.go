@@ -3,11 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,15 +13,10 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
 	"github.com/countersign/countersign/internal/store"
 )
-
-//go:embed migrations
-var migrations embed.FS
 
 const (
 	DialectSQLite   = "sqlite"
@@ -35,8 +27,9 @@ const (
 type Store struct {
 	queries
 	dialect string
-	w       *sql.DB // every write; on SQLite a single connection
-	r       *sql.DB // reads; the same pool as w on PostgreSQL
+	now     func() time.Time // stamps updated_at where the caller passes no time
+	w       *sql.DB          // every write; on SQLite a single connection
+	r       *sql.DB          // reads; the same pool as w on PostgreSQL
 
 	writeStmts, readStmts sync.Map // SQLite prepared statements by query text
 
@@ -48,8 +41,17 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// Option configures a Store as it opens.
+type Option func(*Store)
+
+// WithClock makes the store read the time from now, the clock the engine
+// decides with, rather than the system's.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
 // OpenSQLite opens (creating if needed) the database file at path.
-func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -76,7 +78,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := newStore(DialectSQLite, w, r)
+	s := newStore(DialectSQLite, w, r, opts)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -87,7 +89,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 
 // OpenPostgres connects to url (postgres://…) and applies migrations under an
 // advisory lock, so several servers starting at once migrate exactly once.
-func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, err
@@ -95,7 +97,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := newStore(DialectPostgres, db, db)
+	s := newStore(DialectPostgres, db, db, opts)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -104,53 +106,23 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 }
 
 // Open picks the dialect from the URL: empty means SQLite at sqlitePath.
-func Open(ctx context.Context, databaseURL, sqlitePath string) (*Store, error) {
+func Open(ctx context.Context, databaseURL, sqlitePath string, opts ...Option) (*Store, error) {
 	if databaseURL == "" {
-		return OpenSQLite(ctx, sqlitePath)
+		return OpenSQLite(ctx, sqlitePath, opts...)
 	}
 	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
-		return OpenPostgres(ctx, databaseURL)
+		return OpenPostgres(ctx, databaseURL, opts...)
 	}
 	return nil, errors.New("database URL must start with postgres:// or postgresql://")
 }
 
-func newStore(dialect string, w, r *sql.DB) *Store {
-	s := &Store{dialect: dialect, w: w, r: r}
+func newStore(dialect string, w, r *sql.DB, opts []Option) *Store {
+	s := &Store{dialect: dialect, now: time.Now, w: w, r: r}
+	for _, o := range opts {
+		o(s)
+	}
 	s.queries = queries{s: s}
 	return s
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations/"+s.dialect)
-	if err != nil {
-		return err
-	}
-	var opts []goose.ProviderOption
-	dialect := goose.DialectSQLite3
-	if s.dialect == DialectPostgres {
-		dialect = goose.DialectPostgres
-		// One advisory lock per schema, so installations (and tests) sharing
-		// a database in different schemas do not queue behind each other.
-		var schema string
-		if err := s.w.QueryRowContext(ctx, "SELECT current_database() || '.' || current_schema()").Scan(&schema); err != nil {
-			return fmt.Errorf("read schema: %w", err)
-		}
-		h := fnv.New64a()
-		h.Write([]byte(schema))
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64() >> 1)))
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(dialect, s.w, sub, opts...)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	return nil
 }
 
 func (s *Store) Dialect() string { return s.dialect }

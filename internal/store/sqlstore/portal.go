@@ -22,7 +22,7 @@ func (q *queries) SetUserLocale(ctx context.Context, tenantID, userID, locale st
 
 func (q *queries) SetIdentity(ctx context.Context, tenantID, userID string, dobHash, ssnHash []byte) error {
 	n, err := q.exec(ctx, `UPDATE users SET dob_hash = ?, ssn_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-		dobHash, ssnHash, micros(time.Now()), tenantID, userID)
+		dobHash, ssnHash, micros(q.s.now()), tenantID, userID)
 	return oneRow(n, err)
 }
 

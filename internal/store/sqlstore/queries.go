@@ -511,7 +511,7 @@ func (q *queries) DisableInactiveUsers(ctx context.Context, tenantID string, cut
 }
 
 func (q *queries) SetPasswordHash(ctx context.Context, tenantID, id, hash string) error {
-	n, err := q.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, hash, micros(time.Now()), tenantID, id)
+	n, err := q.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, hash, micros(q.s.now()), tenantID, id)
 	return oneRow(n, err)
 }
 
@@ -593,7 +593,7 @@ func (q *queries) RecordLogin(ctx context.Context, userID string, now time.Time)
 func (q *queries) Unlock(ctx context.Context, tenantID, userID string) error {
 	n, err := q.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL, password_failures = 0, password_locked_at = NULL,
 		status = CASE WHEN status = ? THEN ? ELSE status END, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-		store.StatusLocked, store.StatusActive, micros(time.Now()), tenantID, userID)
+		store.StatusLocked, store.StatusActive, micros(q.s.now()), tenantID, userID)
 	return oneRow(n, err)
 }
 

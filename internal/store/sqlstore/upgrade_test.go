@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"database/sql"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -38,15 +37,11 @@ func TestUpgradeStartsTheInactivityClock(t *testing.T) {
 
 func upgradeFrom5(t *testing.T, dialect string, raw *sql.DB, reopen func() (*Store, error)) {
 	ctx := t.Context()
-	sub, err := fs.Sub(migrations, "migrations/"+dialect)
-	if err != nil {
-		t.Fatal(err)
-	}
 	gd := goose.DialectSQLite3
 	if dialect == DialectPostgres {
 		gd = goose.DialectPostgres
 	}
-	p, err := goose.NewProvider(gd, raw, sub)
+	p, err := goose.NewProvider(gd, raw, migrationFS(dialect))
 	if err != nil {
 		t.Fatal(err)
 	}
