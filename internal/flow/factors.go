@@ -149,3 +149,51 @@ func factorWhat(lang, kind string) string {
 
 // refused reports whether err is a wrong response to a factor, of any kind.
 func refused(err error) bool { return errors.Is(err, factor.ErrRefused) }
+
+// Method is one of the person's active factors as their own pages show it.
+type Method struct {
+	Factor store.Factor
+	// To and Backup say where the factor reaches the person, masked;
+	// empty for a factor that reaches no number or address.
+	To, Backup string
+	// OpensApplications: a sign-in method for applications, not only for
+	// the portal (the security questions are not).
+	OpensApplications bool
+	// Removable: the person may remove it themselves (RemoveOwnFactor's rule).
+	Removable bool
+}
+
+// Reach says where a factor reaches the person, masked.
+func Reach(f store.Factor, u *store.User) (to, backup string) {
+	if r, ok := kinds[f.Kind].(factor.Reacher); ok {
+		return r.Reaches(&f, u)
+	}
+	return "", ""
+}
+
+// Methods lists the person's active factors that policy lets them use, and
+// those that open only the portal, with what their pages show of each.
+func (e *Engine) Methods(ctx context.Context, p policy.Policy, u *store.User) ([]Method, error) {
+	all, err := e.Store.ActiveFactors(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	openers := 0
+	for _, f := range all {
+		if opensApplications(f) && offered(f, p, false) {
+			openers++
+		}
+	}
+	var out []Method
+	for _, f := range all {
+		opens := opensApplications(f)
+		if _, known := kinds[f.Kind]; !known || (opens && !offered(f, p, false)) {
+			continue
+		}
+		m := Method{Factor: f, OpensApplications: opens}
+		m.To, m.Backup = Reach(f, u)
+		m.Removable = !opens || openers > 1 || !p.RequiresMFA(u.Groups)
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/countersign/countersign/internal/flow"
-	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -47,7 +46,7 @@ type activityView struct {
 
 func (rq *request) accountData() (*accountData, error) {
 	ctx, u := rq.ctx(), rq.user
-	factors, err := rq.p.Engine.Factors(ctx, u.ID)
+	methods, err := rq.p.Engine.Methods(ctx, rq.policy, u)
 	if err != nil {
 		return nil, err
 	}
@@ -58,37 +57,18 @@ func (rq *request) accountData() (*accountData, error) {
 	if u.Phone != "" {
 		d.Phone = flow.MaskPhone(u.Phone)
 	}
-	appFactors := 0
-	for _, f := range factors {
-		if f.Kind != flow.FactorQuestions && rq.policy.Allows(f.Kind) {
-			appFactors++
-		}
-	}
 	have := map[string]bool{}
-	for _, f := range factors {
-		if f.Kind != flow.FactorQuestions && !rq.policy.Allows(f.Kind) {
-			continue
-		}
+	for _, mt := range methods {
+		f := mt.Factor
 		have[f.Kind] = true
-		m := methodView{ID: f.ID, Kind: f.Kind}
+		m := methodView{ID: f.ID, Kind: f.Kind, Detail: mt.To, Removable: mt.Removable}
 		if f.ConfirmedAt != nil {
 			m.Since = f.ConfirmedAt.UTC().Format(rq.text.T("format.day"))
 		}
-		switch f.Kind {
-		case policy.FactorVoice:
-			n := voiceNumbers(f)
-			m.Detail = flow.MaskPhone(n.Primary)
-			if n.Backup != "" {
-				m.Detail += " · " + rq.text.T("account.backup", flow.MaskPhone(n.Backup))
-			}
-		case policy.FactorSMS:
-			m.Detail = d.Phone
-		case policy.FactorEmail:
-			m.Detail = d.Email
-		case flow.FactorQuestions:
-			d.Questions = true
+		if mt.Backup != "" {
+			m.Detail += " · " + rq.text.T("account.backup", mt.Backup)
 		}
-		m.Removable = f.Kind == flow.FactorQuestions || appFactors > 1 || !rq.policy.RequiresMFA(u.Groups)
+		d.Questions = d.Questions || !mt.OpensApplications
 		d.Methods = append(d.Methods, m)
 	}
 	for _, k := range rq.policy.AllowedFactors {

@@ -812,30 +812,20 @@ func (p *Portal) enrolQuestions(rq *request) error {
 // ---- welcome (A10) ----
 
 func (p *Portal) enrolWelcome(rq *request) error {
-	all, err := p.Engine.Factors(rq.ctx(), rq.user.ID)
+	methods, err := p.Engine.Methods(rq.ctx(), rq.policy, rq.user)
 	if err != nil {
 		return err
 	}
 	v := rq.enrolView(enrolStepDone)
 	for _, k := range enrolOrder {
-		for _, f := range all {
-			if f.Kind != k || !rq.policy.Allows(k) {
-				continue
+		for _, mt := range methods {
+			if mt.Factor.Kind == k {
+				v.Methods = append(v.Methods, enrolMethod{Kind: k, Detail: mt.To})
 			}
-			m := enrolMethod{Kind: k}
-			switch k {
-			case policy.FactorVoice:
-				m.Detail = flow.MaskPhone(voiceNumbers(f).Primary)
-			case policy.FactorSMS:
-				m.Detail = flow.MaskPhone(rq.user.Phone)
-			case policy.FactorEmail:
-				m.Detail = flow.MaskEmail(rq.user.Email)
-			}
-			v.Methods = append(v.Methods, m)
 		}
 	}
-	for _, f := range all {
-		v.Questions = v.Questions || f.Kind == flow.FactorQuestions
+	for _, mt := range methods {
+		v.Questions = v.Questions || !mt.OpensApplications
 	}
 	// A text-enabled number lets one-time access tokens and notices reach
 	// the person by text message (C7, C8).

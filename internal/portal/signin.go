@@ -7,7 +7,6 @@ import (
 
 	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/flow"
-	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -129,15 +128,9 @@ func (rq *request) factorOptions() (*verifyData, error) {
 			continue
 		}
 		o := factorOption{ID: f.ID, Kind: f.Kind}
-		switch f.Kind {
-		case policy.FactorSMS:
-			o.To = flow.MaskPhone(rq.user.Phone)
-		case policy.FactorEmail:
-			o.To = flow.MaskEmail(rq.user.Email)
-		case policy.FactorVoice:
-			n := voiceNumbers(f)
-			o.To, o.HasBackup = flow.MaskPhone(n.Primary), n.Backup != ""
-		}
+		var backup string
+		o.To, backup = flow.Reach(f, rq.user)
+		o.HasBackup = backup != ""
 		vd.Options = append(vd.Options, o)
 	}
 	return vd, nil

@@ -98,3 +98,10 @@ func OpensApplications(f Factor) bool {
 	}
 	return true
 }
+
+// Reacher is an optional capability: a factor that reaches the person at a
+// phone number or an address says where, masked, for the person's own pages
+// (backup is empty when there is none).
+type Reacher interface {
+	Reaches(f *store.Factor, u *store.User) (to, backup string)
+}

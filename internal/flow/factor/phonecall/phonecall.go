@@ -22,9 +22,22 @@ import (
 // Factor is the phone call.
 type Factor struct{}
 
-var _ factor.Factor = Factor{}
+var _ factor.Reacher = Factor{}
 
 func (Factor) Kind() string { return policy.FactorVoice }
+
+// Reaches is the primary number and the backup, masked.
+func (Factor) Reaches(f *store.Factor, _ *store.User) (string, string) {
+	n, err := Config(f)
+	if err != nil {
+		return "", ""
+	}
+	backup := ""
+	if n.Backup != "" {
+		backup = factor.MaskPhone(n.Backup)
+	}
+	return factor.MaskPhone(n.Primary), backup
+}
 
 // Numbers are a voice factor's phones: mobile or landline.
 type Numbers struct {

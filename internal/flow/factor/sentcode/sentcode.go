@@ -34,6 +34,7 @@ var (
 var (
 	_ factor.Verifier = Factor{}
 	_ factor.Sender   = Factor{}
+	_ factor.Reacher  = Factor{}
 )
 
 func (f Factor) Kind() string {
@@ -44,6 +45,14 @@ func (f Factor) Kind() string {
 }
 
 func (f Factor) Channel() string { return f.channel }
+
+// Reaches is the person's number or address the codes go to, masked.
+func (f Factor) Reaches(_ *store.Factor, u *store.User) (string, string) {
+	if f.channel == delivery.Email {
+		return factor.MaskEmail(u.Email), ""
+	}
+	return factor.MaskPhone(u.Phone), ""
+}
 
 // Message writes the code's text; an email says a little more.
 func (f Factor) Message(lang, issuer, code string, ttl time.Duration) (string, string) {
