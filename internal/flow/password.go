@@ -24,7 +24,7 @@ func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string
 		return nil, err
 	}
 	if err := statusErr(u.Status); err != nil {
-		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
 	return e.afterPrimary(ctx, c, t, p, u, ModePassword)
 }

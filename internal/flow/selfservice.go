@@ -70,11 +70,11 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 		return nil, err
 	}
 	if err := canManageMFA(u.Status); err != nil {
-		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
 	now := e.now()
 	if mfaLocked(u, p, now) {
-		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	factors, err := e.PortalFactors(ctx, p, u)
 	if err != nil {

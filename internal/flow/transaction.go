@@ -68,7 +68,7 @@ func (e *Engine) namedUser(ctx context.Context, c Caller, loginID string) (*stor
 		return nil, p, nil, err
 	}
 	if err := statusErr(u.Status); err != nil {
-		return nil, p, nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+		return nil, p, nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
 	return t, p, u, nil
 }
@@ -84,7 +84,7 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
 	}
 	if mfaLocked(u, p, now) {
-		return nil, errors.Join(ErrMFALocked, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "trusted_device", "device": device})
@@ -96,7 +96,7 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 	status := MFARequired
 	if len(factors) == 0 {
 		if mode == ModeMFAOnly {
-			return nil, errors.Join(ErrNotRegistered, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
+			return nil, errors.Join(inLanguage(ErrNotRegistered, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
 		}
 		// The password is proven: the transaction lets the application start
 		// the user's enrolment without asking for it again.
@@ -181,7 +181,7 @@ func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pendi
 		check = canManageMFA
 	}
 	if err := check(u.Status); err != nil {
-		return nil, err
+		return nil, inLanguage(err, c, u)
 	}
 	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
 }
@@ -276,7 +276,7 @@ func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Re
 	f, err := e.pickFactor(ctx, p, u, "")
 	if err != nil {
 		if errors.Is(err, ErrNotRegistered) {
-			return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
+			return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))
 		}
 		return nil, err
 	}

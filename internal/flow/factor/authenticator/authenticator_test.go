@@ -28,6 +28,15 @@ type fixture struct {
 	user *store.User
 }
 
+func newKeys(t *testing.T) *keyring.Keyring {
+	t.Helper()
+	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cs.db"))
@@ -35,10 +44,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := newKeys(t)
 	tn := &store.Tenant{ID: store.NewID("ten"), Slug: "acme", Name: "Acme Health", CreatedAt: now}
 	if err := st.CreateTenant(t.Context(), tn); err != nil {
 		t.Fatal(err)
@@ -235,6 +241,7 @@ func TestVerifyRefused(t *testing.T) {
 
 // C5: a clock off by up to the policy's drift is tolerated, no more.
 func TestVerifyDrift(t *testing.T) {
+	fx := newFixture(t)
 	for _, c := range []struct {
 		name  string
 		drift int
@@ -249,7 +256,7 @@ func TestVerifyDrift(t *testing.T) {
 		{"phone two steps slow, drift 2", 2, -2, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			fx := newFixture(t)
+			// A new factor per case: each starts with no step used.
 			f, key := fx.enrol(t, totp.Step(now)-10)
 			code := oathtool(t, key, now.Add(time.Duration(c.steps)*totp.Period))
 			ok, reason, _ := fx.verify(t, fx.env(fx.user, c.drift), f, code)
@@ -300,8 +307,8 @@ func TestVerifySecretOfAnotherFactor(t *testing.T) {
 }
 
 func TestNewSecretBoundToFactor(t *testing.T) {
-	fx := newFixture(t)
-	secret, sealed, err := authenticator.NewSecret(fx.keys, "fac_one")
+	keys := newKeys(t)
+	secret, sealed, err := authenticator.NewSecret(keys, "fac_one")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +318,7 @@ func TestNewSecretBoundToFactor(t *testing.T) {
 	if strings.Contains(string(sealed), string(secret)) {
 		t.Error("the sealed form holds the secret in clear")
 	}
-	other, _, err := authenticator.NewSecret(fx.keys, "fac_one")
+	other, _, err := authenticator.NewSecret(keys, "fac_one")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +335,7 @@ func TestNewSecretBoundToFactor(t *testing.T) {
 		{"fac_one ", false},
 	} {
 		t.Run(fmt.Sprintf("open as %q", c.id), func(t *testing.T) {
-			got, err := authenticator.Open(fx.keys, &store.Factor{ID: c.id, Secret: sealed})
+			got, err := authenticator.Open(keys, &store.Factor{ID: c.id, Secret: sealed})
 			switch {
 			case c.ok && (err != nil || string(got) != string(secret)):
 				t.Errorf("Open = %x, %v; want the secret", got, err)
@@ -344,8 +351,7 @@ func TestNewSecretBoundToFactor(t *testing.T) {
 // C4 and C5: the first code confirms the app within the policy's drift, and
 // the step it returns is the one activation records.
 func TestConfirm(t *testing.T) {
-	fx := newFixture(t)
-	secret, _, err := authenticator.NewSecret(fx.keys, "fac_new")
+	secret, _, err := authenticator.NewSecret(newKeys(t), "fac_new")
 	if err != nil {
 		t.Fatal(err)
 	}
