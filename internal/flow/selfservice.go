@@ -81,7 +81,7 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 		return nil, err
 	}
 	status := MFARequired
-	if !slices.ContainsFunc(factors, func(f store.Factor) bool { return f.Kind != FactorQuestions }) {
+	if !slices.ContainsFunc(factors, func(f store.Factor) bool { return opensApplications(f) }) {
 		// Questions alone never stand in for a first enrolment.
 		status, factors = EnrolmentRequired, nil
 	}
