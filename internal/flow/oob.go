@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
 	"github.com/countersign/countersign/internal/validate"
@@ -21,19 +22,22 @@ import (
 
 // RateLimitedError says a send limit was reached and when to try again (X4).
 type RateLimitedError struct {
-	Scope      string // user, destination or tenant
-	RetryAfter time.Duration
+	Scope string // user, destination or tenant
+	Wait  time.Duration
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("send limit per %s reached; retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("send limit per %s reached; retry after %s", e.Scope, e.Wait.Round(time.Second))
 }
 
+// RetryAfter is how long to wait; front doors answer with it (Retry-After).
+func (e *RateLimitedError) RetryAfter() time.Duration { return e.Wait }
+
 var (
-	ErrOTASpent            = errors.New("one-time access tokens spent: log in with the authenticator app first")
-	ErrNoDestination       = errors.New("no verified destination for this channel")
-	ErrVerificationGone    = errors.New("verification expired, replaced or unknown")
-	ErrContactChangeDenied = errors.New("only active users may change contact points")
+	ErrOTASpent            = problem.Domain("one_time_tokens_spent", "one-time access tokens spent: log in with the authenticator app first")
+	ErrNoDestination       = problem.Domain("no_verified_destination", "no verified destination for this channel")
+	ErrVerificationGone    = problem.Domain("verification_gone", "verification expired, replaced or unknown")
+	ErrContactChangeDenied = problem.Domain("contact_change_denied", "only active users may change contact points")
 )
 
 // Sent describes a code or token on its way.
@@ -118,7 +122,7 @@ func (e *Engine) takeSendLimits(ctx context.Context, q store.Queries, p policy.P
 			return err
 		}
 		if !ok {
-			return &RateLimitedError{Scope: l.scope, RetryAfter: start.Add(window).Sub(now)}
+			return &RateLimitedError{Scope: l.scope, Wait: start.Add(window).Sub(now)}
 		}
 	}
 	return nil

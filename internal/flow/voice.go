@@ -12,6 +12,7 @@ import (
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -50,7 +51,7 @@ type Script struct {
 }
 
 // ErrCallGone is a callback for an unknown or finished call.
-var ErrCallGone = errors.New("call unknown or finished")
+var ErrCallGone = problem.Domain("not_found", "call unknown or finished")
 
 func (e *Engine) validateVoice(p policy.Policy, n VoiceNumbers, pin string) (VoiceNumbers, error) {
 	var errs validate.Errors
