@@ -248,7 +248,7 @@ func (s *Service) CreateUser(ctx context.Context, c flow.Caller, in NewUser) (*s
 	}
 	if in.Password != "" {
 		for _, pr := range p.Password.Check(in.Password, in.LoginID) {
-			errs.Add("password", pr.Code, pr.Message)
+			errs.AddLimit("password", pr.Code, pr.Message, pr.Limit)
 		}
 	}
 	if err := s.checkMemberships(ctx, &errs, c.TenantID, in.Groups, in.Units); err != nil {
