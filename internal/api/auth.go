@@ -156,7 +156,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		status = "expired"
 	}
 	writeJSON(w, http.StatusOK, transactionBody{ID: t.ID, Status: status, Mode: t.Mode, UserID: t.UserID, FactorID: t.FactorID,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call, a.problemContext(r, c))})
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }
 

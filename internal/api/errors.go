@@ -22,6 +22,11 @@ func (a *API) problemContext(r *http.Request, c *caller) problem.Context {
 	return ctx
 }
 
+// readerOf defers problemContext until an answer needs it.
+func (a *API) readerOf(r *http.Request, c *caller) func() problem.Context {
+	return func() problem.Context { return a.problemContext(r, c) }
+}
+
 // writeError sends the public form of err, in the language of the request
 // or of the person it is about, and logs its cause.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, c *caller, err error) int {

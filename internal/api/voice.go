@@ -23,14 +23,14 @@ type callBody struct {
 }
 
 // toCallBody shows a call with the public error of an unsuccessful end
-// (A6), worded for pctx's reader.
-func toCallBody(c *store.VoiceCall, pctx problem.Context) *callBody {
+// (A6), worded for the reader pctx describes; pctx is asked only then.
+func toCallBody(c *store.VoiceCall, pctx func() problem.Context) *callBody {
 	if c == nil {
 		return nil
 	}
 	b := &callBody{ID: c.ID, Leg: c.Leg, To: flow.MaskPhone(c.Number), State: c.State, CreatedAt: c.CreatedAt, CompletedAt: c.CompletedAt}
 	if err := problem.CallOutcome(c.State); err != nil {
-		d := toErrorDetail(problem.From(err, pctx))
+		d := toErrorDetail(problem.From(err, pctx()))
 		b.Error = &d
 	}
 	return b
@@ -48,7 +48,7 @@ func (a *API) startCall(w http.ResponseWriter, r *http.Request, c *caller) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, toCallBody(call, a.problemContext(r, c)))
+	writeJSON(w, http.StatusAccepted, toCallBody(call, a.readerOf(r, c)))
 	return nil
 }
 
@@ -106,7 +106,7 @@ func (a *API) beginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.problemContext(r, c))})
+	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }
 
@@ -126,7 +126,7 @@ func (a *API) adminBeginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.problemContext(r, c))})
+	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }
 
@@ -165,6 +165,6 @@ func (a *API) enrolment(w http.ResponseWriter, r *http.Request, c *caller) error
 	if _, err := poll(r.Context(), wait, read, func() bool { return f.State != store.FactorPending }); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.problemContext(r, c))})
+	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }

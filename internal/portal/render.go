@@ -181,7 +181,8 @@ func (rq *request) renderForm(name string, pg *Page, err error) error {
 }
 
 // fieldMessage prefers the catalogue's wording of a field rule, so a
-// translation covers engine messages too; the engine's English is the fallback.
+// translation covers engine messages too; the shared vocabulary's wording of
+// the rule in the page's language is the fallback.
 func (rq *request) fieldMessage(f validate.FieldError) string {
 	field := f.Field
 	// Numbered fields (answer_2) share the wording of their kind.
@@ -201,7 +202,7 @@ func (rq *request) fieldMessage(f validate.FieldError) string {
 		}
 		return rq.text.T(key, rq.fieldLabel(f.Field))
 	}
-	return f.Message
+	return problem.FieldMessage(f, rq.text.Lang)
 }
 
 // fieldLabels names the catalogue key of a field's label where it is not

@@ -36,5 +36,7 @@ func FieldMessage(f validate.FieldError, lang string) string {
 	if !ok {
 		label = f.Field
 	}
-	return fill(s, map[string]string{"field": label, "limit": strconv.Itoa(f.Limit)})
+	// {message} is the rule's own words, for rules whose detail only
+	// English names (a policy document's keys and limits).
+	return fill(s, map[string]string{"field": label, "limit": strconv.Itoa(f.Limit), "message": f.Message})
 }

@@ -129,6 +129,7 @@ func TestFromFieldErrors(t *testing.T) {
 	errs.Add("password", "too_long", "Use at most 64 characters.") // no limit recorded
 	errs.Add("answer_2", "too_short", "Answer must be at least 3 characters long.")
 	errs.Add("frobnicate", "sideways", "Frobnicate must not be sideways.")
+	errs.Add("policy", "invalid", "policy: mfa_attempts: 0 is outside 1..100")
 
 	en := problem.From(errs, problem.Context{Lang: "en"})
 	for i, f := range en.Fields {
@@ -139,12 +140,13 @@ func TestFromFieldErrors(t *testing.T) {
 	es := problem.From(errs, problem.Context{Lang: "es"})
 	want := []string{
 		"El ID de inicio de sesión admite como máximo 15 caracteres. Ingrese un ID más corto.",
-		"El campo «Correo electrónico» es obligatorio. Envíe email, phone, locale o cualquiera de ellos.",
+		"El campo «Correo electrónico» es obligatorio. Ingrese un valor válido en el campo «Correo electrónico».",
 		"El código debe tener exactamente 6 dígitos.",
 		"Use al menos 15 caracteres.",
 		"Use at most 64 characters.",
 		"La respuesta debe tener al menos 3 caracteres.",
 		"El valor del campo «frobnicate» no es válido. Revise lo que admite el campo.",
+		"La política no es válida. Corrija cada problema de esta lista (en inglés, como los nombres de las claves): policy: mfa_attempts: 0 is outside 1..100",
 	}
 	if len(es.Fields) != len(want) {
 		t.Fatalf("fields %+v", es.Fields)
