@@ -1,57 +1,16 @@
 package api
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/countersign/countersign/internal/directory"
-	"github.com/countersign/countersign/internal/flow"
 
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
-
-// UserBody is the admin view of a user; it never carries a password hash.
-type UserBody struct {
-	ID               string     `json:"id"`
-	LoginID          string     `json:"login_id"`
-	Email            string     `json:"email,omitempty"`
-	Phone            string     `json:"phone,omitempty"`
-	DisplayName      string     `json:"display_name,omitempty"`
-	Status           string     `json:"status"`
-	Groups           []string   `json:"groups"`
-	Units            []string   `json:"units"`
-	HasPassword      bool       `json:"has_password"`
-	MFAFailures      int        `json:"mfa_failures"`
-	MFALockedAt      *time.Time `json:"mfa_locked_at,omitempty"`
-	PasswordFailures int        `json:"password_failures"`
-	PasswordLockedAt *time.Time `json:"password_locked_at,omitempty"`
-	LastLoginAt      *time.Time `json:"last_login_at,omitempty"`
-	CreatedAt        time.Time  `json:"created_at"`
-	// Locale is the language of the person's messages.
-	Locale string `json:"locale"`
-}
-
-// ToUserBody is shared with the command line's --json output.
-func ToUserBody(u *store.User) UserBody {
-	b := UserBody{ID: u.ID, LoginID: u.LoginID, Email: u.Email, Phone: u.Phone, DisplayName: u.DisplayName, Status: u.Status,
-		Groups: u.Groups, Units: u.Units, HasPassword: u.PasswordHash != "",
-		MFAFailures: u.MFAFailures, MFALockedAt: u.MFALockedAt, PasswordFailures: u.PasswordFailures, PasswordLockedAt: u.PasswordLockedAt,
-		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale}
-	if b.Locale == "" {
-		b.Locale = flow.DefaultLanguage
-	}
-	if b.Groups == nil {
-		b.Groups = []string{}
-	}
-	if b.Units == nil {
-		b.Units = []string{}
-	}
-	return b
-}
 
 func (a *API) user(r *http.Request, c *caller) (*store.User, error) {
 	return a.Directory.User(r.Context(), c.TenantID, r.PathValue("id"))
@@ -67,11 +26,11 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *caller) error
 		return err
 	}
 	out := struct {
-		Users []UserBody `json:"users"`
-		Next  string     `json:"next_after,omitempty"`
-	}{Users: []UserBody{}}
+		Users []directory.UserBody `json:"users"`
+		Next  string               `json:"next_after,omitempty"`
+	}{Users: []directory.UserBody{}}
 	for i := range users {
-		out.Users = append(out.Users, ToUserBody(&users[i]))
+		out.Users = append(out.Users, directory.ToUserBody(&users[i]))
 	}
 	if len(users) == limit {
 		out.Next = users[len(users)-1].LoginID
@@ -89,7 +48,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, c *caller) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, ToUserBody(u))
+	writeJSON(w, http.StatusCreated, directory.ToUserBody(u))
 	return nil
 }
 
@@ -98,7 +57,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ToUserBody(u))
+	writeJSON(w, http.StatusOK, directory.ToUserBody(u))
 	return nil
 }
 
@@ -124,7 +83,7 @@ func (a *API) writeUser(w http.ResponseWriter, r *http.Request, c *caller, id st
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ToUserBody(u))
+	writeJSON(w, http.StatusOK, directory.ToUserBody(u))
 	return nil
 }
 
@@ -188,25 +147,6 @@ func (a *API) adminBeginEnrolment(w http.ResponseWriter, r *http.Request, c *cal
 	return writeEnrolment(w, en)
 }
 
-// AuditBody is one audit event as the API and the command line show it.
-type AuditBody struct {
-	ID            int64           `json:"id"`
-	Time          time.Time       `json:"time"`
-	Event         string          `json:"event"`
-	Outcome       string          `json:"outcome"`
-	UserID        string          `json:"user_id,omitempty"`
-	ApplicationID string          `json:"application_id,omitempty"`
-	Actor         string          `json:"actor,omitempty"`
-	IP            string          `json:"ip,omitempty"`
-	Detail        json.RawMessage `json:"detail"`
-}
-
-// ToAuditBody converts a stored event.
-func ToAuditBody(e *store.AuditEvent) AuditBody {
-	return AuditBody{ID: e.ID, Time: e.CreatedAt, Event: e.Event, Outcome: e.Outcome, UserID: e.UserID, ApplicationID: e.ApplicationID,
-		Actor: e.Actor, IP: e.IP, Detail: json.RawMessage(e.Detail)}
-}
-
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *caller) error {
 	q := r.URL.Query()
 	var errs validate.Errors
@@ -237,11 +177,11 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, c *caller) error
 		return err
 	}
 	out := struct {
-		Events []AuditBody `json:"events"`
-		Next   int64       `json:"next_before,omitempty"`
-	}{Events: []AuditBody{}}
+		Events []directory.AuditBody `json:"events"`
+		Next   int64                 `json:"next_before,omitempty"`
+	}{Events: []directory.AuditBody{}}
 	for i := range events {
-		out.Events = append(out.Events, ToAuditBody(&events[i]))
+		out.Events = append(out.Events, directory.ToAuditBody(&events[i]))
 	}
 	if len(events) == f.Limit {
 		out.Next = events[len(events)-1].ID
@@ -265,7 +205,7 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	}
 	doc, err := io.ReadAll(r.Body)
 	if err != nil {
-		return ToPublic(err)
+		return err
 	}
 	p, err := a.Directory.SetPolicy(r.Context(), c.Caller, doc)
 	if err != nil {
@@ -320,27 +260,6 @@ func (a *API) createNamed(w http.ResponseWriter, r *http.Request, c *caller, cre
 	return nil
 }
 
-// SupportRequestBody is a reported MFA issue (A13) as administrators see it;
-// the command line's --json output shares it.
-type SupportRequestBody struct {
-	Tracking  string    `json:"tracking"`
-	LoginID   string    `json:"login_id"`
-	Name      string    `json:"name"`
-	Phone     string    `json:"phone"`
-	Email     string    `json:"email"`
-	Subject   string    `json:"subject"`
-	Message   string    `json:"message"`
-	State     string    `json:"state"`
-	CreatedAt time.Time `json:"created_at"`
-	UserID    string    `json:"user_id,omitempty"`
-}
-
-// ToSupportRequestBody converts a stored request.
-func ToSupportRequestBody(r *store.SupportRequest) SupportRequestBody {
-	return SupportRequestBody{Tracking: r.Tracking, LoginID: r.LoginID, Name: r.Name, Phone: r.Phone, Email: r.Email, Subject: r.Subject,
-		Message: r.Message, State: r.State, CreatedAt: r.CreatedAt, UserID: r.UserID}
-}
-
 // listSupportRequests pages through the tenant's reported issues, newest
 // first; both admin roles may read them (the help desk answers them).
 func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -353,11 +272,11 @@ func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *cal
 		return err
 	}
 	out := struct {
-		Requests []SupportRequestBody `json:"support_requests"`
-		Next     string               `json:"next_before,omitempty"`
-	}{Requests: []SupportRequestBody{}}
+		Requests []directory.SupportRequestBody `json:"support_requests"`
+		Next     string                         `json:"next_before,omitempty"`
+	}{Requests: []directory.SupportRequestBody{}}
 	for i := range rows {
-		out.Requests = append(out.Requests, ToSupportRequestBody(&rows[i]))
+		out.Requests = append(out.Requests, directory.ToSupportRequestBody(&rows[i]))
 	}
 	if len(rows) == limit {
 		out.Next = rows[len(rows)-1].Tracking
@@ -371,7 +290,7 @@ func (a *API) getSupportRequest(w http.ResponseWriter, r *http.Request, c *calle
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ToSupportRequestBody(req))
+	writeJSON(w, http.StatusOK, directory.ToSupportRequestBody(req))
 	return nil
 }
 
@@ -382,7 +301,7 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, validate.Errors{{Field: name, Code: "invalid", Message: name + " must be a whole number from " + strconv.Itoa(lo) + " to " + strconv.Itoa(hi) + "."}}
+		return 0, validate.Errors{{Field: name, Code: "invalid", Message: name + " must be a whole number from " + strconv.Itoa(lo) + " to " + strconv.Itoa(hi) + ".", Limit: hi}}
 	}
 	return n, nil
 }

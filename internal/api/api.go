@@ -15,7 +15,7 @@ import (
 
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
-	"github.com/countersign/countersign/internal/validate"
+	"github.com/countersign/countersign/internal/problem"
 )
 
 // MaxBody bounds every request body.
@@ -109,10 +109,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethods(routes, r.URL.Path); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			a.writeError(w, r, publicError("method_not_allowed", nil))
+			a.writeError(w, r, nil, problem.Named("method_not_allowed", nil))
 			return
 		}
-		a.writeError(w, r, publicError("not_found", nil))
+		a.writeError(w, r, nil, problem.Named("not_found", nil))
 	})
 }
 
@@ -148,10 +148,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 			a.Observe(rt.Method+" "+rt.Path, status, r)
 		}
 	}()
+	var c *caller
 	defer func() {
 		if v := recover(); v != nil {
 			a.Log.Error("panic in handler", "route", rt.Path, "panic", fmt.Sprint(v))
-			status = a.writeError(w, r, publicError("internal", fmt.Errorf("panic: %v", v)))
+			status = a.writeError(w, r, c, fmt.Errorf("panic: %v", v))
 		}
 	}()
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
@@ -160,7 +161,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 		err = rt.handle(a, w, r, c)
 	}
 	if err != nil {
-		status = a.writeError(w, r, err)
+		status = a.writeError(w, r, c, err)
 	}
 }
 
@@ -171,7 +172,7 @@ func (a *API) authenticate(r *http.Request, kind authKind) (*caller, error) {
 	}
 	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return nil, publicError("unauthenticated", nil)
+		return nil, problem.Named("unauthenticated", nil)
 	}
 	switch kind {
 	case authApp:
@@ -200,33 +201,6 @@ func (a *API) clientIP(r *http.Request) string {
 	return ""
 }
 
-// writeError sends the public form of err and logs its cause.
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	pe := ToPublic(err)
-	if pe.Status >= 500 && pe.Code != "E17" {
-		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else if pe.cause != nil {
-		a.Log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", pe.Code, "err", pe.cause)
-	}
-	if pe.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(pe.RetryAfter))
-	}
-	body := errorBody{Error: errorDetail{Code: pe.Code, Name: pe.Name, Message: pe.Message, Fields: pe.Fields}}
-	writeJSON(w, pe.Status, body)
-	return pe.Status
-}
-
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string          `json:"code"`
-	Name    string          `json:"name"`
-	Message string          `json:"message"`
-	Fields  validate.Errors `json:"fields,omitempty"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -241,7 +215,7 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return publicError("unsupported_media_type", err)
+			return problem.Named("unsupported_media_type", err)
 		}
 	}
 	dec := json.NewDecoder(r.Body)
@@ -249,35 +223,32 @@ func decode(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return publicError("too_large", err)
+			return problem.Named("too_large", err)
 		}
-		e := publicError("bad_request", err)
-		e.Message = badJSONMessage(err)
-		return e
+		return badJSON(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		e := publicError("bad_request", err)
-		e.Message = "The request body must hold exactly one JSON object."
-		return e
+		return problem.Variant(problem.Named("bad_request", err), "trailing")
 	}
 	return nil
 }
 
-// badJSONMessage says what is wrong without echoing the input.
-func badJSONMessage(err error) string {
+// badJSON says what is wrong with a body without echoing the input.
+func badJSON(err error) error {
+	bad := problem.Named("bad_request", err)
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return fmt.Sprintf("The request body is not valid JSON (error at byte %d). Send one JSON object.", se.Offset)
+		return problem.Variant(bad, "syntax", "offset", strconv.FormatInt(se.Offset, 10))
 	case errors.As(err, &te):
-		return fmt.Sprintf("Field %q must be a JSON %s.", te.Field, te.Type.String())
+		return problem.Variant(bad, "type", "field", te.Field, "type", te.Type.String())
 	case errors.Is(err, io.EOF):
-		return "The request body is empty. Send one JSON object."
+		return problem.Variant(bad, "empty")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "Unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ") + ". Remove it or check its spelling against /api/v1/openapi.json."
+		return problem.Variant(bad, "unknown_field", "field", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
-	return byName["bad_request"].Message
+	return bad
 }
 
 // endUserIP prefers the address the application reports for its user, when it

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -29,7 +30,9 @@ type loginResponse struct {
 	Message            string      `json:"message,omitempty"`
 }
 
-func resultBody(res *flow.Result) loginResponse {
+// resultBody shows a login step's result; the message of a person who must
+// enrol first is worded for pctx's reader.
+func resultBody(res *flow.Result, pctx problem.Context) loginResponse {
 	body := loginResponse{Status: res.Status, User: userRef{ID: res.User.ID, LoginID: res.User.LoginID}, TrustedDeviceToken: res.TrustedDeviceToken}
 	if res.Txn != nil {
 		body.TransactionID = res.Txn.ID
@@ -41,20 +44,29 @@ func resultBody(res *flow.Result) loginResponse {
 		body.Factors = append(body.Factors, factorRef{ID: f.ID, Kind: f.Kind})
 	}
 	if res.Status == flow.EnrolmentRequired {
-		body.Message = byName["user_not_registered"].Message
+		body.Message = problem.From(flow.ErrNotRegistered, pctx).Message
 	}
 	return body
 }
 
 // answer writes a login step's result, or returns its error.
-func answer(w http.ResponseWriter) func(*flow.Result, error) error {
+func (a *API) answer(w http.ResponseWriter, r *http.Request, c *caller) func(*flow.Result, error) error {
 	return func(res *flow.Result, err error) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, resultBody(res))
+		a.writeResult(w, r, c, res)
 		return nil
 	}
+}
+
+func (a *API) writeResult(w http.ResponseWriter, r *http.Request, c *caller, res *flow.Result) {
+	var pctx problem.Context
+	if res.Status == flow.EnrolmentRequired {
+		pctx = a.problemContext(r, c)
+		w.Header().Set("Content-Language", problem.Match(pctx.Lang))
+	}
+	writeJSON(w, http.StatusOK, resultBody(res, pctx))
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -69,7 +81,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {
 	}
 	endUserIP(c, in.IP)
 	c.TrustedDevice = in.TrustedDevice
-	return answer(w)(a.Engine.PasswordLogin(r.Context(), c.Caller, in.LoginID, in.Password))
+	return a.answer(w, r, c)(a.Engine.PasswordLogin(r.Context(), c.Caller, in.LoginID, in.Password))
 }
 
 func (a *API) beginMFA(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -83,7 +95,7 @@ func (a *API) beginMFA(w http.ResponseWriter, r *http.Request, c *caller) error 
 	}
 	endUserIP(c, in.IP)
 	c.TrustedDevice = in.TrustedDevice
-	return answer(w)(a.Engine.BeginMFA(r.Context(), c.Caller, in.LoginID))
+	return a.answer(w, r, c)(a.Engine.BeginMFA(r.Context(), c.Caller, in.LoginID))
 }
 
 func (a *API) check(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -96,7 +108,7 @@ func (a *API) check(w http.ResponseWriter, r *http.Request, c *caller) error {
 		return err
 	}
 	endUserIP(c, in.IP)
-	return answer(w)(a.Engine.Check(r.Context(), c.Caller, in.LoginID, in.Code))
+	return a.answer(w, r, c)(a.Engine.Check(r.Context(), c.Caller, in.LoginID, in.Code))
 }
 
 type transactionBody struct {
@@ -144,7 +156,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		status = "expired"
 	}
 	writeJSON(w, http.StatusOK, transactionBody{ID: t.ID, Status: status, Mode: t.Mode, UserID: t.UserID, FactorID: t.FactorID,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call)})
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }
 
@@ -166,7 +178,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resultBody(res))
+	a.writeResult(w, r, c, res)
 	return nil
 }
 

@@ -2,6 +2,7 @@
 // that applications call with their API key, and the admin API that tenant
 // administrators call with an admin key. Handlers decode and validate input,
 // call the flow engine or the directory, and return an error; one function
-// turns every error into a JSON body with a stable code (see errors.go and
-// docs/errors.md) and logs the cause, so no input produces a stack trace.
+// turns every error into a JSON body with a stable code from the shared
+// catalogue (package problem, docs/errors.md), in the language the request
+// asks for, and logs the cause, so no input produces a stack trace.
 package api

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/countersign/countersign/internal/problem"
 )
 
 // openAPIDoc holds the parts of the document the tests check.
@@ -196,7 +198,7 @@ func walkRefs(v any, f func(string)) {
 // catalogue no longer has.
 func TestOpenAPIErrorCodesExist(t *testing.T) {
 	known := map[string]bool{}
-	for _, e := range Catalogue {
+	for _, e := range problem.Catalogue() {
 		known[e.Code] = true
 	}
 	doc := string(OpenAPIDocument)

@@ -7,20 +7,10 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
-
-// callOutcome names the catalogue entry of each unsuccessful call (A6).
-var callOutcome = map[string]string{
-	store.CallWrongKey:     "call_wrong_key",
-	store.CallNoInput:      "call_no_input",
-	store.CallDisconnected: "call_disconnected",
-	store.CallNoAnswer:     "call_no_answer",
-	store.CallWrongPIN:     "call_wrong_pin",
-	store.CallFraud:        "call_fraud_reported",
-	store.CallFailed:       "call_failed",
-}
 
 type callBody struct {
 	ID          string       `json:"id"`
@@ -32,26 +22,18 @@ type callBody struct {
 	CompletedAt *time.Time   `json:"completed_at,omitempty"`
 }
 
-func toCallBody(c *store.VoiceCall) *callBody {
+// toCallBody shows a call with the public error of an unsuccessful end
+// (A6), worded for the reader pctx describes; pctx is asked only then.
+func toCallBody(c *store.VoiceCall, pctx func() problem.Context) *callBody {
 	if c == nil {
 		return nil
 	}
 	b := &callBody{ID: c.ID, Leg: c.Leg, To: flow.MaskPhone(c.Number), State: c.State, CreatedAt: c.CreatedAt, CompletedAt: c.CompletedAt}
-	if e := CallOutcome(c.State); e != nil {
-		b.Error = &errorDetail{Code: e.Code, Name: e.Name, Message: e.Message}
+	if err := problem.CallOutcome(c.State); err != nil {
+		d := toErrorDetail(problem.From(err, pctx()))
+		b.Error = &d
 	}
 	return b
-}
-
-// CallOutcome is the public error of a call that ended unsuccessfully in
-// state, or nil (A6).
-func CallOutcome(state string) *Error {
-	name, ok := callOutcome[state]
-	if !ok {
-		return nil
-	}
-	e := byName[name]
-	return &e
 }
 
 func (a *API) startCall(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -66,7 +48,7 @@ func (a *API) startCall(w http.ResponseWriter, r *http.Request, c *caller) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, toCallBody(call))
+	writeJSON(w, http.StatusAccepted, toCallBody(call, a.readerOf(r, c)))
 	return nil
 }
 
@@ -81,7 +63,7 @@ func waitParam(r *http.Request) (time.Duration, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > int(maxWait/time.Second) {
-		return 0, validate.Errors{{Field: "wait", Code: "invalid", Message: "wait must be a whole number of seconds from 0 to 30."}}
+		return 0, validate.Errors{{Field: "wait", Code: "invalid", Message: "wait must be a whole number of seconds from 0 to 30.", Limit: int(maxWait / time.Second)}}
 	}
 	return time.Duration(n) * time.Second, nil
 }
@@ -128,7 +110,7 @@ func (a *API) beginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
+	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }
 
@@ -148,7 +130,7 @@ func (a *API) adminBeginVoiceEnrolment(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
+	writeJSON(w, http.StatusCreated, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }
 
@@ -187,6 +169,6 @@ func (a *API) enrolment(w http.ResponseWriter, r *http.Request, c *caller) error
 	if _, err := poll(r.Context(), wait, read, func() bool { return f.State != store.FactorPending }); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call)})
+	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})
 	return nil
 }

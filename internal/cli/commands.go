@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/server"
@@ -182,7 +181,7 @@ func userCreate(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return c.out(api.ToUserBody(u), func(w io.Writer) { fmt.Fprintf(w, "created user %s (%s)\n", u.LoginID, u.ID) })
+	return c.out(directory.ToUserBody(u), func(w io.Writer) { fmt.Fprintf(w, "created user %s (%s)\n", u.LoginID, u.ID) })
 }
 
 func (c *cmdCtx) user(ctx context.Context) (*store.Tenant, *store.User, error) {
@@ -221,9 +220,9 @@ func userList(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	out := []api.UserBody{}
+	out := []directory.UserBody{}
 	for i := range users {
-		out = append(out, api.ToUserBody(&users[i]))
+		out = append(out, directory.ToUserBody(&users[i]))
 	}
 	return c.out(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -250,9 +249,9 @@ func userShow(ctx context.Context, c *cmdCtx) error {
 		State string `json:"state"`
 	}
 	body := struct {
-		api.UserBody
+		directory.UserBody
 		Factors []factor `json:"factors"`
-	}{UserBody: api.ToUserBody(u), Factors: []factor{}}
+	}{UserBody: directory.ToUserBody(u), Factors: []factor{}}
 	for _, f := range factors {
 		body.Factors = append(body.Factors, factor{f.ID, f.Kind, f.State})
 	}
@@ -319,9 +318,9 @@ func auditList(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	out := []api.AuditBody{}
+	out := []directory.AuditBody{}
 	for i := range events {
-		out = append(out, api.ToAuditBody(&events[i]))
+		out = append(out, directory.ToAuditBody(&events[i]))
 	}
 	return c.out(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -345,9 +344,9 @@ func supportList(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	out := []api.SupportRequestBody{}
+	out := []directory.SupportRequestBody{}
 	for i := range rows {
-		out = append(out, api.ToSupportRequestBody(&rows[i]))
+		out = append(out, directory.ToSupportRequestBody(&rows[i]))
 	}
 	return c.out(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

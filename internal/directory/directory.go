@@ -14,6 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -150,7 +151,7 @@ func (s *Service) CreateAdminKey(ctx context.Context, c flow.Caller, keyName, ro
 }
 
 // ErrBadKey is any unknown, malformed or revoked key.
-var ErrBadKey = errors.New("invalid key")
+var ErrBadKey = problem.Domain("unauthenticated", "invalid key")
 
 // AuthenticateApplication resolves an application API key, remembering
 // answers for KeyCacheTTL so the hot path does not read the database.
@@ -247,7 +248,7 @@ func (s *Service) CreateUser(ctx context.Context, c flow.Caller, in NewUser) (*s
 	}
 	if in.Password != "" {
 		for _, pr := range p.Password.Check(in.Password, in.LoginID) {
-			errs.Add("password", pr.Code, pr.Message)
+			errs.AddLimit("password", pr.Code, pr.Message, pr.Limit)
 		}
 	}
 	if err := s.checkMemberships(ctx, &errs, c.TenantID, in.Groups, in.Units); err != nil {

@@ -76,7 +76,7 @@ func (e *Engine) takeAttempt(ctx context.Context, p policy.Policy, keys ...strin
 				return err
 			}
 			if !ok {
-				return &RateLimitedError{Scope: "attempts", RetryAfter: start.Add(window).Sub(now)}
+				return &RateLimitedError{Scope: "attempts", Wait: start.Add(window).Sub(now)}
 			}
 		}
 		return nil

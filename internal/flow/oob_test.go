@@ -142,7 +142,7 @@ func TestParallelSendsRespectLimits(t *testing.T) {
 			var rl *flow.RateLimitedError
 			if errors.As(err, &rl) {
 				limited++
-				if rl.RetryAfter <= 0 || rl.Scope != "user" {
+				if rl.Wait <= 0 || rl.Scope != "user" {
 					t.Fatalf("rate limit %+v", rl)
 				}
 			}

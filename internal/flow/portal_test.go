@@ -677,7 +677,7 @@ func TestValidateIdentity(t *testing.T) {
 			}
 		}
 		var rl *flow.RateLimitedError
-		if _, err := e.eng.ValidateIdentity(e.ctx, c1, "vera@example.org", "1980-02-29", "123456789"); !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		if _, err := e.eng.ValidateIdentity(e.ctx, c1, "vera@example.org", "1980-02-29", "123456789"); !errors.As(err, &rl) || rl.Wait <= 0 {
 			t.Fatalf("attempt %d from one address: %v, want RateLimitedError", limit+1, err)
 		}
 

@@ -157,7 +157,7 @@ func (e *Engine) ResetPasswordWithCode(ctx context.Context, c Caller, loginID, c
 		errs.Add("password", "required", "Password is required. Enter a valid value in the Password field.")
 	} else {
 		for _, pr := range p.Password.Check(newPassword, loginID) {
-			errs.Add("password", pr.Code, pr.Message)
+			errs.AddLimit("password", pr.Code, pr.Message, pr.Limit)
 		}
 	}
 	// Hash before the transaction: argon2id must not hold the writer.

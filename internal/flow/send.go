@@ -16,13 +16,16 @@ import (
 
 // RateLimitedError says a send limit was reached and when to try again (X4).
 type RateLimitedError struct {
-	Scope      string // user, destination or tenant
-	RetryAfter time.Duration
+	Scope string // user, destination or tenant
+	Wait  time.Duration
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("send limit per %s reached; retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("send limit per %s reached; retry after %s", e.Scope, e.Wait.Round(time.Second))
 }
+
+// RetryAfter is how long to wait; front doors answer with it (Retry-After).
+func (e *RateLimitedError) RetryAfter() time.Duration { return e.Wait }
 
 // Sent describes a code or token on its way.
 type Sent struct {
@@ -57,7 +60,7 @@ func (e *Engine) takeSendLimits(ctx context.Context, q store.Queries, p policy.P
 			return err
 		}
 		if !ok {
-			return &RateLimitedError{Scope: l.scope, RetryAfter: start.Add(window).Sub(now)}
+			return &RateLimitedError{Scope: l.scope, Wait: start.Add(window).Sub(now)}
 		}
 	}
 	return nil

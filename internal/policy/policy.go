@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/countersign/countersign/internal/password"
+	"github.com/countersign/countersign/internal/validate"
 )
 
 // Who must present a second factor.
@@ -117,6 +121,20 @@ type Policy struct {
 	Password password.Policy `json:"password"`
 	// Portal governs the self-service portal.
 	Portal Portal `json:"portal"`
+	// HelpDesk is whom people are told to contact wherever a message sends
+	// them to someone (a lockout, a disabled account); when empty they are
+	// told to contact their organisation's help desk.
+	HelpDesk HelpDesk `json:"help_desk"`
+}
+
+// HelpDesk names the tenant's help desk and how to reach it; every part is
+// optional. Its fields match problem.HelpDesk so a front door converts one
+// to the other.
+type HelpDesk struct {
+	Name  string `json:"name,omitempty"`
+	Phone string `json:"phone,omitempty"`
+	Email string `json:"email,omitempty"`
+	URL   string `json:"url,omitempty"`
 }
 
 // Portal is the self-service portal's part of the policy.
@@ -264,6 +282,7 @@ func (p Policy) Validate() error {
 		errs = append(errs, fmt.Errorf("password: %w", err))
 	}
 	errs = append(errs, p.Portal.validate()...)
+	errs = append(errs, p.HelpDesk.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -315,6 +334,42 @@ func (p Portal) validate() []error {
 	}
 	if p.SupportEmail != "" && !strings.Contains(p.SupportEmail, "@") {
 		errs = append(errs, errors.New("portal.support_email: must be an email address"))
+	}
+	return errs
+}
+
+func (h HelpDesk) validate() []error {
+	var errs []error
+	if n := utf8.RuneCountInString(h.Name); n > 100 || strings.ContainsFunc(h.Name, unicode.IsControl) {
+		errs = append(errs, errors.New("help_desk.name: must be at most 100 characters, without control characters"))
+	}
+	if h.Phone != "" {
+		digits := 0
+		for _, r := range h.Phone {
+			switch {
+			case r >= '0' && r <= '9':
+				digits++
+			case r == '+' || r == ' ' || r == '-':
+			default:
+				digits = -1000
+			}
+		}
+		if digits < 3 || digits > 20 || len(h.Phone) > 30 || strings.LastIndexByte(h.Phone, '+') > 0 {
+			errs = append(errs, fmt.Errorf("help_desk.phone: %q must be 3 to 20 digits, with spaces, dashes and a leading + only", h.Phone))
+		}
+	}
+	if h.Email != "" {
+		var fe validate.Errors
+		validate.Email(&fe, "email", h.Email, true)
+		if len(fe) > 0 || len(h.Email) > 254 {
+			errs = append(errs, fmt.Errorf("help_desk.email: %q must be an email address like help@example.com", h.Email))
+		}
+	}
+	if h.URL != "" {
+		u, err := url.Parse(h.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(h.URL) > 300 || strings.ContainsAny(h.URL, " \t\n") {
+			errs = append(errs, fmt.Errorf("help_desk.url: %q must be an http or https address of at most 300 characters", h.URL))
+		}
 	}
 	return errs
 }

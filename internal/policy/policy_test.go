@@ -42,6 +42,16 @@ func TestParse(t *testing.T) {
 			func(p Policy) bool { return p.DisableAfterInactive == Duration(90*24*time.Hour) }},
 		{"inactivity too short", `{"disable_after_inactive":"1h"}`, []string{"disable_after_inactive"}, nil},
 		{"groups without names", `{"mfa_required":"groups"}`, []string{"mfa_groups"}, nil},
+		{"help desk", `{"help_desk":{"name":"Acme IT Help Desk","phone":"+1 555-0100","email":"help@acme.example","url":"https://help.acme.example/mfa"}}`, nil,
+			func(p Policy) bool {
+				return p.HelpDesk == HelpDesk{Name: "Acme IT Help Desk", Phone: "+1 555-0100", Email: "help@acme.example", URL: "https://help.acme.example/mfa"}
+			}},
+		{"help desk name only", `{"help_desk":{"name":"Service Desk"}}`, nil, func(p Policy) bool { return p.HelpDesk.Name == "Service Desk" }},
+		{"help desk unknown key", `{"help_desk":{"fax":"555"}}`, []string{"unknown field"}, nil},
+		{"help desk every problem at once", `{"help_desk":{"name":"` + strings.Repeat("x", 101) + `","phone":"555 (0100)","email":"help at acme","url":"ftp://help.acme.example"}}`,
+			[]string{"help_desk.name", "help_desk.phone", "help_desk.email", "help_desk.url"}, nil},
+		{"help desk phone with + inside", `{"help_desk":{"phone":"555+0100"}}`, []string{"help_desk.phone"}, nil},
+		{"help desk url without host", `{"help_desk":{"url":"https://"}}`, []string{"help_desk.url"}, nil},
 		{"legacy password rules", `{"password":{"min_length":8,"max_length":14,"require_upper":true,"reject_common":true}}`, nil,
 			func(p Policy) bool { return p.Password.MaxLength == 14 && p.Password.RequireUpper }},
 	}

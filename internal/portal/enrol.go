@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -589,7 +588,7 @@ func (p *Portal) enrolContactForm(kind string) handlerFunc {
 		}
 		if rq.user.Status != store.StatusActive {
 			// Only Active users may change contact points (C1, C7).
-			pe := api.ToPublic(flow.ErrContactChangeDenied)
+			pe := rq.problem(flow.ErrContactChangeDenied)
 			pg.Alert = &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
 			pg.Data.(*enrolView).Denied = true
 		}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
@@ -232,7 +231,7 @@ func (p *Portal) fail(rq *request, err error) {
 		rq.redirect("/signin?next=" + url.QueryEscape(rq.r.URL.Path) + "&fresh=1")
 		return
 	}
-	pe := api.ToPublic(err)
+	pe := rq.problem(err)
 	if pe.Status >= 500 {
 		p.Log.Error("portal request failed", "path", rq.r.URL.Path, "err", err)
 	}
@@ -306,7 +305,7 @@ func (rq *request) limit(form string) (bool, error) {
 }
 
 // errTooMany is returned by handlers whose form limit is spent.
-var errTooMany = &flow.RateLimitedError{Scope: "client", RetryAfter: 10 * time.Minute}
+var errTooMany = &flow.RateLimitedError{Scope: "client", Wait: 10 * time.Minute}
 
 func (p *Portal) now() time.Time {
 	if p.Engine.Now != nil {

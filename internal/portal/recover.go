@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
@@ -57,7 +56,7 @@ func (rq *request) formLimit(form string) error {
 // renderWorded shows a form again with a domain error under its public code
 // but in this page's words, where the code's general message would mislead.
 func (rq *request) renderWorded(name string, pg *Page, err error, key string) error {
-	pe := api.ToPublic(err)
+	pe := rq.problem(err)
 	pg.Alert = rq.alert(pe.Code, key)
 	rq.status = pe.Status
 	if pe.RetryAfter > 0 {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/countersign/countersign/internal/api"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -156,7 +156,7 @@ func (rq *request) render(name string, pg *Page) {
 func (rq *request) renderForm(name string, pg *Page, err error) error {
 	if err != nil {
 		var fields validate.Errors
-		pe := api.ToPublic(err)
+		pe := rq.problem(err)
 		switch {
 		case errors.As(err, &fields):
 			pg.Fields = map[string][]string{}
@@ -181,7 +181,8 @@ func (rq *request) renderForm(name string, pg *Page, err error) error {
 }
 
 // fieldMessage prefers the catalogue's wording of a field rule, so a
-// translation covers engine messages too; the engine's English is the fallback.
+// translation covers engine messages too; the shared vocabulary's wording of
+// the rule in the page's language is the fallback.
 func (rq *request) fieldMessage(f validate.FieldError) string {
 	field := f.Field
 	// Numbered fields (answer_2) share the wording of their kind.
@@ -201,7 +202,7 @@ func (rq *request) fieldMessage(f validate.FieldError) string {
 		}
 		return rq.text.T(key, rq.fieldLabel(f.Field))
 	}
-	return f.Message
+	return problem.FieldMessage(f, rq.text.Lang)
 }
 
 // fieldLabels names the catalogue key of a field's label where it is not
@@ -223,7 +224,15 @@ func (rq *request) fieldLabel(field string) string {
 	return validate.Label(field)
 }
 
-func (rq *request) errorMessage(pe *api.Error) string {
+// problem renders err in the page's language, naming the tenant's help
+// desk wherever the message sends the person to someone.
+func (rq *request) problem(err error) *problem.Problem {
+	return problem.From(err, problem.Context{Lang: rq.text.Lang, KeepLang: true, HelpDesk: problem.HelpDesk(rq.policy.HelpDesk)})
+}
+
+// errorMessage is the catalogue's message, or this portal's wording of the
+// code where a page needs to say something else (error.<code>).
+func (rq *request) errorMessage(pe *problem.Problem) string {
 	if key := "error." + pe.Code; rq.text.Has(key) {
 		return rq.text.T(key)
 	}

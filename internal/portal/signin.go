@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -225,7 +225,8 @@ func (rq *request) viewCall(call *store.VoiceCall) *callView {
 		return &callView{State: store.CallQueued}
 	}
 	v := &callView{Leg: call.Leg, To: flow.MaskPhone(call.Number), State: call.State, FactorID: call.FactorID}
-	if pe := api.CallOutcome(call.State); pe != nil {
+	if err := problem.CallOutcome(call.State); err != nil {
+		pe := rq.problem(err)
 		v.Done, v.Outcome = true, &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
 	}
 	if call.State == store.CallApproved {

@@ -8,15 +8,30 @@ import (
 // domainError is a sentinel of a domain package that names its catalogue
 // entry. Compare it with errors.Is like any sentinel.
 type domainError struct {
-	name string
-	text string
+	name  string
+	text  string
+	cause error
 }
 
-func (e *domainError) Error() string { return e.text }
+func (e *domainError) Error() string {
+	if e.cause != nil {
+		return e.text + ": " + e.cause.Error()
+	}
+	return e.text
+}
+
+func (e *domainError) Unwrap() error { return e.cause }
 
 // Domain returns a new sentinel error whose public form is the catalogue
 // entry name; text is what the logs see.
 func Domain(name, text string) error { return &domainError{name: name, text: text} }
+
+// Named is the catalogue entry name for a failure that is not a domain
+// sentinel, such as a front door's refusal of a malformed request; cause,
+// which may be nil, goes only to the log.
+func Named(name string, cause error) error {
+	return &domainError{name: name, text: name, cause: cause}
+}
 
 // nameOf returns the catalogue name the first domain sentinel in err's tree
 // gives, if any.
@@ -78,6 +93,31 @@ func LanguageOf(err error) (string, bool) {
 		return l.lang, true
 	}
 	return "", false
+}
+
+// variant asks for another wording of an error's entry, with values for its
+// placeholders.
+type variant struct {
+	error
+	key  string
+	vars map[string]string
+}
+
+func (v *variant) Unwrap() error { return v.error }
+
+// Variant asks for the wording key of err's entry (the text "name.key"),
+// which says more than the entry's general message; kv are pairs of a
+// placeholder and its value, such as "last4", "4567". An entry without
+// that wording keeps its general message.
+func Variant(err error, key string, kv ...string) error {
+	if err == nil {
+		return nil
+	}
+	vars := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		vars[kv[i]] = kv[i+1]
+	}
+	return &variant{error: err, key: key, vars: vars}
 }
 
 // retryAfter is implemented by errors that say when to try again.

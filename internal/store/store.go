@@ -2,15 +2,16 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/countersign/countersign/internal/problem"
 )
 
 // Sentinel errors; implementations wrap them with %w.
 var (
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = problem.Domain("not_found", "not found")
 	// ErrConflict means a uniqueness rule was violated (login ID, email, name).
-	ErrConflict = errors.New("already exists")
+	ErrConflict = problem.Domain("conflict", "already exists")
 )
 
 // User statuses (C1).

@@ -12,6 +12,7 @@ import (
 	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/flow/text"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/totp"
 )
@@ -65,9 +66,15 @@ func (f Factor) Message(lang, issuer, code string, ttl time.Duration) (string, s
 
 // Verify consumes the live login code the person typed.
 func (f Factor) Verify(ctx context.Context, env factor.Env, sf *store.Factor, r factor.Response) (factor.Attempt, error) {
-	wrong := ErrWrongSMSCode
-	if f.channel == delivery.Email {
-		wrong = ErrWrongEmailCode
+	// The refusal names where the codes went, so the person looks in the
+	// right place (E39, E40).
+	wrong := problem.Variant(ErrWrongEmailCode, "to", "to", factor.MaskEmail(env.User.Email))
+	if f.channel == delivery.SMS {
+		last4 := env.User.Phone
+		if len(last4) > 4 {
+			last4 = last4[len(last4)-4:]
+		}
+		wrong = problem.Variant(ErrWrongSMSCode, "to", "last4", last4)
 	}
 	return factor.Attempt{
 		Kind: f.Kind(), Detail: map[string]any{"factor": sf.ID},

@@ -1,0 +1,92 @@
+package directory
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/store"
+)
+
+// The shapes in which administrators see users, audit events and reported
+// issues, shared by every front door that shows them (the REST API, the
+// command line's --json output) so that none has to import another.
+
+// UserBody is the admin view of a user; it never carries a password hash.
+type UserBody struct {
+	ID               string     `json:"id"`
+	LoginID          string     `json:"login_id"`
+	Email            string     `json:"email,omitempty"`
+	Phone            string     `json:"phone,omitempty"`
+	DisplayName      string     `json:"display_name,omitempty"`
+	Status           string     `json:"status"`
+	Groups           []string   `json:"groups"`
+	Units            []string   `json:"units"`
+	HasPassword      bool       `json:"has_password"`
+	MFAFailures      int        `json:"mfa_failures"`
+	MFALockedAt      *time.Time `json:"mfa_locked_at,omitempty"`
+	PasswordFailures int        `json:"password_failures"`
+	PasswordLockedAt *time.Time `json:"password_locked_at,omitempty"`
+	LastLoginAt      *time.Time `json:"last_login_at,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+	// Locale is the language of the person's messages.
+	Locale string `json:"locale"`
+}
+
+// ToUserBody converts a stored user.
+func ToUserBody(u *store.User) UserBody {
+	b := UserBody{ID: u.ID, LoginID: u.LoginID, Email: u.Email, Phone: u.Phone, DisplayName: u.DisplayName, Status: u.Status,
+		Groups: u.Groups, Units: u.Units, HasPassword: u.PasswordHash != "",
+		MFAFailures: u.MFAFailures, MFALockedAt: u.MFALockedAt, PasswordFailures: u.PasswordFailures, PasswordLockedAt: u.PasswordLockedAt,
+		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale}
+	if b.Locale == "" {
+		b.Locale = flow.DefaultLanguage
+	}
+	if b.Groups == nil {
+		b.Groups = []string{}
+	}
+	if b.Units == nil {
+		b.Units = []string{}
+	}
+	return b
+}
+
+// AuditBody is one audit event as the API and the command line show it.
+type AuditBody struct {
+	ID            int64           `json:"id"`
+	Time          time.Time       `json:"time"`
+	Event         string          `json:"event"`
+	Outcome       string          `json:"outcome"`
+	UserID        string          `json:"user_id,omitempty"`
+	ApplicationID string          `json:"application_id,omitempty"`
+	Actor         string          `json:"actor,omitempty"`
+	IP            string          `json:"ip,omitempty"`
+	Detail        json.RawMessage `json:"detail"`
+}
+
+// ToAuditBody converts a stored event.
+func ToAuditBody(e *store.AuditEvent) AuditBody {
+	return AuditBody{ID: e.ID, Time: e.CreatedAt, Event: e.Event, Outcome: e.Outcome, UserID: e.UserID, ApplicationID: e.ApplicationID,
+		Actor: e.Actor, IP: e.IP, Detail: json.RawMessage(e.Detail)}
+}
+
+// SupportRequestBody is a reported MFA issue (A13) as administrators see it;
+// the command line's --json output shares it.
+type SupportRequestBody struct {
+	Tracking  string    `json:"tracking"`
+	LoginID   string    `json:"login_id"`
+	Name      string    `json:"name"`
+	Phone     string    `json:"phone"`
+	Email     string    `json:"email"`
+	Subject   string    `json:"subject"`
+	Message   string    `json:"message"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UserID    string    `json:"user_id,omitempty"`
+}
+
+// ToSupportRequestBody converts a stored request.
+func ToSupportRequestBody(r *store.SupportRequest) SupportRequestBody {
+	return SupportRequestBody{Tracking: r.Tracking, LoginID: r.LoginID, Name: r.Name, Phone: r.Phone, Email: r.Email, Subject: r.Subject,
+		Message: r.Message, State: r.State, CreatedAt: r.CreatedAt, UserID: r.UserID}
+}
