@@ -12,6 +12,7 @@ import (
 	"github.com/countersign/countersign/internal/flow/factor/sentcode"
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/sqlstore"
 )
@@ -173,6 +174,7 @@ func TestMessage(t *testing.T) {
 // Invariant 3: a code is used at most once; the refusal names the channel
 // the person was waiting on (E39, E40).
 func TestVerifyOnce(t *testing.T) {
+	fx := newFixture(t)
 	for _, c := range []struct {
 		f          sentcode.Factor
 		wrong, not error
@@ -181,7 +183,6 @@ func TestVerifyOnce(t *testing.T) {
 		{sentcode.Email, sentcode.ErrWrongEmailCode, sentcode.ErrWrongSMSCode},
 	} {
 		t.Run(c.f.Kind(), func(t *testing.T) {
-			fx := newFixture(t)
 			ch := fx.send(t, fx.user, store.PurposeLogin, c.f.Channel(), "482913", 15*time.Minute)
 			ok, reason, a := fx.verify(t, c.f, "482913")
 			if !ok {
@@ -200,6 +201,61 @@ func TestVerifyOnce(t *testing.T) {
 			err := a.Wrong(reason)
 			if !errors.Is(err, c.wrong) || !errors.Is(err, factor.ErrRefused) || errors.Is(err, c.not) {
 				t.Errorf("Wrong(%q) = %v, want %v (a refusal), not %v", reason, err, c.wrong, c.not)
+			}
+		})
+	}
+}
+
+// Issue 9 item 4 (E39, E40): the refusal tells the person where the codes
+// went, masked, in their language.
+func TestWrongNamesWhereCodesWent(t *testing.T) {
+	fx := newFixture(t)
+	fx.user.Phone, fx.user.Email = "5551234567", "alice@example.com"
+	for _, c := range []struct {
+		name, lang, code string
+		f                sentcode.Factor
+		wants            []string
+	}{
+		{"sms en", "en", "E39", sentcode.SMS, []string{"text message", "ending in 4567"}},
+		{"sms es", "es", "E39", sentcode.SMS, []string{"mensaje de texto", "terminado en 4567"}},
+		{"email en", "en", "E40", sentcode.Email, []string{"email we sent to a***@example.com"}},
+		{"email es", "es", "E40", sentcode.Email, []string{"correo electrónico", "a***@example.com"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := c.f.Verify(t.Context(), fx.env(), &store.Factor{ID: "fac_x"}, factor.Response{Code: "000000"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := problem.From(a.Wrong("wrong_code"), problem.Context{Lang: c.lang})
+			if p.Code != c.code {
+				t.Errorf("code = %s, want %s", p.Code, c.code)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(p.Message, w) {
+					t.Errorf("message lacks %q: %q", w, p.Message)
+				}
+			}
+			for _, secret := range []string{"5551234567", "555123", "alice@"} {
+				if strings.Contains(p.Message, secret) {
+					t.Errorf("message shows %q unmasked: %q", secret, p.Message)
+				}
+			}
+		})
+	}
+}
+
+func TestReaches(t *testing.T) {
+	u := &store.User{Phone: "5551234567", Email: "alice@example.com"}
+	for _, c := range []struct {
+		f    sentcode.Factor
+		want string
+	}{
+		{sentcode.SMS, "***-***-4567"},
+		{sentcode.Email, "a***@example.com"},
+	} {
+		t.Run(c.f.Kind(), func(t *testing.T) {
+			if to, backup := c.f.Reaches(&store.Factor{}, u); to != c.want || backup != "" {
+				t.Errorf("Reaches = %q, %q; want %q and no backup", to, backup, c.want)
 			}
 		})
 	}
@@ -275,6 +331,7 @@ func TestVerifyEndsEveryLiveCode(t *testing.T) {
 }
 
 func TestConsumeAll(t *testing.T) {
+	fx := newFixture(t)
 	for _, c := range []struct {
 		name      string
 		all       bool
@@ -284,7 +341,6 @@ func TestConsumeAll(t *testing.T) {
 		{"one leaves the others", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			fx := newFixture(t)
 			fx.send(t, fx.user, store.PurposeVerifyEmail, delivery.Email, "123123", 15*time.Minute)
 			other := fx.send(t, fx.user, store.PurposeVerifyEmail, delivery.Email, "321321", 15*time.Minute)
 			var ok bool
