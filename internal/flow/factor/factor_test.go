@@ -232,6 +232,11 @@ func TestRefusal(t *testing.T) {
 	if left, ok := problem.AttemptsLeft(problem.WithAttemptsLeft(a, 2)); !ok || left != 2 {
 		t.Errorf("AttemptsLeft = %d, %v; want 2, true", left, ok)
 	}
+	// Being ErrRefused must not hide the entry a front door renders.
+	wrong := problem.WithAttemptsLeft(factor.Refusal("wrong_security_answer", "security answer incorrect"), 5)
+	if p := problem.From(wrong, problem.Context{Lang: "en"}); p.Name != "wrong_security_answer" || p.Code != "E41" {
+		t.Errorf("public form = %s %s, want E41 wrong_security_answer", p.Code, p.Name)
+	}
 }
 
 type plain struct{ kind string }

@@ -123,7 +123,6 @@ func TestKindAndChannel(t *testing.T) {
 			if c.f.Kind() != c.kind || c.f.Channel() != c.channel {
 				t.Errorf("Kind, Channel = %q, %q; want %q, %q", c.f.Kind(), c.f.Channel(), c.kind, c.channel)
 			}
-			var _ factor.Sender = c.f
 		})
 	}
 }
