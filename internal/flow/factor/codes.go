@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"math/big"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/keyring"
@@ -59,7 +60,8 @@ func MaskEmail(a string) string {
 	if !ok || local == "" {
 		return "***"
 	}
-	return local[:1] + "***@" + domain
+	_, size := utf8.DecodeRuneInString(local)
+	return local[:size] + "***@" + domain
 }
 
 // Mask hides a destination of channel.

@@ -46,13 +46,10 @@ func (Factor) Verify(ctx context.Context, env factor.Env, f *store.Factor, r fac
 		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
 			return Check(ctx, q, f, secret, r.Code, p, now)
 		},
-		Success: func(ctx context.Context, q store.Queries) error {
-			if u.OTAConsecutive > 0 {
-				return steps(q).ResetOTA(ctx, u.ID)
-			}
-			return nil
-		},
-		Wrong: func(string) error { return ErrWrongCode },
+		// Always: a token login may have committed since u was read, and
+		// the statement changes nothing when the count is already zero.
+		Success: func(ctx context.Context, q store.Queries) error { return steps(q).ResetOTA(ctx, u.ID) },
+		Wrong:   func(string) error { return ErrWrongCode },
 	}, nil
 }
 

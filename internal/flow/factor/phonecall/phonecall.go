@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/flow/text"
@@ -77,14 +78,18 @@ func Config(f *store.Factor) (Numbers, error) {
 // Validate checks the numbers and, when policy asks for one, the PIN.
 func Validate(p policy.Policy, n Numbers, pin string) (Numbers, error) {
 	var errs validate.Errors
+	typedBackup := strings.TrimSpace(n.Backup) != ""
 	n.Primary = validate.Phone(&errs, "primary", n.Primary, true)
 	n.PrimaryExt = validate.Extension(&errs, "primary_ext", n.PrimaryExt)
 	n.Backup = validate.Phone(&errs, "backup", n.Backup, false)
 	n.BackupExt = validate.Extension(&errs, "backup_ext", n.BackupExt)
-	if n.Backup == "" && n.BackupExt != "" {
+	// Only when no backup was typed: a mistyped one has its own message.
+	if !typedBackup && n.BackupExt != "" {
 		errs.Add("backup_ext", "invalid", "An extension needs a backup number.")
 	}
-	if p.VoicePINRequired {
+	// A PIN given is kept and asked for on every call, so it must be one a
+	// keypad can enter, whether or not policy requires one.
+	if p.VoicePINRequired || pin != "" {
 		if len(pin) < 4 || len(pin) > 8 || !allDigits(pin) || pin[0] == '0' {
 			errs.Add("pin", "invalid", "PIN must be 4 to 8 digits and must not start with 0 (0 then # reports fraud).")
 		}

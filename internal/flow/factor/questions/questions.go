@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/keyring"
@@ -91,9 +92,9 @@ func Validate(answers []Answer, n int) error {
 		switch norm := normalize(a.Text); {
 		case norm == "":
 			errs.Add(af, "required", "Answer is required. Enter an answer you will remember.")
-		case len([]rune(norm)) < 3:
+		case utf8.RuneCountInString(norm) < 3:
 			errs.Add(af, "too_short", "Answer must be at least 3 characters long.")
-		case len(norm) > 100:
+		case utf8.RuneCountInString(norm) > 100:
 			errs.Add(af, "too_long", "Answer must be at most 100 characters long.")
 		}
 	}
