@@ -39,6 +39,11 @@ func (e *Engine) changeSession(ctx context.Context, q sessionStore, sc *SessionC
 		}
 	}
 	if sc.Start != nil {
+		// Authenticated as of now, in the engine's time: a factor this
+		// step revoked (a replaced authenticator) ends the sessions before
+		// it, not the one the step begins.
+		now := e.now()
+		sc.Start.AuthAt, sc.Start.CreatedAt, sc.Start.LastSeenAt = now, now, now
 		if err := q.CreatePortalSession(ctx, sc.Start); err != nil {
 			return err
 		}
