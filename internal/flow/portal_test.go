@@ -1047,3 +1047,91 @@ func TestRecoveryLimitsIgnoreCase(t *testing.T) {
 		}
 	})
 }
+
+// Issue 9 item 6: a portal wizard step is one engine call in one write
+// transaction. Confirming the first authenticator completes the sign-in it
+// was set up in and renews the session together; when the sign-in can no
+// longer be completed, nothing happens: the factor stays pending, no
+// session begins and the old one goes on. Racing confirmations of one step
+// give one success.
+func TestPortalStepIsOneTransaction(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		pc := e.portal()
+		e.user("sofia")
+		u := e.reload(e.user("sam"))
+		start := func(id string) *store.PortalSession {
+			now := e.clock.Now()
+			return &store.PortalSession{ID: id, TokenHash: []byte(id), TenantID: e.tenant.ID, UserID: u.ID, Level: store.SessionFull,
+				AuthAt: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), Data: "{}"}
+		}
+		sessionLive := func(id string) bool {
+			s, err := e.st.PortalSessionByHash(e.ctx, []byte(id), e.clock.Now(), time.Hour)
+			return err == nil && s.ID == id
+		}
+		if err := e.eng.ChangeSession(e.ctx, &flow.SessionChange{Start: start("pss_old")}); err != nil {
+			t.Fatal(err)
+		}
+
+		// The sign-in was completed elsewhere meanwhile: the step changes nothing.
+		res, err := e.eng.PortalSignIn(e.ctx, pc, "sam", goodPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		en, err := e.eng.BeginTOTPEnrolment(e.ctx, pc, res.Txn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.CompleteLoginTxn(e.ctx, res.Txn.ID, store.TxnDenied, "", e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		step := &flow.Step{FinishTxn: res.Txn.ID, Session: &flow.SessionChange{End: "pss_old", Start: start("pss_new")}}
+		if _, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, en.Factor.ID, e.code(secretOf(t, en), 0), step); !errors.Is(err, flow.ErrTxnGone) {
+			t.Fatalf("confirm on a finished sign-in: %v, want ErrTxnGone", err)
+		}
+		if f, err := e.st.FactorByID(e.ctx, e.tenant.ID, en.Factor.ID); err != nil || f.State != store.FactorPending {
+			t.Fatalf("factor %+v %v, want still pending", f, err)
+		}
+		if sessionLive("pss_new") || !sessionLive("pss_old") {
+			t.Fatalf("sessions changed by a step that failed: new %v old %v", sessionLive("pss_new"), sessionLive("pss_old"))
+		}
+
+		// A fresh sign-in: the same step completes all of it at once, and
+		// of racing confirmations with the same code exactly one does.
+		e.clock.Add(time.Second)
+		res, err = e.eng.PortalSignIn(e.ctx, pc, "sam", goodPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		en, err = e.eng.BeginTOTPEnrolment(e.ctx, pc, res.Txn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := e.code(secretOf(t, en), 0)
+		errs := race(8, func(i int) error {
+			step := &flow.Step{FinishTxn: res.Txn.ID, Session: &flow.SessionChange{End: "pss_old", Start: start(fmt.Sprintf("pss_r%d", i))}}
+			_, err := e.eng.ConfirmTOTPEnrolment(e.ctx, pc, en.Factor.ID, code, step)
+			return err
+		})
+		if n := count(errs, nil); n != 1 {
+			t.Fatalf("%d confirmations succeeded, want 1: %v", n, errs)
+		}
+		won := ""
+		for i, err := range errs {
+			if err == nil {
+				won = fmt.Sprintf("pss_r%d", i)
+			}
+		}
+		for i := range errs {
+			if id := fmt.Sprintf("pss_r%d", i); sessionLive(id) != (id == won) {
+				t.Errorf("session %s live %v; only the winner's session may begin", id, sessionLive(id))
+			}
+		}
+		if sessionLive("pss_old") {
+			t.Error("the old session goes on after the step renewed it")
+		}
+		txn, err := e.st.LoginTxnByID(e.ctx, e.tenant.ID, res.Txn.ID)
+		if err != nil || txn.State != store.TxnAllowed || txn.FactorID != en.Factor.ID {
+			t.Fatalf("sign-in %+v %v, want allowed by the new factor", txn, err)
+		}
+	})
+}
