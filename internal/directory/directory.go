@@ -21,7 +21,7 @@ import (
 
 // Service carries out administrative changes.
 type Service struct {
-	Store  store.Store
+	Store  Store
 	Hasher *password.Hasher
 	Engine *flow.Engine
 	// KeyCacheTTL bounds how long an authenticated key is remembered; a revoked

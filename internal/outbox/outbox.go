@@ -36,9 +36,17 @@ func Enqueue(ctx context.Context, q store.Queries, keys *keyring.Keyring, m deli
 // Route picks the provider for a tenant's channel.
 type Route func(tenantID, channel string) (provider string, s delivery.Sender, err error)
 
+// Claims is what a worker needs of storage: claiming due messages and
+// recording each attempt's outcome, each one statement.
+type Claims interface {
+	ClaimOutbox(ctx context.Context, worker string, now, leaseUntil time.Time, limit int) ([]store.OutboxMessage, error)
+	MarkOutboxDelivered(ctx context.Context, id, worker, provider, ref string, now time.Time) (bool, error)
+	MarkOutboxFailed(ctx context.Context, id, worker, provider, reason string, next time.Time, dead bool) (bool, error)
+}
+
 // Worker delivers due messages.
 type Worker struct {
-	Store store.Store
+	Store Claims
 	Keys  *keyring.Keyring
 	Route Route
 	// ID names this worker in claims; unique per process.

@@ -57,7 +57,9 @@ func providers(cfg config.DeliveryConfig) (map[string]delivery.Sender, *devbox.B
 type router struct {
 	cfg     config.DeliveryConfig
 	senders map[string]delivery.Sender
-	store   store.Store
+	store   interface {
+		TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	}
 
 	mu    sync.Mutex
 	slugs map[string]string

@@ -65,7 +65,9 @@ func (m *metrics) observeDelivery(channel, outcome string) {
 
 // outboxCollector reads the outbox's states when scraped.
 type outboxCollector struct {
-	st    store.Store
+	st interface {
+		CountOutbox(ctx context.Context) (map[string]int, error)
+	}
 	gauge *prometheus.GaugeVec
 }
 

@@ -1,0 +1,31 @@
+package directory
+
+import (
+	"context"
+
+	"github.com/countersign/countersign/internal/store"
+)
+
+// Store is what administration needs of storage: the records administrators
+// read, the credentials it checks, and transactions for every change.
+type Store interface {
+	AdminKeyByHash(ctx context.Context, hash []byte) (*store.AdminKey, error)
+	ApplicationByKeyHash(ctx context.Context, hash []byte) (*store.Application, error)
+	ListGroups(ctx context.Context, tenantID string) ([]store.Group, error)
+	ListUnits(ctx context.Context, tenantID string) ([]store.Unit, error)
+	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
+	TenantBySlug(ctx context.Context, slug string) (*store.Tenant, error)
+	UserByID(ctx context.Context, tenantID, id string) (*store.User, error)
+	UserByLoginID(ctx context.Context, tenantID, loginID string) (*store.User, error)
+	FactorByID(ctx context.Context, tenantID, id string) (*store.Factor, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+	ListFactors(ctx context.Context, userID string) ([]store.Factor, error)
+	ListOutbox(ctx context.Context, f store.OutboxFilter) ([]store.OutboxMessage, error)
+	ListSupportRequests(ctx context.Context, tenantID, beforeTracking string, limit int) ([]store.SupportRequest, error)
+	ListTenants(ctx context.Context) ([]store.Tenant, error)
+	ListTrustedDevices(ctx context.Context, userID string) ([]store.TrustedDevice, error)
+	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]store.User, error)
+	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
+	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	InTx(ctx context.Context, fn func(q store.Queries) error) error
+}
