@@ -504,13 +504,17 @@ func TestKeysRotate(t *testing.T) {
 	before.Close()
 
 	var out struct {
-		ActiveKey string `json:"active_key"`
+		ActiveKey  string `json:"active_key"`
+		CheckValue string `json:"check_value"`
 	}
 	s.ok(&out, "", "keys", "rotate", "--json")
-	if out.ActiveKey != "k2" {
-		t.Fatalf("active key %q, want k2", out.ActiveKey)
+	if out.ActiveKey != "k2" || out.CheckValue != "recorded" {
+		t.Fatalf("keys rotate = %+v, want k2, its check value recorded", out)
 	}
 	after := s.core()
+	if checks, err := after.Store.KeyChecks(t.Context()); err != nil || len(checks["k1"]) == 0 || len(checks["k2"]) == 0 {
+		t.Errorf("check values after keys rotate: %v, %v; want k1 and k2", checks, err)
+	}
 	if _, err := after.Engine.PendingEnrolment(t.Context(), op, old.Factor.ID); err != nil {
 		t.Fatalf("secret sealed before the rotation no longer opens: %v", err)
 	}

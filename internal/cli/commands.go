@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -396,7 +397,7 @@ func policySet(ctx context.Context, c *cmdCtx) error {
 	return c.out(p, nil)
 }
 
-func keysRotate(_ context.Context, c *cmdCtx) error {
+func keysRotate(ctx context.Context, c *cmdCtx) error {
 	cfg := c.cfg
 	if cfg.MasterKey != "" {
 		return fmt.Errorf("the master key comes from COUNTERSIGN_MASTER_KEY; rotate it there, not in the keyring file")
@@ -405,7 +406,21 @@ func keysRotate(_ context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return c.out(map[string]string{"active_key": id}, func(w io.Writer) {
+	// Opening the database records the new key's check value. A server
+	// holding the SQLite data directory records it when restarted, which
+	// it must be to seal with the new key anyway.
+	recorded := "recorded"
+	srv, err := server.Core(ctx, cfg, c.log)
+	switch {
+	case errors.Is(err, server.ErrDataDirInUse):
+		recorded = "at the next start"
+	case err != nil:
+		return fmt.Errorf("new active key %s written to %s, but its check value could not be recorded in the database: %w", id, cfg.KeyringPath(), err)
+	default:
+		srv.Close()
+	}
+	return c.out(map[string]string{"active_key": id, "check_value": recorded}, func(w io.Writer) {
 		fmt.Fprintf(w, "new active key %s; existing secrets still open with their old keys. Restart servers to seal new secrets with it.\n", id)
+		fmt.Fprintf(w, "Its check value in the database: %s. Back up %s now: the database will need this key.\n", recorded, cfg.KeyringPath())
 	})
 }

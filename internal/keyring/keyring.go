@@ -32,6 +32,9 @@ var (
 	// ErrCorrupt means the value is malformed, was altered, or was sealed
 	// for other associated data (a different owner).
 	ErrCorrupt = errors.New("keyring: sealed value corrupt or bound to another owner")
+	// ErrKeyMismatch means the ring holds a key under the id, but not the
+	// key that sealed the data: a wrong master key or another keyring.
+	ErrKeyMismatch = errors.New("keyring: not the key that sealed the data")
 )
 
 // Keyring is safe for concurrent use; it is never modified after New.
@@ -102,13 +105,20 @@ func sortedIDs[V any](m map[string]V) []string {
 // ActiveID returns the id of the key that seals new values.
 func (k *Keyring) ActiveID() string { return k.active }
 
+// IDs lists the id of every key the ring holds, in order.
+func (k *Keyring) IDs() []string { return sortedIDs(k.aeads) }
+
 // Seal encrypts plaintext with the active key. The output is
 // version | len(kid) | kid | nonce | ciphertext+tag.
 func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
-	aead := k.aeads[k.active]
-	header := make([]byte, 0, 2+len(k.active))
-	header = append(header, version, byte(len(k.active)))
-	header = append(header, k.active...)
+	return k.sealWith(k.active, plaintext, aad)
+}
+
+func (k *Keyring) sealWith(kid string, plaintext, aad []byte) ([]byte, error) {
+	aead := k.aeads[kid]
+	header := make([]byte, 0, 2+len(kid))
+	header = append(header, version, byte(len(kid)))
+	header = append(header, kid...)
 
 	out := make([]byte, len(header)+nonceSize, len(header)+nonceSize+len(plaintext)+aead.Overhead())
 	copy(out, header)
@@ -158,6 +168,38 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: authentication failed with key %q", ErrCorrupt, kid)
 	}
 	return plaintext, nil
+}
+
+// checkText is what a key check value seals. It is fixed and public: opening
+// it proves only that a key is the one that sealed it.
+var checkText = []byte("countersign key check v1")
+
+func checkAAD(kid string) []byte { return []byte("key-check\x00" + kid) }
+
+// CheckValue seals a fixed text with key kid, so that a database can record
+// which keys sealed its data without holding any of them.
+func (k *Keyring) CheckValue(kid string) ([]byte, error) {
+	if _, ok := k.aeads[kid]; !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, kid)
+	}
+	return k.sealWith(kid, checkText, checkAAD(kid))
+}
+
+// Check reports whether check, from CheckValue, was sealed by this ring's key
+// kid: ErrUnknownKey when the ring has no such key, ErrKeyMismatch when its
+// key under that id is another one.
+func (k *Keyring) Check(kid string, check []byte) error {
+	if _, ok := k.aeads[kid]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownKey, kid)
+	}
+	if sealedBy, err := k.KeyID(check); err != nil || sealedBy != kid {
+		return fmt.Errorf("%w: %q", ErrKeyMismatch, kid)
+	}
+	text, err := k.Open(check, checkAAD(kid))
+	if err != nil || !hmac.Equal(text, checkText) {
+		return fmt.Errorf("%w: %q", ErrKeyMismatch, kid)
+	}
+	return nil
 }
 
 // KeyID reports which key sealed a value, so that a rotation job can find

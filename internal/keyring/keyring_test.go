@@ -380,3 +380,34 @@ func TestFromBase64MACIsNotEncryptionKey(t *testing.T) {
 		t.Error("MAC key equals the encryption key")
 	}
 }
+
+// A check value opens only with the key that made it, under its own id.
+func TestCheckValue(t *testing.T) {
+	k := testRing(t)
+	check, err := k.CheckValue("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(check, testKey(1)) {
+		t.Fatal("the check value contains the key")
+	}
+	if err := k.Check("k1", check); err != nil {
+		t.Errorf("Check with the key that made it: %v", err)
+	}
+	if err := k.Check("k2", check); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("Check under another id = %v, want ErrKeyMismatch", err)
+	}
+	other, err := New(map[string][]byte{"k1": testKey(7)}, "k1", testKey(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Check("k1", check); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("Check with another key k1 = %v, want ErrKeyMismatch", err)
+	}
+	if err := other.Check("k2", check); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Check of a key the ring lacks = %v, want ErrUnknownKey", err)
+	}
+	if _, err := k.CheckValue("k9"); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("CheckValue of a key the ring lacks = %v, want ErrUnknownKey", err)
+	}
+}

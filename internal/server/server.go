@@ -17,7 +17,6 @@ import (
 	"github.com/countersign/countersign/internal/delivery/devbox"
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
-	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/portal"
@@ -37,29 +36,47 @@ type Server struct {
 	// DevBox is the development provider's mailbox, when one is configured.
 	DevBox *devbox.Box
 
+	lock            *os.File // the SQLite data directory's, nil on PostgreSQL
 	route           outbox.Route
 	workers         []*outbox.Worker
 	instance        string
 	observeDelivery func(channel, outcome string)
 }
 
-// Core opens the keyring and the database and builds the engine and the
-// directory; the command line uses it without the HTTP part.
+// Core opens the database and the keyring and builds the engine and the
+// directory; the command line uses it without the HTTP part. On SQLite it
+// shares the data directory's lock with other commands, never with a server.
 func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	keys, err := OpenKeyring(cfg)
-	if err != nil {
-		return nil, err
+	return core(ctx, cfg, log, false)
+}
+
+func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bool) (s *Server, err error) {
+	var lock *os.File
+	if cfg.Dialect() == sqlstore.DialectSQLite {
+		if lock, err = lockDataDir(cfg.DataDir, exclusive); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				lock.Close()
+			}
+		}()
 	}
 	hasher := password.NewHasher(password.Params{
 		Memory: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
 		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
 	}, cfg.Password.Workers, cfg.Password.QueueWait)
-	eng := &flow.Engine{Hasher: hasher, Keys: keys, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
+	eng := &flow.Engine{Hasher: hasher, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
 	// The store asks the engine each time, so a clock set on the engine later
 	// (a test's) stamps rows too.
 	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), sqlstore.WithClock(eng.CurrentTime))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// The keys are checked against the database, so it opens first.
+	if eng.Keys, err = openKeys(ctx, cfg, st, eng.CurrentTime); err != nil {
+		st.Close()
+		return nil, err
 	}
 	eng.Store = st
 	dir := &directory.Service{Store: st, Hasher: hasher, Engine: eng, KeyCacheTTL: 30 * time.Second}
@@ -69,28 +86,15 @@ func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	s := &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, instance: host + "-" + store.NewID("srv")}
+	s = &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, lock: lock, instance: host + "-" + store.NewID("srv")}
 	s.route = (&router{cfg: cfg.Delivery, senders: senders, store: st}).route
 	eng.Notify = s.notify
 	return s, nil
 }
 
-// OpenKeyring uses the configured master key, or the keyring file in the data
-// directory, created on first start.
-func OpenKeyring(cfg config.Config) (*keyring.Keyring, error) {
-	if cfg.MasterKey != "" {
-		return keyring.FromBase64(cfg.MasterKey)
-	}
-	k, err := keyring.LoadOrCreate(cfg.KeyringPath())
-	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
-	}
-	return k, nil
-}
-
 // New builds the whole server, HTTP handler included.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	s, err := Core(ctx, cfg, log)
+	s, err := core(ctx, cfg, log, true)
 	if err != nil {
 		return nil, err
 	}
@@ -262,5 +266,12 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
-// Close releases the database.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close releases the database, then the data directory's lock.
+func (s *Server) Close() error {
+	err := s.Store.Close()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+		s.lock = nil
+	}
+	return err
+}
