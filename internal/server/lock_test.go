@@ -1,0 +1,106 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "countersign")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/countersign").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatalf("server on %s not ready", addr)
+}
+
+// X7, issue 10 item 9: a second process refuses an SQLite data directory that
+// a server is serving, since the single-writer guarantees hold only within
+// one process; once the server has stopped, the directory serves again.
+func TestOneServerPerDataDirectory(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	env := append(os.Environ(), "COUNTERSIGN_DATA_DIR="+dataDir, "COUNTERSIGN_DATABASE_URL=", "COUNTERSIGN_MASTER_KEY=", "COUNTERSIGN_LOG_LEVEL=warn")
+	run := func(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer) {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = append(env, "COUNTERSIGN_ADDR="+freeAddr(t))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		return cmd, &stderr
+	}
+
+	first, firstLog := run(t.Context(), "serve")
+	addr := first.Env[len(first.Env)-1][len("COUNTERSIGN_ADDR="):]
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = first.Process.Kill()
+		_ = first.Wait()
+		if t.Failed() {
+			t.Logf("first server's log:\n%s", firstLog)
+		}
+	})
+	waitReady(t, addr)
+
+	for _, args := range [][]string{{"serve"}, {"tenant", "create", "--slug", "acme", "--name", "Acme"}} {
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		cmd, stderr := run(ctx, args...)
+		err := cmd.Run()
+		timedOut := ctx.Err() != nil
+		cancel()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 || timedOut {
+			t.Fatalf("countersign %s beside a running server: %v, want it to exit non-zero at once\n%s", strings.Join(args, " "), err, stderr)
+		}
+		for _, want := range []string{"in use by another countersign process", dataDir, "countersign.lock"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("countersign %s: message does not mention %q:\n%s", strings.Join(args, " "), want, stderr)
+			}
+		}
+	}
+
+	if err := first.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first server: %v", err)
+	}
+	cmd, stderr := run(t.Context(), "tenant", "create", "--slug", "acme", "--name", "Acme")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("after the server stopped: %v\n%s", err, stderr)
+	}
+}
