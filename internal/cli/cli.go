@@ -140,6 +140,8 @@ func commands() []command {
 				fs.StringVar(&o.file, "file", "", "policy JSON file, or - for standard input")
 			}},
 		{name: "keys rotate", summary: "add a new master key to the keyring file and make it active", run: keysRotate},
+		{name: "backup", summary: "write FILE: the SQLite database, copied while serving, with the keyring (PostgreSQL: the keyring only)", run: backup},
+		{name: "restore", summary: "put the backup FILE into an empty data directory and check that its keys open its data", run: restore},
 	}
 }
 

@@ -424,3 +424,50 @@ func keysRotate(ctx context.Context, c *cmdCtx) error {
 		fmt.Fprintf(w, "Its check value in the database: %s. Back up %s now: the database will need this key.\n", recorded, cfg.KeyringPath())
 	})
 }
+
+// archiveArg is the one file argument of backup and restore.
+func (c *cmdCtx) archiveArg(cmd string) (string, error) {
+	if len(c.args) != 1 || c.args[0] == "" {
+		return "", fmt.Errorf("usage: countersign %s FILE (one archive file)", cmd)
+	}
+	return c.args[0], nil
+}
+
+func backup(ctx context.Context, c *cmdCtx) error {
+	path, err := c.archiveArg("backup")
+	if err != nil {
+		return err
+	}
+	b, err := server.Backup(ctx, c.cfg, path)
+	if err != nil {
+		return err
+	}
+	return c.out(b, func(w io.Writer) {
+		switch {
+		case b.Database && b.Keyring:
+			fmt.Fprintf(w, "backed up the database and the keyring to %s\n", b.Path)
+		case b.Database:
+			fmt.Fprintf(w, "backed up the database to %s; the master key is in COUNTERSIGN_MASTER_KEY, not in the backup: keep it with the backup\n", b.Path)
+		default:
+			fmt.Fprintf(w, "backed up the keyring only to %s; the PostgreSQL database is not in it: back it up with pg_dump (docs/operations.md)\n", b.Path)
+		}
+	})
+}
+
+func restore(ctx context.Context, c *cmdCtx) error {
+	path, err := c.archiveArg("restore")
+	if err != nil {
+		return err
+	}
+	b, err := server.Restore(ctx, c.cfg, c.log, path)
+	if err != nil {
+		return err
+	}
+	return c.out(b, func(w io.Writer) {
+		if b.Database {
+			fmt.Fprintf(w, "restored the database and its keys into %s; its keys open its data. Start the server on it.\n", b.Path)
+			return
+		}
+		fmt.Fprintf(w, "restored the keyring into %s. Restore the PostgreSQL database with pg_restore if not done yet; the server checks the keys against it as it starts.\n", b.Path)
+	})
+}
