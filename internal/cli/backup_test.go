@@ -19,6 +19,7 @@ import (
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/server"
+	"github.com/countersign/countersign/internal/testutil/pgtest"
 	"github.com/countersign/countersign/internal/totp"
 )
 
@@ -168,4 +169,31 @@ func TestBackupRefusesSharedPlaces(t *testing.T) {
 	if left, _ := os.ReadDir(wrong.env["COUNTERSIGN_DATA_DIR"]); len(left) != 0 {
 		t.Errorf("a failed restore left %v", left)
 	}
+}
+
+// On PostgreSQL the archive holds the keyring only, and says so; restored
+// beside the same database, the server starts with it.
+func TestBackupPostgresKeyringOnly(t *testing.T) {
+	s := newSite(t)
+	s.env["COUNTERSIGN_DATABASE_URL"] = pgtest.URL(t)
+	s.tenant()
+	archive := filepath.Join(t.TempDir(), "keys.tar")
+	wantAll(t, s.ok(nil, "", "backup", archive), "keyring only", "pg_dump")
+	var backed map[string]any
+	s.ok(&backed, "", "backup", "--json", archive)
+	if backed["database"] != false || backed["keyring"] != true {
+		t.Errorf("backup --json on PostgreSQL = %v, want the keyring only", backed)
+	}
+
+	moved := newSite(t)
+	moved.env["COUNTERSIGN_DATABASE_URL"] = s.env["COUNTERSIGN_DATABASE_URL"]
+	wantAll(t, moved.ok(nil, "", "restore", archive), "restored the keyring", "pg_restore")
+	var list []map[string]string
+	moved.ok(&list, "", "tenant", "list", "--json")
+	if len(list) != 1 {
+		t.Errorf("tenants with the restored keyring: %v", list)
+	}
+
+	sqlite := newSite(t)
+	wantAll(t, sqlite.fails("", "restore", archive), "holds no database", "pg_restore")
 }
