@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -406,22 +405,17 @@ func keysRotate(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	// Opening the database records the new key's check value. A server
-	// holding the SQLite data directory records it when restarted, which
-	// it must be to seal with the new key anyway.
-	recorded := "recorded"
+	// Opening the database records the new key's check value, so that a
+	// start with the keyring from before the rotation refuses.
 	srv, err := server.Core(ctx, cfg, c.log)
-	switch {
-	case errors.Is(err, server.ErrDataDirInUse):
-		recorded = "at the next start"
-	case err != nil:
-		return fmt.Errorf("new active key %s written to %s, but its check value could not be recorded in the database: %w", id, cfg.KeyringPath(), err)
-	default:
-		srv.Close()
+	if err != nil {
+		return fmt.Errorf("new active key %s written to %s, but its check value could not be recorded in the database "+
+			"(the next start records it): %w", id, cfg.KeyringPath(), err)
 	}
-	return c.out(map[string]string{"active_key": id, "check_value": recorded}, func(w io.Writer) {
+	srv.Close()
+	return c.out(map[string]string{"active_key": id, "check_value": "recorded"}, func(w io.Writer) {
 		fmt.Fprintf(w, "new active key %s; existing secrets still open with their old keys. Restart servers to seal new secrets with it.\n", id)
-		fmt.Fprintf(w, "Its check value in the database: %s. Back up %s now: the database will need this key.\n", recorded, cfg.KeyringPath())
+		fmt.Fprintf(w, "Back up %s now: the database needs this key from now on.\n", cfg.KeyringPath())
 	})
 }
 

@@ -16,12 +16,13 @@ const LockFile = "countersign.lock"
 var ErrDataDirInUse = errors.New("data directory in use by another countersign process")
 
 // lockDataDir takes the data directory's lock, exclusive for a server and
-// shared for a command: the single-writer guarantees of SQLite (one writer
-// connection, group commit, claims without row locks) hold only within one
-// process, so a server must be alone, while commands may run side by side.
-// The lock is an open file description's flock, so it ends with the process
-// however the process ends, and a second open in the same process is refused
-// like another process.
+// shared for a command. The single-writer guarantees of SQLite (one writer
+// connection, group commit) hold only within one process, so a server must
+// be alone; commands, short and few, may run beside it and each other, as
+// the quick start does, but a server does not start while one runs. The lock
+// is an open file description's flock, so it ends with the process however
+// the process ends, and a second open in the same process is refused like
+// another process. A shared lock is refused only while a server runs.
 func lockDataDir(dir string, exclusive bool) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -42,13 +43,8 @@ func lockDataDir(dir string, exclusive bool) (*os.File, error) {
 	if !errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, fmt.Errorf("lock data directory: %s: %w", path, err)
 	}
-	if exclusive {
-		return nil, fmt.Errorf("%w: %s (%s is locked). One SQLite database is served by one process: "+
-			"stop the other server or command first, or give this server its own data directory (COUNTERSIGN_DATA_DIR); "+
-			"to run several servers, point them all at one PostgreSQL database (COUNTERSIGN_DATABASE_URL)",
-			ErrDataDirInUse, dir, path)
-	}
-	return nil, fmt.Errorf("%w: %s (%s is locked by a running server). Stop the server before running this command, "+
-		"or make the change through the admin API while it runs",
+	return nil, fmt.Errorf("%w: %s (%s is locked). One SQLite database is served by one process: "+
+		"stop the other server or command first, or give this server its own data directory (COUNTERSIGN_DATA_DIR); "+
+		"to run several servers, point them all at one PostgreSQL database (COUNTERSIGN_DATABASE_URL)",
 		ErrDataDirInUse, dir, path)
 }

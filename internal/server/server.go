@@ -45,22 +45,29 @@ type Server struct {
 
 // Core opens the database and the keyring and builds the engine and the
 // directory; the command line uses it without the HTTP part. On SQLite it
-// shares the data directory's lock with other commands, never with a server.
+// shares the data directory's lock with other commands; beside a running
+// server, which holds the lock alone, it neither locks nor migrates.
 func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	return core(ctx, cfg, log, false)
 }
 
 func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bool) (s *Server, err error) {
 	var lock *os.File
+	var opts []sqlstore.Option
 	if cfg.Dialect() == sqlstore.DialectSQLite {
-		if lock, err = lockDataDir(cfg.DataDir, exclusive); err != nil {
+		lock, err = lockDataDir(cfg.DataDir, exclusive)
+		switch {
+		case err == nil:
+			defer func() {
+				if err != nil {
+					lock.Close()
+				}
+			}()
+		case !exclusive && errors.Is(err, ErrDataDirInUse):
+			opts = append(opts, sqlstore.WithoutMigrating())
+		default:
 			return nil, err
 		}
-		defer func() {
-			if err != nil {
-				lock.Close()
-			}
-		}()
 	}
 	hasher := password.NewHasher(password.Params{
 		Memory: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
@@ -69,7 +76,11 @@ func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bo
 	eng := &flow.Engine{Hasher: hasher, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
 	// The store asks the engine each time, so a clock set on the engine later
 	// (a test's) stamps rows too.
-	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), sqlstore.WithClock(eng.CurrentTime))
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURL, cfg.SQLitePath(), append(opts, sqlstore.WithClock(eng.CurrentTime))...)
+	if errors.Is(err, sqlstore.ErrMigrationsPending) {
+		return nil, fmt.Errorf("open database: %w, and a server is serving %s: migrations apply only while no server runs. "+
+			"Stop the server, then run this command again (or start the new version's server, which applies them)", err, cfg.DataDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

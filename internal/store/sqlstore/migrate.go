@@ -118,6 +118,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
+	if s.noMigrate {
+		pending, err := p.HasPending(ctx)
+		if err != nil {
+			return fmt.Errorf("read migrations: %w", err)
+		}
+		if pending {
+			return ErrMigrationsPending
+		}
+		return nil
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
 	}

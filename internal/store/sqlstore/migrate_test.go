@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -279,4 +280,49 @@ func schema(t *testing.T, dialect string, db *sql.DB) []string {
 		t.Fatal("no schema read")
 	}
 	return out
+}
+
+// A command beside a running server opens its database WithoutMigrating: an
+// up-to-date one opens, one that needs migrations is refused unchanged.
+func TestWithoutMigrating(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.sqlite")
+	raw, err := sql.Open("sqlite", "file:"+old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, raw, os.DirFS(filepath.Join(released, DialectSQLite)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := versions(t, raw)
+	raw.Close()
+	if s, err := OpenSQLite(t.Context(), old, WithoutMigrating()); !errors.Is(err, ErrMigrationsPending) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("a database that needs migrations opened WithoutMigrating: %v, want ErrMigrationsPending", err)
+	}
+	raw, err = sql.Open("sqlite", "file:"+old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := versions(t, raw); !slices.Equal(after, before) {
+		t.Errorf("migrations applied WithoutMigrating: %v, want %v", after, before)
+	}
+	raw.Close()
+
+	current := filepath.Join(dir, "current.sqlite")
+	s, err := OpenSQLite(t.Context(), current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = OpenSQLite(t.Context(), current, WithoutMigrating()); err != nil {
+		t.Fatalf("an up-to-date database WithoutMigrating: %v", err)
+	}
+	s.Close()
 }

@@ -31,6 +31,8 @@ type Store struct {
 	w       *sql.DB          // every write; on SQLite a single connection
 	r       *sql.DB          // reads; the same pool as w on PostgreSQL
 
+	noMigrate bool // check that the schema is current instead of migrating it
+
 	writeStmts, readStmts sync.Map // SQLite prepared statements by query text
 
 	// SQLite group commit (batch.go).
@@ -40,6 +42,17 @@ type Store struct {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// ErrMigrationsPending means a database opened WithoutMigrating needs
+// migrations.
+var ErrMigrationsPending = errors.New("the database needs migrations")
+
+// WithoutMigrating opens a database another process is serving: it applies
+// no migration and refuses a database that needs one, so that a newer
+// command never changes the schema under a running server.
+func WithoutMigrating() Option {
+	return func(s *Store) { s.noMigrate = true }
+}
 
 // Option configures a Store as it opens.
 type Option func(*Store)
