@@ -155,6 +155,18 @@ func keyringFileChecked(t *testing.T, cfg config.Config) {
 		t.Fatal(err)
 	}
 
+	t.Run("database from before check values", func(t *testing.T) {
+		srv := mustCore(t, cfg)
+		if _, err := srv.Store.DB().ExecContext(t.Context(), `DELETE FROM key_checks`); err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		srv = mustCore(t, cfg)
+		if got := checkIDs(t, srv); !slices.Equal(got, []string{"k1"}) {
+			t.Errorf("check values for %v after the first start with them, want k1", got)
+		}
+		srv.Close()
+	})
 	t.Run("rotation", func(t *testing.T) {
 		id, err := keyring.Rotate(path)
 		if err != nil || id != "k2" {
