@@ -114,7 +114,7 @@ func checkBackupPath(path string) error {
 	}
 	if perm := info.Mode().Perm(); perm&0o022 != 0 {
 		return fmt.Errorf("backup: directory %s is writable by other users (mode %04o), who could replace or remove the backup; "+
-			"write it to a directory only its owner can write to (chmod go-w %s)", dir, perm, dir)
+			"write it to a directory only its owner can write to, such as one made with mkdir -m 700", dir, perm)
 	}
 	existing, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
