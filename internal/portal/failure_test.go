@@ -1,8 +1,11 @@
 package portal_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -404,5 +407,205 @@ func TestBrowserDisabledPersonIsToldC10(t *testing.T) {
 		}
 		b.open("/enrol")
 		b.expectPath("/enrol")
+	}
+}
+
+var summaryLinkRE = regexp.MustCompile(`<a href="#([a-z_0-9]+)">([^<]*)</a>`)
+
+// summaryMessages are the messages of a page's error summary, by field.
+func summaryMessages(body string) map[string]string {
+	i := strings.Index(body, `class="error-summary"`)
+	if i < 0 {
+		return nil
+	}
+	j := strings.Index(body[i:], "</div>")
+	out := map[string]string{}
+	for _, m := range summaryLinkRE.FindAllStringSubmatch(body[i:i+j], -1) {
+		out[m[1]] += html.UnescapeString(m[2]) + " "
+	}
+	return out
+}
+
+// C11, X8: every field error of every form, in both languages, comes from
+// the catalogue and names the field as the form does: never by the
+// program's name for it ("Primary Ext", "Channel", "Value"), never in
+// English on a Spanish page, never a missing key.
+func TestHTTPFieldErrorsSpeakThePersonsWords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	internal := []string{"Primary Ext", "Backup Ext", "Channel", "Method", "Value", "Kind", "Primary is", "Backup is",
+		"Primary must", "Backup must", "Pin ", "Ssn", "Date of Birth", "Login Id", "Enter a valid value in the", "Question_", "Answer_"}
+	english := []string{" is required", " must ", "Enter ", "Choose ", " may contain", "characters"}
+	for i, lang := range langs {
+		p := e.newPerson("words"+lang, "555555060"+string(rune('0'+i)))
+		secret, used := e.withTOTP(p)
+		full := e.client(t)
+		full.header.Set("Accept-Language", lang)
+		full.signIn(p, secret, used)
+		anon := e.client(t)
+		anon.header.Set("Accept-Language", lang)
+		verify := e.client(t)
+		verify.header.Set("Accept-Language", lang)
+		verify.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
+		long := strings.Repeat("x", 500)
+		cases := []struct {
+			c    *client
+			path string
+			form url.Values
+		}{
+			{anon, "/signin", url.Values{}},
+			{anon, "/signin", url.Values{"login_id": {"bad id!" + long}, "password": {"x"}}},
+			{anon, "/recover/login-id", url.Values{}},
+			{anon, "/recover/login-id", url.Values{"channel": {"sms"}, "phone": {"12ab"}}},
+			{anon, "/recover/login-id", url.Values{"channel": {"sms"}, "phone": {"12"}}},
+			{anon, "/recover/login-id", url.Values{"channel": {"email"}, "email": {"no at sign"}}},
+			{anon, "/recover/password", url.Values{}},
+			{anon, "/recover/reenable", url.Values{"login_id": {"é"}}},
+			{anon, "/recover/password/reset", url.Values{"kind": {"password"}, "login_id": {"x"}, "channel": {"email"}, "code": {"12"}, "password": {"a"}, "password_confirm": {"b"}}},
+			{anon, "/recover/lost", url.Values{}},
+			{anon, "/recover/lost", url.Values{"email": {"x@y"}, "date_of_birth": {"13/45/2000"}, "ssn": {"12"}}},
+			{anon, "/recover/lost", url.Values{"email": {"x@example.org"}, "date_of_birth": {"2999-01-01"}, "ssn": {"123456789"}}},
+			{anon, "/report", url.Values{}},
+			{anon, "/report", url.Values{"login_id": {"a b"}, "phone": {"abc"}, "name": {long}, "subject": {long}, "email": {"x"}, "message": {long}}},
+			{verify, "/signin/verify", url.Values{"code": {"12"}}},
+			{verify, "/signin/verify", url.Values{}},
+			{full, "/enrol", url.Values{}},
+			{full, "/enrol", url.Values{"method": {"pigeon"}}},
+			{full, "/enrol/phone", url.Values{}},
+			{full, "/enrol/phone", url.Values{"primary": {"1x"}, "primary_ext": {"x" + long}, "backup": {"2"}, "backup_ext": {"y"}}},
+			{full, "/enrol/phone", url.Values{"primary": {"555-555-0601"}, "backup_ext": {"12"}}},
+			{full, "/enrol/text", url.Values{}},
+			{full, "/enrol/text", url.Values{"phone": {"12ab"}}},
+			{full, "/enrol/email", url.Values{"email": {"a b"}}},
+			{full, "/enrol/email", url.Values{"email": {"ab"}}},
+			{full, "/enrol/questions", url.Values{}},
+			{full, "/enrol/questions", url.Values{"question_1": {"first_pet"}, "question_2": {"first_pet"}, "question_3": {"nope"},
+				"answer_1": {"a"}, "answer_2": {long}}},
+		}
+		seen := 0
+		for _, tc := range cases {
+			pg := tc.c.post(tc.path, tc.form)
+			msgs := summaryMessages(pg.body)
+			if pg.status != http.StatusUnprocessableEntity || len(msgs) == 0 {
+				t.Errorf("%s %s %v: status %d, no field errors: %.300s", lang, tc.path, tc.form, pg.status, text(pg.body))
+				continue
+			}
+			for field, msg := range msgs {
+				seen++
+				bad := slices.Clone(internal)
+				if lang == "es" {
+					bad = append(bad, english...)
+				}
+				for _, b := range bad {
+					if strings.Contains(msg, b) {
+						t.Errorf("%s %s: the message for %s says %q: %q", lang, tc.path, field, b, msg)
+					}
+				}
+				if missingKeyRE.MatchString(msg) {
+					t.Errorf("%s %s: missing string in %q", lang, tc.path, msg)
+				}
+				if !strings.Contains(pg.body, `id="`+field+`"`) {
+					t.Errorf("%s %s: the summary links to #%s, which is not on the page", lang, tc.path, field)
+				}
+			}
+		}
+		if seen < 40 {
+			t.Errorf("%s: only %d field messages checked", lang, seen)
+		}
+	}
+}
+
+// Plurals (X8): a count of one reads in the singular, in both languages —
+// here with policy allowing one one-time token, valid one minute.
+func TestHTTPCountsReadInTheSingularC8(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setPolicy(strings.Replace(testPolicy, "{", `{"one_time_token_max_consecutive":1,"one_time_token_ttl":"1m",`, 1))
+	for i, lang := range langs {
+		p := e.newPerson("single"+lang, "555555061"+string(rune('0'+i)))
+		e.withTOTP(p)
+		c := e.client(t)
+		c.header.Set("Accept-Language", lang)
+		if pg := c.post("/recover/lost", url.Values{"email": {p.Email}, "date_of_birth": {p.DOB}, "ssn": {p.SSN}}); pg.location != "/recover/lost/signin" {
+			t.Fatalf("%s: identity: %d %s %.300s", lang, pg.status, pg.location, text(pg.body))
+		}
+		if pg := c.post("/recover/lost/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}}); pg.location != "/recover/lost/token" {
+			t.Fatalf("%s: password: %d %s", lang, pg.status, pg.location)
+		}
+		body := text(c.get("/recover/lost/token").body)
+		for _, want := range []string{
+			pick(lang, "1 more time in a row (at most 1)", "1 vez más seguida (como máximo 1)"),
+			pick(lang, "is valid for 1 minute and works once", "es válido durante 1 minuto y funciona"),
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: token page lacks %q: %s", lang, want, body)
+			}
+		}
+		for _, wrong := range []string{"(s)", "1 times", "1 minutes", "1 veces", "1 minutos"} {
+			if strings.Contains(body, wrong) {
+				t.Errorf("%s: token page says %q", lang, wrong)
+			}
+		}
+	}
+}
+
+// A5, fraud: once fraud is reported on the call the sign-in is blocked; the
+// call page offers no call again, only the help desk and signing out.
+func TestHTTPFraudReportedCallOffersNoCallAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const primary, backup = "555-555-0620", "555-555-0621"
+	for i, lang := range langs {
+		p := e.newPerson("fraud"+lang, "555555063"+string(rune('0'+i)))
+		e.withVoice(p, primary, backup)
+		c := e.client(t)
+		c.header.Set("Accept-Language", lang)
+		c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
+		since := time.Now()
+		c.post("/signin/call", url.Values{"factor": {e.factorID(p, "voice")}, "leg": {"primary"}})
+		e.phoneAction(primary, since, "fraud", "")
+		var pg page
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if pg = c.get("/signin/call"); strings.Contains(pg.body, "E35") {
+				break
+			}
+		}
+		if !strings.Contains(pg.body, "E35") {
+			t.Fatalf("%s: no fraud outcome: %s", lang, text(pg.body))
+		}
+		if strings.Contains(pg.body, `action="/portal/acme/signin/call"`) {
+			t.Errorf("%s: the page offers another call after fraud was reported: %s", lang, text(pg.body))
+		}
+		if !strings.Contains(pg.body, `href="/portal/acme/report"`) || !strings.Contains(text(pg.body), pick(lang, "What you can do now", "Qué puede hacer ahora")) {
+			t.Errorf("%s: no next step after fraud: %s", lang, text(pg.body))
+		}
+	}
+}
+
+// A13: the report form's live counter reads "1 character left" and, past
+// the limit, says by how much and what to do; the server's error says the
+// same — in both languages.
+func TestBrowserReportCounterWordsTheLimitA13(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.tab(t)
+	for _, lang := range langs {
+		b.inLanguage(lang)
+		b.open("/report")
+		b.fill("#message", strings.Repeat("a", 399))
+		if got, want := b.text("#message-count"), pick(lang, "1 character left", "Queda 1 carácter"); got != want {
+			t.Errorf("%s: counter at 399: %q, want %q", lang, got, want)
+		}
+		b.fill("#message", strings.Repeat("a", 410))
+		if got, want := b.text("#message-count"), pick(lang, "10 characters over the limit — shorten your message", "Sobran 10 caracteres: acorte su mensaje"); got != want {
+			t.Errorf("%s: counter at 410: %q, want %q", lang, got, want)
+		}
+		if st := b.click(`form[action$="/report"] button[type=submit]`); st != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: 410 characters: %d", lang, st)
+		}
+		want := pick(lang, "Your message is 10 characters over the limit of 400 — shorten it", "Su mensaje tiene 10 caracteres más que el máximo de 400: acórtelo")
+		if got := b.text(`.error-summary a[href="#message"]`); !strings.Contains(got, want) {
+			t.Errorf("%s: server message %q, want %q", lang, got, want)
+		}
 	}
 }
