@@ -549,35 +549,49 @@ func TestHTTPCountsReadInTheSingularC8(t *testing.T) {
 	}
 }
 
-// A5, fraud: once fraud is reported on the call the sign-in is blocked; the
-// call page offers no call again, only the help desk and signing out.
-func TestHTTPFraudReportedCallOffersNoCallAgain(t *testing.T) {
+// A5, A6: a call that ended badly says what happened and what to do on
+// this page (not "log in again", which is for applications). Once fraud is
+// reported the sign-in is blocked: no call is offered again, only the help
+// desk and signing out.
+func TestHTTPCallOutcomesSayWhatToDoA6(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const primary, backup = "555-555-0620", "555-555-0621"
 	for i, lang := range langs {
-		p := e.newPerson("fraud"+lang, "555555063"+string(rune('0'+i)))
-		e.withVoice(p, primary, backup)
-		c := e.client(t)
-		c.header.Set("Accept-Language", lang)
-		c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
-		since := time.Now()
-		c.post("/signin/call", url.Values{"factor": {e.factorID(p, "voice")}, "leg": {"primary"}})
-		e.phoneAction(primary, since, "fraud", "")
-		var pg page
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if pg = c.get("/signin/call"); strings.Contains(pg.body, "E35") {
-				break
+		for j, tc := range []struct {
+			action, code, says string
+			again              bool
+		}{
+			{"silence", "E31", pick(lang, "Ask for a new call below", "Pida una llamada nueva abajo"), true},
+			{"fraud", "E35", pick(lang, "What you can do now", "Qué puede hacer ahora"), false},
+		} {
+			p := e.newPerson("oc"+lang+tc.action, "55555506"+string(rune('3'+i))+string(rune('0'+j)))
+			e.withVoice(p, primary, backup)
+			c := e.client(t)
+			c.header.Set("Accept-Language", lang)
+			c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
+			since := time.Now()
+			c.post("/signin/call", url.Values{"factor": {e.factorID(p, "voice")}, "leg": {"primary"}})
+			e.phoneAction(primary, since, tc.action, "")
+			var pg page
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if pg = c.get("/signin/call"); strings.Contains(pg.body, tc.code) {
+					break
+				}
 			}
-		}
-		if !strings.Contains(pg.body, "E35") {
-			t.Fatalf("%s: no fraud outcome: %s", lang, text(pg.body))
-		}
-		if strings.Contains(pg.body, `action="/portal/acme/signin/call"`) {
-			t.Errorf("%s: the page offers another call after fraud was reported: %s", lang, text(pg.body))
-		}
-		if !strings.Contains(pg.body, `href="/portal/acme/report"`) || !strings.Contains(text(pg.body), pick(lang, "What you can do now", "Qué puede hacer ahora")) {
-			t.Errorf("%s: no next step after fraud: %s", lang, text(pg.body))
+			body := text(pg.body)
+			if !strings.Contains(body, tc.code) || !strings.Contains(body, tc.says) {
+				t.Errorf("%s %s: the call page lacks %s and %q: %s", lang, tc.action, tc.code, tc.says, body)
+			}
+			if strings.Contains(body, "Log in again") || strings.Contains(body, "Inicie sesión de nuevo") {
+				t.Errorf("%s %s: the call page sends the person to log in again: %s", lang, tc.action, body)
+			}
+			if again := strings.Contains(pg.body, `action="/portal/acme/signin/call"`); again != tc.again {
+				t.Errorf("%s %s: a call again is offered: %v, want %v", lang, tc.action, again, tc.again)
+			}
+			if !tc.again && !strings.Contains(pg.body, `href="/portal/acme/report"`) {
+				t.Errorf("%s %s: no way to the help desk: %s", lang, tc.action, body)
+			}
 		}
 	}
 }

@@ -306,6 +306,11 @@ func (rq *request) viewCall(call *store.VoiceCall) *callView {
 	}
 	if pe := api.CallOutcome(call.State); pe != nil {
 		v.Done, v.Outcome = true, &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+		// The code's general message tells an application's user to log in
+		// again; this page offers the next call itself, so it says so (A6).
+		if key := "call.outcome." + call.State; rq.text.Has(key) {
+			v.Outcome.Message = rq.text.T(key)
+		}
 	}
 	if call.State == store.CallApproved {
 		v.Done, v.Approved = true, true
