@@ -407,6 +407,11 @@ func TestBrowserDisabledPersonIsToldC10(t *testing.T) {
 		}
 		b.open("/enrol")
 		b.expectPath("/enrol")
+		// The pages that manage methods keep saying so.
+		b.contains(pick(lang, "Your account is disabled: you cannot sign in to applications", "Su cuenta está deshabilitada: no puede iniciar sesión"))
+		if !b.exists(`main .warning a[href$="/recover/reenable"]`) {
+			t.Errorf("%s: the enrolment page has no way to re-enable\n%s", lang, b.where())
+		}
 	}
 }
 
