@@ -25,14 +25,11 @@ var langs = []string{"en", "es"}
 // inLanguage switches a tab to lang with the footer's language button.
 func (b *tab) inLanguage(lang string) {
 	b.t.Helper()
-	if !strings.HasPrefix(b.path(), "/") || b.path() == "" {
+	if !b.exists(`form.language`) {
 		b.open("/signin")
 	}
 	if b.attr("html", "lang") == lang {
 		return
-	}
-	if !b.exists(`form.language button[value=` + lang + `]`) {
-		b.open("/signin")
 	}
 	b.click(`form.language button[value=` + lang + `]`)
 	if got := b.attr("html", "lang"); got != lang {
@@ -625,6 +622,30 @@ func TestBrowserReportCounterWordsTheLimitA13(t *testing.T) {
 		want := pick(lang, "Your message is 10 characters over the limit of 400 — shorten it", "Su mensaje tiene 10 caracteres más que el máximo de 400: acórtelo")
 		if got := b.text(`.error-summary a[href="#message"]`); !strings.Contains(got, want) {
 			t.Errorf("%s: server message %q, want %q", lang, got, want)
+		}
+	}
+}
+
+// B6: with lockout_release the lockout page says when the lock ends.
+func TestHTTPTimedLockoutSaysWhenItEnds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setPolicy(strings.Replace(testPolicy, "{", `{"mfa_attempts":1,"lockout_release":"30m",`, 1))
+	for i, lang := range langs {
+		p := e.newPerson("timed"+lang, "555555065"+string(rune('0'+i)))
+		e.withTOTP(p)
+		c := e.client(t)
+		c.header.Set("Accept-Language", lang)
+		c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
+		if pg := c.post("/signin/verify", url.Values{"factor": {e.factorID(p, "totp")}, "code": {"000000"}}); pg.status != http.StatusLocked {
+			t.Fatalf("%s: wrong code with one attempt: %d", lang, pg.status)
+		}
+		body := text(c.get("/signin/verify").body)
+		if want := pick(lang, "The lock ends by itself at ", "El bloqueo termina automáticamente el "); !strings.Contains(body, want) || !strings.Contains(body, "UTC") {
+			t.Errorf("%s: the locked page does not say when the lock ends: %s", lang, body)
+		}
+		if strings.Contains(body, `name="code"`) {
+			t.Errorf("%s: the locked page asks for a code", lang)
 		}
 	}
 }
