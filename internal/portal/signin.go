@@ -280,7 +280,7 @@ type callView struct {
 	Done     bool // the call ended, well or not
 	Approved bool
 	// Final: nothing on this page can succeed any more (fraud was reported
-	// and the sign-in blocked), so no call is offered again.
+	// on a sign-in call, which denies it), so no call is offered again.
 	Final     bool
 	Outcome   *Alert
 	HasBackup bool
@@ -315,7 +315,8 @@ func (rq *request) viewCall(call *store.VoiceCall) *callView {
 	if call.State == store.CallApproved {
 		v.Done, v.Approved = true, true
 	}
-	v.Final = call.State == store.CallFraud
+	// A fraud report denies the sign-in; a set-up can simply start again.
+	v.Final = call.State == store.CallFraud && call.Purpose == flow.CallLogin
 	return v
 }
 
