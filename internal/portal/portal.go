@@ -192,7 +192,7 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 		}
 		if a == verify && rq.mfaLocked() {
 			// Nothing on the second step can succeed now (E03).
-			_ = rq.lockedPage()
+			_ = rq.lockedPage(rq.user)
 			return
 		}
 		if r.Method == http.MethodPost {

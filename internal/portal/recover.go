@@ -112,7 +112,7 @@ func (p *Portal) lostSignIn(rq *request) error {
 		err = flow.ErrInvalidCredentials
 	}
 	if errors.Is(err, flow.ErrMFALocked) {
-		return rq.lockedPage()
+		return rq.lockedPage(nil)
 	}
 	if err != nil {
 		return rq.renderForm("recover_lost_signin", pg, err)

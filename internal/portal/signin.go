@@ -61,7 +61,9 @@ func (p *Portal) signIn(rq *request) error {
 	}
 	res, err := p.Engine.PortalSignIn(rq.ctx(), rq.caller, rq.form("login_id"), rq.r.PostFormValue("password"))
 	if errors.Is(err, flow.ErrMFALocked) {
-		return rq.lockedPage()
+		// Whoever this browser was signed in as before, if anyone, may not
+		// be the person locked: nothing of theirs is shown.
+		return rq.lockedPage(nil)
 	}
 	if err != nil {
 		return rq.renderForm("signin", pg, err)
@@ -69,15 +71,16 @@ func (p *Portal) signIn(rq *request) error {
 	return rq.afterPassword(res, sessionData{Next: pg.Form["next"], Recovery: rq.data.Recovery && rq.user != nil && rq.user.ID == res.User.ID})
 }
 
-// lockedPage answers every step once the second factor is locked (B5, E03):
-// what happened, when the lock ends or who ends it, and what is left to do.
-// It offers no code, call or answer, none of which could succeed.
-func (rq *request) lockedPage() error {
+// lockedPage answers every step once the second factor of u (when known)
+// is locked (B5, E03): what happened, when the lock ends or who ends it, and
+// what is left to do. It offers no code, call or answer, none of which
+// could succeed.
+func (rq *request) lockedPage(u *store.User) error {
 	pe := api.ToPublic(flow.ErrMFALocked)
 	v := &lockedView{}
 	if release := time.Duration(rq.policy.LockoutRelease); release > 0 {
-		if rq.user != nil && rq.user.MFALockedAt != nil && rq.user.MFAFailures >= rq.policy.MFAAttempts {
-			v.Until = rq.user.MFALockedAt.Add(release).UTC().Format(rq.text.T("format.datetime"))
+		if u != nil && u.MFALockedAt != nil && u.MFAFailures >= rq.policy.MFAAttempts {
+			v.Until = u.MFALockedAt.Add(release).UTC().Format(rq.text.T("format.datetime"))
 		} else {
 			v.Minutes = max(1, int(release.Minutes()))
 		}
@@ -217,7 +220,7 @@ func (p *Portal) verifyCode(rq *request) error {
 // means signing in again.
 func (rq *request) verifyFailed(page string, pg *Page, err error) error {
 	if errors.Is(err, flow.ErrMFALocked) {
-		return rq.lockedPage()
+		return rq.lockedPage(rq.user)
 	}
 	if errors.Is(err, flow.ErrTxnGone) {
 		if err := rq.endSession(); err != nil {
