@@ -73,7 +73,7 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
 	now := e.now()
-	if mfaLocked(u, p, now) {
+	if MFALocked(u, p, now) {
 		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	factors, err := e.PortalFactors(ctx, p, u)

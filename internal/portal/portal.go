@@ -189,6 +189,11 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 			rq.redirect("/signin?ended=1")
 			return
 		}
+		if a == verify && rq.mfaLocked() {
+			// Nothing on the second step can succeed now (E03).
+			_ = rq.lockedPage(rq.user)
+			return
+		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
@@ -228,7 +233,12 @@ func (rq *request) allowed(a access) bool {
 // as E99 without its cause.
 func (p *Portal) fail(rq *request, err error) {
 	if errors.Is(err, flow.ErrFreshAuthRequired) {
-		rq.redirect("/signin?next=" + url.QueryEscape(rq.r.URL.Path) + "&fresh=1")
+		next := rq.r.URL.Path
+		if p.postOnly[strings.TrimPrefix(next, rq.base())] {
+			// A form's address has no page to come back to.
+			next = rq.base() + "/account"
+		}
+		rq.redirect("/signin?next=" + url.QueryEscape(next) + "&fresh=1")
 		return
 	}
 	pe := rq.problem(err)
@@ -282,6 +292,9 @@ type request struct {
 	sess *store.PortalSession
 	data sessionData
 	user *store.User
+	// labels maps a field to the catalogue key of its label on this page,
+	// where it differs from fieldLabels.
+	labels map[string]string
 }
 
 func (rq *request) ctx() context.Context { return rq.r.Context() }

@@ -88,6 +88,8 @@ func parsePages(cat *Catalogue) (map[string]*pageTemplate, error) {
 			return m, nil
 		},
 		"has": cat.Has,
+		// tn words a count: "1 minute", "3 minutes".
+		"tn": cat.N,
 	}
 	names, err := fs.Glob(templatesFS, "templates/*.html")
 	if err != nil {
@@ -156,8 +158,16 @@ func (rq *request) render(name string, pg *Page) {
 func (rq *request) renderForm(name string, pg *Page, err error) error {
 	if err != nil {
 		var fields validate.Errors
+		var done worded
 		pe := rq.problem(err)
 		switch {
+		case errors.As(err, &done):
+			pg.Fields = map[string][]string{}
+			for _, f := range done {
+				pg.Fields[f.Field] = append(pg.Fields[f.Field], f.Message)
+				pg.Summary = append(pg.Summary, FieldError{Field: f.Field, Message: f.Message})
+			}
+			rq.status = http.StatusUnprocessableEntity
 		case errors.As(err, &fields):
 			pg.Fields = map[string][]string{}
 			for _, f := range fields {
@@ -191,30 +201,50 @@ func (rq *request) fieldMessage(f validate.FieldError) string {
 	}
 	if key := "rule." + field + "." + f.Code; rq.text.Has(key) {
 		if f.Limit > 0 {
-			return rq.text.T(key, f.Limit)
+			return rq.text.N(key, f.Limit)
 		}
 		return rq.text.T(key)
 	}
 	// A rule every field shares, worded with the field's label.
 	if key := "rule." + f.Code; rq.text.Has(key) {
 		if f.Limit > 0 {
-			return rq.text.T(key, rq.fieldLabel(f.Field), f.Limit)
+			return rq.text.N(key, f.Limit, rq.fieldLabel(f.Field), f.Limit)
 		}
 		return rq.text.T(key, rq.fieldLabel(f.Field))
 	}
 	return problem.FieldMessage(f, rq.text.Lang)
 }
 
-// fieldLabels names the catalogue key of a field's label where it is not
-// field.<name>.
-var fieldLabels = map[string]string{
-	"name": "report.name", "subject": "report.subject", "message": "report.message",
-	"token": "recover.token.label",
+// worded are field errors whose messages are already in the page's words,
+// shown as they are: a handler's own message is never replaced by a general
+// rule's, which would name the field by its internal name.
+type worded validate.Errors
+
+func (w worded) Error() string { return validate.Errors(w).Error() }
+
+// fieldError is one field's error in the catalogue's words.
+func (rq *request) fieldError(field, code, key string) error {
+	return worded{{Field: field, Code: code, Message: rq.text.T(key)}}
 }
 
-// fieldLabel is the label people see on a field, for messages about it.
+// fieldLabels names the catalogue key of a field's label where it is not
+// field.<name>: the label or legend the person sees on the form.
+var fieldLabels = map[string]string{
+	"name": "report.name", "subject": "report.subject", "message": "report.message",
+	"token":   "recover.token.label",
+	"primary": "enrol.field.primary", "primary_ext": "enrol.field.primary_ext",
+	"backup": "enrol.field.backup", "backup_ext": "enrol.field.backup_ext", "pin": "enrol.field.pin",
+	"question": "enrol.questions.question", "answer": "enrol.questions.answer",
+	"method": "enrol.choose.legend", "channel": "recover.channel.legend",
+}
+
+// fieldLabel is the label people see on a field, for messages about it; a
+// page whose label differs from the usual one names it in rq.labels.
 func (rq *request) fieldLabel(field string) string {
-	key, ok := fieldLabels[field]
+	key, ok := rq.labels[field]
+	if !ok {
+		key, ok = fieldLabels[field]
+	}
 	if !ok {
 		key = "field." + field
 	}
