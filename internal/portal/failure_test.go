@@ -326,7 +326,7 @@ func TestBrowserActivityFitsAPhoneC8(t *testing.T) {
 func TestBrowserLockoutOffersNoDeadEnds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.setPolicy(strings.Replace(testPolicy, "{", `{"mfa_attempts":3,`, 1))
+	e.setPolicy(strings.Replace(testPolicy, "{", `{"mfa_attempts":3,"help_desk":{"name":"Acme IT Help Desk","phone":"555-0100","email":"help@acme.example"},`, 1))
 	for i, lang := range langs {
 		p := e.newPerson("locked"+lang, "555555058"+string(rune('0'+i)))
 		e.withTOTP(p)
@@ -346,7 +346,12 @@ func TestBrowserLockoutOffersNoDeadEnds(t *testing.T) {
 		title := pick(lang, "Your sign-in is locked", "Su inicio de sesión está bloqueado")
 		check := func(where string) {
 			t.Helper()
-			b.contains(title, "E03", pick(lang, "Only the help desk can end the lock", "Solo la mesa de ayuda puede terminar el bloqueo"))
+			b.contains(title, "E03", pick(lang, "Only the help desk can end the lock", "Solo la mesa de ayuda puede terminar el bloqueo"),
+				// Issue 9 item 4: the lockout names the tenant's help desk.
+				"Acme IT Help Desk", "555-0100", "help@acme.example")
+			if !b.exists(`main a[href="tel:555-0100"]`) || !b.exists(`main a[href="mailto:help@acme.example"]`) {
+				t.Errorf("%s %s: the help desk's phone and email are not links\n%s", lang, where, b.where())
+			}
 			for _, dead := range []string{`form[action$="/signin/verify"]`, `form[action$="/signin/send"]`, `form[action$="/signin/call"]`, `input[name=code]`} {
 				if b.exists(dead) {
 					t.Errorf("%s %s: the locked page still offers %s\n%s", lang, where, dead, b.where())

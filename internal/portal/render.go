@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -41,6 +42,8 @@ type Page struct {
 	// for the language switch.
 	Here      string
 	Languages []langChoice
+	// HelpDesk is the tenant's help desk, when its policy names one.
+	HelpDesk policy.HelpDesk
 }
 
 // FieldError is one problem with one field.
@@ -127,6 +130,7 @@ func (rq *request) render(name string, pg *Page) {
 		pg.Base = rq.base()
 	}
 	pg.User = rq.user
+	pg.HelpDesk = rq.policy.HelpDesk
 	pg.Languages = rq.p.otherLanguages(rq.lang)
 	if rq.r.Method == http.MethodGet {
 		pg.Here = rq.r.URL.RequestURI()
