@@ -225,11 +225,17 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	s.Start(ctx)
+	// The background work ends with ctx, or with Serve when serving fails,
+	// so that Close never waits for workers nobody will stop.
+	bg, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	s.Start(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopBg()
+		s.background.Wait()
 		return err
 	case <-ctx.Done():
 	}
