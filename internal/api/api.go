@@ -30,6 +30,9 @@ type API struct {
 	ClientIP func(r *http.Request) string
 	// Observe, when set, records each request's route and status (metrics).
 	Observe func(route string, status int, r *http.Request)
+	// Stopping is closed when the server begins to stop; a long poll then
+	// answers with the state it has instead of holding the stop up.
+	Stopping <-chan struct{}
 }
 
 // Route is one documented endpoint; the OpenAPI test compares this list with

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/api"
@@ -41,6 +42,13 @@ type Server struct {
 	workers         []*outbox.Worker
 	instance        string
 	observeDelivery func(channel, outcome string)
+
+	// stopping is closed when a stop begins: long polls answer, /readyz turns
+	// away new traffic.
+	stopping chan struct{}
+	stopOnce sync.Once
+	// background is the work Start began: workers and the sweep.
+	background sync.WaitGroup
 }
 
 // Core opens the keyring and the database and builds the engine and the
@@ -69,7 +77,8 @@ func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	s := &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, instance: host + "-" + store.NewID("srv")}
+	s := &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, instance: host + "-" + store.NewID("srv"),
+		stopping: make(chan struct{})}
 	s.route = (&router{cfg: cfg.Delivery, senders: senders, store: st}).route
 	eng.Notify = s.notify
 	return s, nil
@@ -98,7 +107,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Engine.Observe = m.observeGuess
 	s.observeDelivery = m.observeDelivery
 	proxies := cfg.TrustedProxyPrefixes()
-	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest}
+	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest,
+		Stopping: s.stopping}
 	mux := http.NewServeMux()
 	a.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +119,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		select {
+		case <-s.stopping:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("stopping\n"))
+			return
+		default:
+		}
 		if err := s.Store.Ping(ctx); err != nil {
 			log.Warn("readiness check failed", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -185,8 +202,11 @@ func clientIP(trusted []netip.Prefix) func(*http.Request) string {
 }
 
 // Serve listens on the configured address until ctx ends, then shuts down
-// gracefully within the configured timeout. ready, if not nil, receives the
-// bound address once listening.
+// gracefully within the configured timeout: long polls answer at once, the
+// outbox workers finish their provider calls and hand back the rest of their
+// batches, and Serve returns once the last request and the last worker are
+// done, so the store can be closed under nothing. ready, if not nil,
+// receives the bound address once listening.
 func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	ln, err := net.Listen("tcp", s.Config.Addr)
 	if err != nil {
@@ -205,26 +225,47 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	s.Start(ctx)
+	// The background work ends with ctx, or with Serve when serving fails,
+	// so that Close never waits for workers nobody will stop.
+	bg, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	s.Start(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopBg()
+		s.background.Wait()
 		return err
 	case <-ctx.Done():
 	}
+	s.Log.Info("countersign stopping", "timeout", s.Config.ShutdownTimeout)
+	s.stop()
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutCtx)
-	if errors.Is(<-errc, http.ErrServerClosed) {
-		return err
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
 	}
-	return err
+	// The workers began to stop with ctx; they are bounded by Drain and their
+	// statements' own timeouts, so this wait ends.
+	s.background.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.Log.Info("countersign stopped")
+	return nil
 }
 
-// Start runs the background work: outbox workers and sweeping, until ctx ends.
+// stop tells long polls and readiness that the server is going.
+func (s *Server) stop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
+}
+
+// Start runs the background work, outbox workers and sweeping, until ctx
+// ends.
 func (s *Server) Start(ctx context.Context) {
-	go s.sweep(ctx)
+	s.background.Go(func() { s.sweep(ctx) })
 	s.startWorkers(ctx)
 }
 
@@ -262,5 +303,10 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
-// Close releases the database.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close releases the database once the background work Start began has
+// ended: end its ctx first.
+func (s *Server) Close() error {
+	s.stop()
+	s.background.Wait()
+	return s.Store.Close()
+}
