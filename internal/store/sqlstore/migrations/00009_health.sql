@@ -4,7 +4,7 @@
 -- page cache and so cannot meet a full disk (issue 10, item 5).
 CREATE TABLE health (
     id         INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
-    checked_at INTEGER NOT NULL
+    checked_at BIGINT NOT NULL
 );
 
 -- +goose Down
