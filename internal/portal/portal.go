@@ -319,6 +319,20 @@ func (rq *request) limit(form string) (bool, error) {
 // errTooMany is returned by handlers whose form limit is spent.
 var errTooMany = &flow.RateLimitedError{Scope: "client", Wait: 10 * time.Minute}
 
+// formLimit counts one submission of a form (rq.limit) as an error to show.
+// A count that could not be taken is its own error, not "too many": during
+// an outage the person is told to come back in a moment, not in ten minutes.
+func (rq *request) formLimit(form string) error {
+	ok, err := rq.limit(form)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errTooMany
+	}
+	return nil
+}
+
 func (p *Portal) now() time.Time {
 	if p.Engine.Now != nil {
 		return p.Engine.Now()
