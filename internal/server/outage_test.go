@@ -289,8 +289,15 @@ func TestPostgresDownAnswers503(t *testing.T) {
 	if r := ts.createUser("alice"); r.status != 201 {
 		t.Fatalf("create user: %d %s", r.status, r.raw)
 	}
+	// The application's key is now cached, so the requests below reach
+	// the engine rather than stopping at the key.
+	if r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "wrong-password-1"}); r.status != 401 {
+		t.Fatalf("login: %d %s", r.status, r.raw)
+	}
 	px.stop()
 	unavailable(t, "admin list users", ts.do("GET", "/api/v1/admin/users", ts.adminKey, nil))
+	// Not E21: a transaction that cannot be read is not a stale one.
+	unavailable(t, "begin enrolment", ts.do("POST", "/api/v1/enrolments/totp", ts.appKey, map[string]any{"transaction_id": "txn_whatever"}))
 	unavailable(t, "admin create user", ts.createUser("bob"))
 	unavailable(t, "login", ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "wrong-password-1"}))
 	unavailablePage(t, "portal sign-in page", ts.do("GET", "/portal/acme/signin", "", nil))
