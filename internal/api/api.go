@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 )
 
 // MaxBody bounds every request body.
@@ -191,6 +192,7 @@ func (a *API) authenticate(r *http.Request, kind authKind) (*caller, error) {
 		}
 		c.TenantID, c.Actor, c.role = k.TenantID, "admin:"+k.ID, k.Role
 	}
+	requestid.SetTenant(r.Context(), c.TenantID)
 	return c, nil
 }
 

@@ -15,6 +15,11 @@ import (
 // step just passed by a user who has no factor yet.
 func (e *Engine) freshUser(ctx context.Context, c Caller, txnID string) (*store.Tenant, policy.Policy, *store.User, *store.LoginTxn, error) {
 	txn, err := e.Transaction(ctx, c, txnID)
+	if errors.Is(err, store.ErrUnavailable) {
+		// Not knowing is no proof the authentication is stale: signing in
+		// again would fail the same way.
+		return nil, policy.Policy{}, nil, nil, err
+	}
 	if err != nil {
 		return nil, policy.Policy{}, nil, nil, ErrFreshAuthRequired
 	}

@@ -364,8 +364,8 @@ func (p *Portal) enrolAppConfirm(rq *request) error {
 		return nil
 	}
 	var err error
-	if ok, lerr := rq.limit("enrol_app"); lerr != nil || !ok {
-		err = errors.Join(lerr, errTooMany)
+	if lerr := rq.formLimit("enrol_app"); lerr != nil {
+		err = lerr
 	} else if code, cerr := rq.enrolCode(); cerr != nil {
 		err = cerr
 	} else {
@@ -471,8 +471,8 @@ func (p *Portal) enrolPhoneCall(rq *request) error {
 	}
 	n := flow.VoiceNumbers{Primary: rq.form("primary"), PrimaryExt: rq.form("primary_ext"), Backup: rq.form("backup"), BackupExt: rq.form("backup_ext")}
 	pg.Form = map[string]string{"primary": n.Primary, "primary_ext": n.PrimaryExt, "backup": n.Backup, "backup_ext": n.BackupExt}
-	if ok, err := rq.limit("enrol_phone"); err != nil || !ok {
-		return rq.renderForm("enrol_phone", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_phone"); err != nil {
+		return rq.renderForm("enrol_phone", pg, err)
 	}
 	f, _, err := p.Engine.BeginVoiceEnrolment(rq.ctx(), rq.caller, rq.sess.TxnID, n, rq.form("pin"))
 	if err != nil {
@@ -618,8 +618,8 @@ func (p *Portal) enrolContactSend(kind string) handlerFunc {
 // enrolSendCode sends a verification code to value. Sending again, to the
 // same or an edited value, makes every earlier code invalid (C7).
 func (rq *request) enrolSendCode(kind, value, page string, pg *Page, resend bool) error {
-	if ok, err := rq.limit("enrol_contact"); err != nil || !ok {
-		return rq.renderForm(page, pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_contact"); err != nil {
+		return rq.renderForm(page, pg, err)
 	}
 	sent, err := rq.p.Engine.BeginContactChange(rq.ctx(), rq.caller, rq.sess.TxnID, kind, value)
 	if err != nil {
@@ -682,8 +682,8 @@ func (p *Portal) enrolVerify(rq *request) error {
 	if rq.form("resend") != "" {
 		return rq.enrolSendCode(kind, rq.data.VerificationValue, "enrol_verify", pg, true)
 	}
-	if ok, err := rq.limit("enrol_verify"); err != nil || !ok {
-		return rq.renderForm("enrol_verify", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_verify"); err != nil {
+		return rq.renderForm("enrol_verify", pg, err)
 	}
 	code, err := rq.enrolCode()
 	if err != nil {
@@ -797,8 +797,8 @@ func (p *Portal) enrolQuestions(rq *request) error {
 		pg.Form[s.Answer] = rq.r.PostFormValue(s.Answer)
 		answers = append(answers, flow.Answer{QuestionID: rq.form(s.Question), Text: rq.r.PostFormValue(s.Answer)})
 	}
-	if ok, err := rq.limit("enrol_questions"); err != nil || !ok {
-		return rq.renderForm("enrol_questions", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_questions"); err != nil {
+		return rq.renderForm("enrol_questions", pg, err)
 	}
 	wizard := rq.data.Wizard
 	if !wizard {

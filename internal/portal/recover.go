@@ -41,18 +41,6 @@ func (p *Portal) recoverMenu(rq *request) error {
 	return rq.renderForm("recover", &Page{Title: "recover.title"}, nil)
 }
 
-// formLimit counts one submission of a form (rq.limit) as an error to show.
-func (rq *request) formLimit(form string) error {
-	ok, err := rq.limit(form)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errTooMany
-	}
-	return nil
-}
-
 // renderWorded shows a form again with a domain error under its public code
 // but in this page's words, where the code's general message would mislead.
 func (rq *request) renderWorded(name string, pg *Page, err error, key string) error {

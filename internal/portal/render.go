@@ -14,6 +14,7 @@ import (
 
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -50,7 +51,8 @@ type Page struct {
 type FieldError struct{ Field, Message string }
 
 // Alert is an error that belongs to the whole page, with its public code.
-type Alert struct{ Code, Message string }
+// RequestID is set where the message asks people to quote it.
+type Alert struct{ Code, Message, RequestID string }
 
 type pageTemplate struct{ t *template.Template }
 
@@ -183,7 +185,7 @@ func (rq *request) renderForm(name string, pg *Page, err error) error {
 		case pe.Status >= 500 && pe.Code != "E17":
 			return err
 		default:
-			pg.Alert = &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+			pg.Alert = rq.problemAlert(pe)
 			rq.status = pe.Status
 			if pe.RetryAfter > 0 {
 				rq.w.Header().Set("Retry-After", fmt.Sprint(pe.RetryAfter))
@@ -271,6 +273,17 @@ func (rq *request) errorMessage(pe *problem.Problem) string {
 		return rq.text.T(key)
 	}
 	return pe.Message
+}
+
+// problemAlert shows pe on the page, with the request's ID when the
+// message is one that asks people to quote it: those whose cause only the
+// server's log holds.
+func (rq *request) problemAlert(pe *problem.Problem) *Alert {
+	a := &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+	if pe.Status >= 500 && pe.Code != "E17" {
+		a.RequestID = requestid.ID(rq.ctx())
+	}
+	return a
 }
 
 // alert shows a page-level message from the catalogue with a code.

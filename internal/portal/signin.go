@@ -55,8 +55,8 @@ func (p *Portal) signInForm(rq *request) error {
 
 func (p *Portal) signIn(rq *request) error {
 	pg := &Page{Title: "signin.title", Form: map[string]string{"login_id": rq.form("login_id"), "next": rq.safeNext(rq.base() + rq.form("next"))}}
-	if ok, err := rq.limit("signin"); err != nil || !ok {
-		return rq.renderForm("signin", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("signin"); err != nil {
+		return rq.renderForm("signin", pg, err)
 	}
 	res, err := p.Engine.PortalSignIn(rq.ctx(), rq.caller, rq.form("login_id"), rq.r.PostFormValue("password"))
 	if errors.Is(err, flow.ErrMFALocked) {
@@ -187,8 +187,8 @@ func (p *Portal) verifyCode(rq *request) error {
 		return err
 	}
 	pg := &Page{Title: "verify.title", Data: vd}
-	if ok, err := rq.limit("verify"); err != nil || !ok {
-		return rq.renderForm("verify", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("verify"); err != nil {
+		return rq.renderForm("verify", pg, err)
 	}
 	var errs validate.Errors
 	code := validate.Code(&errs, "code", strings.ReplaceAll(rq.form("code"), " ", ""))
@@ -367,8 +367,8 @@ func (p *Portal) answerQuestions(rq *request) error {
 		return err
 	}
 	pg := &Page{Title: "questions.title", Data: qs}
-	if ok, err := rq.limit("questions"); err != nil || !ok {
-		return rq.renderForm("questions", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("questions"); err != nil {
+		return rq.renderForm("questions", pg, err)
 	}
 	answers := map[string]string{}
 	for _, q := range qs {

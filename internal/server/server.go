@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,8 @@ import (
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/portal"
+	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/sqlstore"
 	"github.com/countersign/countersign/internal/voicehook"
@@ -115,25 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		select {
-		case <-s.stopping:
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("stopping\n"))
-			return
-		default:
-		}
-		if err := s.Store.Ping(ctx); err != nil {
-			log.Warn("readiness check failed", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("database unreachable\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", m.handler())
 	(&voicehook.Handler{Engine: s.Engine, Provider: s.voiceProvider, Log: log}).Register(mux)
 	pt, err := portal.New(s.Engine, log, clientIP(proxies), strings.HasPrefix(cfg.PublicURL, "https://"))
@@ -146,14 +131,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.DevBox.Phone = &devPhone{engine: s.Engine}
 		mux.Handle("/dev/", s.DevBox.Handler())
 	}
-	s.Handler = withStart(securityHeaders(mux))
+	s.Handler = withRequest(log, fromTrustedProxy(proxies), securityHeaders(mux))
 	return s, nil
 }
 
-func withStart(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), startKey{}, time.Now())))
-	})
+// ready answers 200 only while the database takes writes: one that answers
+// reads but cannot write (a full disk, a read-only file or standby) signs
+// nobody in, and a load balancer should send people elsewhere.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	select {
+	case <-s.stopping:
+		// A stopping server takes no new work: the balancer moves on.
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("stopping\n"))
+		return
+	default:
+	}
+	if err := s.Store.ProbeWrite(ctx, s.Engine.CurrentTime()); err != nil {
+		s.Log.Warn("readiness check failed", "err", err, "request_id", requestid.ID(r.Context()))
+		if e, ok := problem.Lookup("temporarily_unavailable"); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database not writable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -167,24 +174,35 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// isTrusted reports whether a is one of the trusted proxies.
+func isTrusted(trusted []netip.Prefix, a netip.Addr) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// fromTrustedProxy reports whether a request's connection comes from a
+// trusted proxy, the rule clientIP believes X-Forwarded-For by.
+func fromTrustedProxy(trusted []netip.Prefix) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		return err == nil && isTrusted(trusted, ap.Addr().Unmap())
+	}
+}
+
 // clientIP believes X-Forwarded-For only from trusted proxies, taking the
 // right-most address that is not itself a trusted proxy.
 func clientIP(trusted []netip.Prefix) func(*http.Request) string {
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
 	return func(r *http.Request) string {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil {
 			return ""
 		}
 		addr := ap.Addr().Unmap()
-		if !isTrusted(addr) {
+		if !isTrusted(trusted, addr) {
 			return addr.String()
 		}
 		hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
@@ -193,7 +211,7 @@ func clientIP(trusted []netip.Prefix) func(*http.Request) string {
 			if err != nil {
 				break
 			}
-			if !isTrusted(a.Unmap()) {
+			if !isTrusted(trusted, a.Unmap()) {
 				return a.Unmap().String()
 			}
 		}

@@ -12,6 +12,10 @@ var (
 	ErrNotFound = problem.Domain("not_found", "not found")
 	// ErrConflict means a uniqueness rule was violated (login ID, email, name).
 	ErrConflict = problem.Domain("conflict", "already exists")
+	// ErrUnavailable means the database cannot be used for now (down,
+	// refusing connections, read-only, out of disk): the same request may
+	// succeed later, so front doors ask the caller to come back.
+	ErrUnavailable = problem.Domain("temporarily_unavailable", "database unavailable")
 )
 
 // User statuses (C1).

@@ -161,9 +161,9 @@ func (q *queries) CountOutbox(ctx context.Context) (map[string]int, error) {
 		var s string
 		var n int
 		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
+			return nil, unavailable(err)
 		}
 		out[s] = n
 	}
-	return out, rows.Err()
+	return out, unavailable(rows.Err())
 }
