@@ -14,6 +14,8 @@
 // rotating encryption keys must not invalidate them. For that reason New
 // takes the MAC key as a third argument: New(keys, active, macKey).
 //
-// Keys come from a JSON file created on first start (LoadOrCreate, Rotate)
-// or from a single base64 key in configuration (FromBase64).
+// Keys come from a JSON file (LoadOrCreate, Rotate) or from a single base64
+// key in configuration (FromBase64). A check value (CheckValue, Check) lets a
+// database record which keys sealed its data without holding any of them, so
+// that a start with a lost or wrong key can be refused.
 package keyring
