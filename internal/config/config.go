@@ -146,15 +146,14 @@ func (c *Config) decodeFile(path string) (problems []error, err error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	keys := map[int]string{}
+	lines := map[string]int{}
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) == nil {
 		keyLines(&root, "", keys)
+		pathLines(&root, "", lines)
 	}
-	for line, key := range keys {
-		// A key's own line wins over the lines of its value's scalars.
-		if o, ok := c.origin[key]; !ok || line < originLine(o) {
-			c.setOrigin(key, fmt.Sprintf("%s: line %d: %s", path, line, key))
-		}
+	for key, line := range lines {
+		c.setOrigin(key, fmt.Sprintf("%s: line %d: %s", path, line, key))
 	}
 	if typeErr == nil {
 		return nil, nil
@@ -178,10 +177,31 @@ func (c *Config) decodeFile(path string) (problems []error, err error) {
 	return problems, nil
 }
 
-func originLine(o string) int {
-	_, rest, _ := strings.Cut(o, ": line ")
-	n, _ := strconv.Atoi(strings.SplitN(rest, ":", 2)[0])
-	return n
+// pathLines records the line of every key and list item, by its path:
+// "delivery.providers.gw.url", "trusted_proxies[1]".
+func pathLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, child := range n.Content {
+			pathLines(child, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			path := key.Value
+			if prefix != "" {
+				path = prefix + "." + key.Value
+			}
+			out[path] = key.Line
+			pathLines(val, path, out)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			path := fmt.Sprintf("%s[%d]", prefix, i)
+			out[path] = item.Line
+			pathLines(item, path, out)
+		}
+	}
 }
 
 // keyLines records, for each line holding a key or a scalar value, the

@@ -234,7 +234,7 @@ shutdown_timeout: 0s
 func TestEveryProblemInOnePass(t *testing.T) {
 	path := writeFile(t, `addr: "nowhere"
 log_level: loud
-trusted_proxies: [10.0.0.0/33]
+trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]
 password:
   workers: 0
 delivery:
@@ -261,7 +261,7 @@ delivery:
 	want := []string{
 		`countersign.yaml: line 1: addr: "nowhere" is not host:port`,
 		`countersign.yaml: line 2: log_level: "loud"`,
-		`countersign.yaml: line 3: trusted_proxies[0]: "10.0.0.0/33"`,
+		`countersign.yaml: line 3: trusted_proxies[1]: "10.0.0.0/33"`,
 		`countersign.yaml: line 5: password.workers: 0`,
 		`countersign.yaml: line 7: delivery.workers: 0`,
 		`countersign.yaml: line 9: delivery.default.sms: provider "missing"`,
