@@ -115,7 +115,6 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if path != "" {
 		fileErrs, err := c.decodeFile(path)
 		if err != nil {
-			// A syntax error leaves nothing reliable to validate.
 			return c, err
 		}
 		errs = append(errs, fileErrs...)
@@ -128,9 +127,10 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// decodeFile applies the YAML file at path to c. Keys and values that do
-// not fit Config come back as a list so they are reported together with
-// every other problem; err is set only when the file cannot be read at all.
+// decodeFile applies the YAML file at path to c. Syntax errors, and keys
+// and values that do not fit Config, come back as a list so they are
+// reported together with every other problem; err is set only when the
+// file cannot be read at all.
 func (c *Config) decodeFile(path string) (problems []error, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -143,7 +143,9 @@ func (c *Config) decodeFile(path string) (problems []error, err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.As(err, &typeErr):
 	default:
-		return nil, fmt.Errorf("%s: %w", path, err)
+		// A syntax error stops yaml before it sets anything, so the
+		// defaults and the environment can still be checked with it.
+		return []error{fmt.Errorf("%s: %w", path, err)}, nil
 	}
 	keys := map[int]string{}
 	lines := map[string]int{}

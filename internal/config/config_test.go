@@ -316,9 +316,18 @@ func TestEnvironmentProblemsNamedByVariable(t *testing.T) {
 }
 
 func TestLoadSyntaxError(t *testing.T) {
-	_, err := Load(writeFile(t, "addr: [unclosed\n"), env(nil))
-	if err == nil || !strings.Contains(err.Error(), "countersign.yaml") {
+	_, err := Load(writeFile(t, "addr: [unclosed\n"), env(map[string]string{"COUNTERSIGN_LOG_LEVEL": "loud"}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	if !strings.Contains(err.Error(), "countersign.yaml") {
 		t.Errorf("err = %v, want a syntax error naming the file", err)
+	}
+	if !strings.Contains(err.Error(), `COUNTERSIGN_LOG_LEVEL: "loud"`) {
+		t.Errorf("err = %v, want the environment's problems listed with the syntax error", err)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 2 {
+		t.Errorf("%d problems listed, want 2:\n%v", n, err)
 	}
 }
 
