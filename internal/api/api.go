@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 )
 
 // MaxBody bounds every request body.
@@ -31,6 +32,9 @@ type API struct {
 	ClientIP func(r *http.Request) string
 	// Observe, when set, records each request's route and status (metrics).
 	Observe func(route string, status int, r *http.Request)
+	// Stopping is closed when the server begins to stop; a long poll then
+	// answers with the state it has instead of holding the stop up.
+	Stopping <-chan struct{}
 }
 
 // Route is one documented endpoint; the OpenAPI test compares this list with
@@ -192,6 +196,7 @@ func (a *API) authenticate(r *http.Request, kind authKind) (*caller, error) {
 		}
 		c.TenantID, c.Actor, c.role = k.TenantID, "admin:"+k.ID, k.Role
 	}
+	requestid.SetTenant(r.Context(), c.TenantID)
 	return c, nil
 }
 

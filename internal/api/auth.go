@@ -148,7 +148,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		return key, nil
 	}
 	settled := func() bool { return t.State != store.TxnPending || !a.Engine.CurrentTime().Before(t.ExpiresAt) }
-	if _, err := poll(r.Context(), wait, read, settled); err != nil {
+	if _, err := poll(r.Context(), a.Stopping, wait, read, settled); err != nil {
 		return err
 	}
 	status := t.State

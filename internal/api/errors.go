@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/validate"
 )
 
@@ -31,16 +32,24 @@ func (a *API) readerOf(r *http.Request, c *caller) func() problem.Context {
 // or of the person it is about, and logs its cause.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, c *caller, err error) int {
 	pe := problem.From(err, a.problemContext(r, c))
-	if pe.Status >= 500 && pe.Code != "E17" {
-		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else if err != nil {
-		a.Log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", pe.Code, "err", err)
+	id := requestid.ID(r.Context())
+	switch {
+	case pe.Status >= 500 && pe.RetryAfter == 0:
+		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+	case pe.Status >= 500 && pe.Code != "E17":
+		// An outage fails every request alike; its cause is worth a line
+		// each, but it is no fault of this one.
+		a.Log.Warn("request refused for now", "method", r.Method, "path", r.URL.Path, "code", pe.Code, "request_id", id, "err", err)
+	case err != nil:
+		a.Log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", pe.Code, "request_id", id, "err", err)
 	}
 	if pe.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(pe.RetryAfter))
 	}
 	w.Header().Set("Content-Language", pe.Lang)
-	writeJSON(w, pe.Status, errorBody{Error: toErrorDetail(pe)})
+	detail := toErrorDetail(pe)
+	detail.RequestID = id
+	writeJSON(w, pe.Status, errorBody{Error: detail})
 	return pe.Status
 }
 
@@ -53,6 +62,8 @@ type errorDetail struct {
 	Name    string          `json:"name"`
 	Message string          `json:"message"`
 	Fields  validate.Errors `json:"fields,omitempty"`
+	// RequestID names the request's log line, for people to quote.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func toErrorDetail(pe *problem.Problem) errorDetail {

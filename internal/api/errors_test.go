@@ -11,6 +11,8 @@ import (
 
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
+	"github.com/countersign/countersign/internal/store"
 )
 
 // TestUnknownErrorHidesCause checks the whole answer, not only the
@@ -48,5 +50,26 @@ func TestBusyAnswerSaysWhenToRetry(t *testing.T) {
 	a.writeError(rec, httptest.NewRequest("POST", "/api/v1/auth/login", nil), nil, flow.ErrBusy)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+// An outage is the catalogue's E45 with when to retry, and the answer names
+// the request so a person can quote it.
+func TestUnavailableAnswer(t *testing.T) {
+	a := &API{Log: slog.New(slog.DiscardHandler)}
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/api/v1/auth/login", nil)
+	r = r.WithContext(requestid.With(r.Context(), "req_abc"))
+	cause := errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+	a.writeError(rec, r, nil, fmt.Errorf("user by login: %w", fmt.Errorf("%w: %w", store.ErrUnavailable, cause)))
+	var got errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || got.Error.Code != "E45" || got.Error.RequestID != "req_abc" {
+		t.Errorf("%d Retry-After %q %+v, want 503 E45 with Retry-After and the request ID", rec.Code, rec.Header().Get("Retry-After"), got.Error)
+	}
+	if strings.Contains(rec.Body.String(), "10.0.0.5") {
+		t.Errorf("the body reveals the cause: %s", rec.Body.String())
 	}
 }

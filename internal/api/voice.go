@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
@@ -52,8 +53,8 @@ func (a *API) startCall(w http.ResponseWriter, r *http.Request, c *caller) error
 	return nil
 }
 
-// maxWait bounds a long poll.
-const maxWait = 30 * time.Second
+// maxWait bounds a long poll; the shutdown timeout is held above it.
+const maxWait = config.LongestWait
 
 // waitParam reads ?wait=SECONDS for long polling.
 func waitParam(r *http.Request) (time.Duration, error) {
@@ -70,8 +71,9 @@ func waitParam(r *http.Request) (time.Duration, error) {
 
 // poll re-reads a state until it differs from the first reading, or the wait
 // ends, so an application learns a call's outcome as soon as it is known. A
-// state that is already final (settled) answers at once.
-func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T, error), settled func() bool) (T, error) {
+// state that is already final (settled) answers at once, and so does every
+// poll once stopping is closed: the answer is due before the server goes.
+func poll[T comparable](ctx context.Context, stopping <-chan struct{}, wait time.Duration, read func() (T, error), settled func() bool) (T, error) {
 	first, err := read()
 	if err != nil || wait == 0 || settled() {
 		return first, err
@@ -86,6 +88,8 @@ func poll[T comparable](ctx context.Context, wait time.Duration, read func() (T,
 		select {
 		case <-ctx.Done():
 			return first, nil
+		case <-stopping:
+			return read()
 		case <-deadline.C:
 			return first, nil
 		case <-tick.C:
@@ -166,7 +170,7 @@ func (a *API) enrolment(w http.ResponseWriter, r *http.Request, c *caller) error
 		}
 		return s, nil
 	}
-	if _, err := poll(r.Context(), wait, read, func() bool { return f.State != store.FactorPending }); err != nil {
+	if _, err := poll(r.Context(), a.Stopping, wait, read, func() bool { return f.State != store.FactorPending }); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, enrolmentStatus{EnrolmentID: f.ID, Kind: f.Kind, State: f.State, Call: toCallBody(call, a.readerOf(r, c))})

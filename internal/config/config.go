@@ -37,8 +37,10 @@ type Config struct {
 	// PublicURL is the address people reach Countersign at (scheme and host),
 	// used in links sent to them. An https URL also marks portal cookies
 	// Secure and turns on HSTS: set it when a proxy terminates TLS.
-	PublicURL       string         `yaml:"public_url"`
-	Password        PasswordConfig `yaml:"password"`
+	PublicURL string         `yaml:"public_url"`
+	Password  PasswordConfig `yaml:"password"`
+	// ShutdownTimeout bounds a stop: requests in flight and provider calls
+	// under way finish within it. It must exceed LongestWait.
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Delivery        DeliveryConfig `yaml:"delivery"`
 
@@ -83,6 +85,11 @@ const (
 	maxMemoryKiB = 4 * 1024 * 1024
 )
 
+// LongestWait is the longest a request may wait for a change (the API's
+// ?wait=). A long poll answers at once when a stop begins, but the shutdown
+// timeout outlasts it anyway, so no request is ever cut by a stop.
+const LongestWait = 30 * time.Second
+
 // Default returns the configuration used for every setting the file and
 // environment leave out.
 func Default() Config {
@@ -98,7 +105,7 @@ func Default() Config {
 			Workers:     runtime.NumCPU(),
 			QueueWait:   2 * time.Second,
 		},
-		ShutdownTimeout: 15 * time.Second,
+		ShutdownTimeout: 40 * time.Second,
 		Delivery:        defaultDelivery(),
 	}
 }
@@ -383,8 +390,8 @@ func (c Config) Validate() error {
 	if pw.QueueWait < 0 {
 		add("password.queue_wait", "%s must not be negative", pw.QueueWait)
 	}
-	if c.ShutdownTimeout <= 0 {
-		add("shutdown_timeout", "%s must be positive", c.ShutdownTimeout)
+	if c.ShutdownTimeout <= LongestWait {
+		add("shutdown_timeout", "%s must be longer than %s, the longest a request may wait for a change (?wait=)", c.ShutdownTimeout, LongestWait)
 	}
 	return errors.Join(errs...)
 }

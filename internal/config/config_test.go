@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.Dialect() != "sqlite" || c.Password.QueueWait != 2*time.Second ||
-		c.Password.Workers < 1 || c.ShutdownTimeout != 15*time.Second {
+		c.Password.Workers < 1 || c.ShutdownTimeout != 40*time.Second {
 		t.Errorf("unexpected defaults %+v", c)
 	}
 	if got, want := c.SQLitePath(), filepath.Join("countersign-data", "countersign.db"); got != want {
@@ -60,7 +60,7 @@ password:
   iterations: 3
   workers: 4
   queue_wait: 500ms
-shutdown_timeout: 30s
+shutdown_timeout: 45s
 `)
 	tests := []struct {
 		name  string
@@ -75,7 +75,7 @@ shutdown_timeout: 30s
 			if c.Password != want {
 				t.Errorf("Password = %+v, want %+v", c.Password, want)
 			}
-			if c.ShutdownTimeout != 30*time.Second {
+			if c.ShutdownTimeout != 45*time.Second {
 				t.Errorf("ShutdownTimeout = %v", c.ShutdownTimeout)
 			}
 			want2 := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")}
@@ -160,12 +160,12 @@ password:
   parallelism: 0
   workers: 0
   queue_wait: -1s
-shutdown_timeout: 0s
+shutdown_timeout: 30s
 `,
 			want: []string{
 				`addr: "abc" is not host:port`, "data_dir:", "log_level:", "log_format:", "master_key: decodes to 5 bytes",
 				"trusted_proxies[0]", "trusted_proxies[1]", "password.memory_kib", "password.iterations",
-				"password.parallelism", "password.workers", "password.queue_wait", "shutdown_timeout",
+				"password.parallelism", "password.workers", "password.queue_wait", "shutdown_timeout: 30s must be longer than 30s",
 			},
 		},
 		{

@@ -174,7 +174,9 @@ func canManageMFA(status string) error {
 	return nil
 }
 
-func mfaLocked(u *store.User, p policy.Policy, now time.Time) bool {
+// MFALocked reports whether u's second factor is locked now under p: at
+// the limit, and not yet released when policy releases locks after a time.
+func MFALocked(u *store.User, p policy.Policy, now time.Time) bool {
 	if u.MFAFailures < p.MFAAttempts {
 		return false
 	}

@@ -407,3 +407,27 @@ func TestFactorChangesAreNotified(t *testing.T) {
 		}
 	})
 }
+
+// B5: once the second factor is locked, no code is sent and no call placed
+// for a pending sign-in: none could succeed.
+func TestNothingSentWhileLocked(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.setPolicy(func(p *policy.Policy) { p.MFAAttempts = 2 })
+		u := e.oobUser("lena")
+		txn := e.mfaTxn("lena")
+		sms := e.factorOf(u, "sms")
+		for range 2 {
+			_, _ = e.eng.VerifyTransaction(e.ctx, e.app, txn, flow.Verification{FactorID: sms, Code: "000000"})
+		}
+		before := len(e.deliver())
+		if _, err := e.eng.SendCode(e.ctx, e.app, txn, sms); !errors.Is(err, flow.ErrMFALocked) {
+			t.Fatalf("code sent while locked: %v, want ErrMFALocked", err)
+		}
+		if n := len(e.deliver()); n != before {
+			t.Fatalf("%d messages went out while locked", n-before)
+		}
+		if n := len(e.audit(u.ID, "challenge.sent", "refused")); n != 1 {
+			t.Fatalf("%d refusals audited, want 1", n)
+		}
+	})
+}

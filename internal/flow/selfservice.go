@@ -15,6 +15,11 @@ import (
 // step just passed by a user who has no factor yet.
 func (e *Engine) freshUser(ctx context.Context, c Caller, txnID string) (*store.Tenant, policy.Policy, *store.User, *store.LoginTxn, error) {
 	txn, err := e.Transaction(ctx, c, txnID)
+	if errors.Is(err, store.ErrUnavailable) {
+		// Not knowing is no proof the authentication is stale: signing in
+		// again would fail the same way.
+		return nil, policy.Policy{}, nil, nil, err
+	}
 	if err != nil {
 		return nil, policy.Policy{}, nil, nil, ErrFreshAuthRequired
 	}
@@ -73,7 +78,7 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
 	now := e.now()
-	if mfaLocked(u, p, now) {
+	if MFALocked(u, p, now) {
 		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	factors, err := e.PortalFactors(ctx, p, u)

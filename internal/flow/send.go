@@ -115,6 +115,9 @@ func (e *Engine) SendCode(ctx context.Context, c Caller, txnID, factorID string)
 		return nil, err
 	}
 	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
+	if err := pt.notLocked(ctx, e, c); err != nil {
+		return nil, err
+	}
 	f, err := pt.usable(ctx, e, factorID)
 	if err != nil {
 		return nil, err

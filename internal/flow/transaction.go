@@ -83,7 +83,7 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 	if !p.RequiresMFA(u.Groups) {
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
 	}
-	if mfaLocked(u, p, now) {
+	if MFALocked(u, p, now) {
 		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
@@ -184,6 +184,15 @@ func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pendi
 		return nil, inLanguage(err, c, u)
 	}
 	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
+}
+
+// notLocked refuses to send a code or place a call for a person whose
+// second factor is locked: nothing sent could succeed (B5).
+func (pt *pending) notLocked(ctx context.Context, e *Engine, c Caller) error {
+	if !MFALocked(pt.user, pt.policy, e.now()) {
+		return nil
+	}
+	return errors.Join(inLanguage(ErrMFALocked, c, pt.user), e.Audit(ctx, e.Store, c, Event{UserID: pt.user.ID, Event: "challenge.sent", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 }
 
 // usable picks the usable factor with this id, or the authenticator app when

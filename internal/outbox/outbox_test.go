@@ -262,3 +262,196 @@ func TestExpiredLeaseIsReclaimed(t *testing.T) {
 		}
 	})
 }
+
+// gate is a provider whose first call waits for the test: started is closed
+// when it begins, and it returns when proceed is closed or its context ends.
+// Every other call succeeds at once.
+type gate struct {
+	started, proceed chan struct{}
+	once             sync.Once
+	mu               sync.Mutex
+	cut              bool // the first call's context had ended when it returned
+	sent             map[string]int
+}
+
+func newGate() *gate {
+	return &gate{started: make(chan struct{}), proceed: make(chan struct{}), sent: map[string]int{}}
+}
+
+func (g *gate) Send(ctx context.Context, m delivery.Message) (delivery.Result, error) {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.started)
+		select {
+		case <-g.proceed:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			g.mu.Lock()
+			g.cut = true
+			g.mu.Unlock()
+			return delivery.Result{}, err
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sent[m.ID]++
+	return delivery.Result{Ref: "ref-" + m.ID}, nil
+}
+
+func gateWorker(st store.Store, keys *keyring.Keyring, id string, g *gate, now func() time.Time) *outbox.Worker {
+	return &outbox.Worker{Store: st, Keys: keys, ID: id, Now: now,
+		Route: func(string, string) (string, delivery.Sender, error) { return "gate", g, nil }}
+}
+
+func states(t *testing.T, st store.Store) map[string]store.OutboxMessage {
+	t.Helper()
+	rows, err := st.ListOutbox(t.Context(), store.OutboxFilter{TenantID: "ten_1", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]store.OutboxMessage{}
+	for _, m := range rows {
+		out[m.ID] = m
+	}
+	return out
+}
+
+// G7, issue 10 item 3: told to stop mid-batch, a worker lets the provider
+// call in flight finish and records it, and hands the rest of the batch back
+// at once, as it was, for any worker to take.
+func TestStopFinishesTheCallAndReleasesTheRest(t *testing.T) {
+	eachStore(t, func(t *testing.T, open opener) {
+		st, keys := open(t), testKeys(t)
+		ids := enqueue(t, st, keys, 5, time.Now())
+		g := newGate()
+		w := gateWorker(st, keys, "stopping", g, time.Now)
+		ctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		<-g.started
+		stop()
+		close(g.proceed)
+		<-done
+		if g.cut {
+			t.Fatal("the stop cut the provider call in flight")
+		}
+		rows := states(t, st)
+		delivered := 0
+		for _, id := range ids {
+			switch m := rows[id]; m.State {
+			case store.OutboxDelivered:
+				delivered++
+			case store.OutboxPending:
+				if m.Attempts != 0 || m.ClaimedBy != "" || m.LeaseUntil != nil || m.Payload == nil {
+					t.Errorf("released message %+v, want pending as enqueued", m)
+				}
+			default:
+				t.Errorf("message %s is %s after the stop, want delivered or released", id, m.State)
+			}
+		}
+		if delivered != 1 {
+			t.Fatalf("%d messages delivered, want the one in flight", delivered)
+		}
+		next := gateWorker(st, keys, "next", g, time.Now)
+		if n, err := next.RunOnce(t.Context()); err != nil || n != 4 {
+			t.Fatalf("the next worker claimed %d, %v; want the 4 released", n, err)
+		}
+		for _, id := range ids {
+			if g.sent[id] != 1 {
+				t.Errorf("message %s sent %d times", id, g.sent[id])
+			}
+		}
+	})
+}
+
+// A call still running when the drain ends is cut, and recorded as a failure
+// due again at once: the provider did not refuse it, the server went.
+func TestDrainCutsTheCallAndRetriesAtOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, open opener) {
+		st, keys := open(t), testKeys(t)
+		ids := enqueue(t, st, keys, 2, time.Now())
+		g := newGate()
+		w := gateWorker(st, keys, "stopping", g, time.Now)
+		w.Drain = time.Millisecond
+		ctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		<-g.started
+		stop()
+		<-done
+		if !g.cut {
+			t.Fatal("the call outlived the drain")
+		}
+		rows := states(t, st)
+		cut, rest := rows[ids[0]], rows[ids[1]]
+		if cut.State != store.OutboxRetry {
+			cut, rest = rest, cut
+		}
+		if cut.State != store.OutboxRetry || cut.Attempts != 1 || cut.NextAttemptAt.After(time.Now()) || cut.Payload == nil {
+			t.Errorf("message cut by the drain = %s after %d attempts, due %v; want a retry due now", cut.State, cut.Attempts, cut.NextAttemptAt)
+		}
+		if rest.State != store.OutboxPending || rest.Attempts != 0 {
+			t.Errorf("message not attempted = %s after %d attempts, want released", rest.State, rest.Attempts)
+		}
+		if n, _ := gateWorker(st, keys, "next", g, time.Now).RunOnce(t.Context()); n != 2 {
+			t.Fatalf("the next worker claimed %d, want both", n)
+		}
+	})
+}
+
+// renewCounter counts lease renewals of a real store.
+type renewCounter struct {
+	outbox.Claims
+	n atomic.Int32
+}
+
+func (r *renewCounter) RenewOutboxLeases(ctx context.Context, worker string, ids []string, until time.Time) ([]string, error) {
+	held, err := r.Claims.RenewOutboxLeases(ctx, worker, ids, until)
+	r.n.Add(1)
+	return held, err
+}
+
+// A batch held past its first lease by a slow call is renewed, so no other
+// worker takes it; a crashed worker's lease is short.
+func TestLeaseRenewedWhileTheCallRuns(t *testing.T) {
+	eachStore(t, func(t *testing.T, open opener) {
+		st, keys := open(t), testKeys(t)
+		var mu sync.Mutex
+		now := time.Now()
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+		start := clock()
+		ids := enqueue(t, st, keys, 2, start)
+		g := newGate()
+		rc := &renewCounter{Claims: st}
+		w := gateWorker(st, keys, "slow", g, clock)
+		w.Store = rc
+		w.Lease = 900 * time.Millisecond // renewed every 300 ms of real time
+		done := make(chan struct{})
+		go func() { _, _ = w.RunOnce(t.Context()); close(done) }()
+		<-g.started
+		// The next renewal, at start+2s on the worker's clock, runs the
+		// lease to start+2.9s.
+		set(start.Add(2 * time.Second))
+		before := rc.n.Load()
+		for i := 0; rc.n.Load() < before+2; i++ {
+			if i == 200 {
+				t.Fatal("no renewal within 10 s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		other := gateWorker(st, keys, "other", g, func() time.Time { return start.Add(2500 * time.Millisecond) })
+		if n, _ := other.RunOnce(t.Context()); n != 0 {
+			t.Fatalf("another worker claimed %d messages of a renewed batch", n)
+		}
+		close(g.proceed)
+		<-done
+		for _, id := range ids {
+			if g.sent[id] != 1 {
+				t.Errorf("message %s sent %d times", id, g.sent[id])
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -38,6 +39,9 @@ type accountData struct {
 	Phone      string
 	Questions  bool
 	TokensLeft int
+	// Tokens: one-time access tokens stand in for a lost authenticator app
+	// (C8), so only people with one hear how many are left.
+	Tokens bool
 }
 
 type activityView struct {
@@ -61,6 +65,7 @@ func (rq *request) accountData() (*accountData, error) {
 	for _, mt := range methods {
 		f := mt.Factor
 		have[f.Kind] = true
+		d.Tokens = d.Tokens || (f.Kind == policy.FactorTOTP && rq.policy.OTAMaxConsecutive > 0)
 		m := methodView{ID: f.ID, Kind: f.Kind, Detail: mt.To, Removable: mt.Removable}
 		if f.ConfirmedAt != nil {
 			m.Since = f.ConfirmedAt.UTC().Format(rq.text.T("format.day"))
@@ -142,6 +147,19 @@ func (rq *request) accountAgain(err error, notice string) error {
 }
 
 func (p *Portal) removeFactor(rq *request) error {
+	if rq.form("confirm") == "" {
+		// A removal is asked about first, on a page of its own, so it
+		// works without JavaScript; "No" goes back to the account page.
+		d, err := rq.accountData()
+		if err != nil {
+			return err
+		}
+		for _, m := range d.Methods {
+			if m.ID == rq.form("factor") && m.Removable {
+				return rq.renderForm("remove_confirm", &Page{Title: "remove.title", Data: m}, nil)
+			}
+		}
+	}
 	err := p.Engine.RemoveOwnFactor(rq.ctx(), rq.caller, rq.sess.TxnID, rq.form("factor"))
 	if err == nil {
 		// The removal ended every other session; this one carries on renewed.

@@ -99,7 +99,7 @@ func TestBrowserLostDeviceRecoveryC6C8C9(t *testing.T) {
 	b.fill("#password", p.Password)
 	b.click(`form[action$="/recover/lost/signin"] button[type=submit]`)
 	b.expectPath("/recover/lost/token")
-	b.contains("3 more time(s)")
+	b.contains("3 more times in a row")
 	since := time.Now()
 	b.check(`input[name=channel][value=email]`)
 	b.click(`form[action$="/recover/lost/token"] button[type=submit]`)
@@ -211,16 +211,16 @@ func TestBrowserReportAnIssueA13(t *testing.T) {
 	b.fill("#email", "rita@example.org")
 	long := strings.Repeat("After I answer the call and press # it keeps asking me to press it again. ", 6)[:401]
 	b.fill("#message", long)
-	if got := b.text("#message-count"); got != "-1 characters left" || !strings.Contains(b.attr("#message-count", "class"), "over") {
+	if got := b.text("#message-count"); got != "1 character over the limit — shorten your message" || !strings.Contains(b.attr("#message-count", "class"), "over") {
 		t.Errorf("counter at 401 characters: %q class %q", got, b.attr("#message-count", "class"))
 	}
 	if st := b.click(`form[action$="/report"] button[type=submit]`); st != http.StatusUnprocessableEntity {
 		t.Fatalf("401 characters: status %d\n%s", st, b.where())
 	}
-	if link := b.text(`.error-summary a[href="#message"]`); !strings.Contains(link, "400") {
+	if link := b.text(`.error-summary a[href="#message"]`); !strings.Contains(link, "1 character over the limit of 400") {
 		t.Errorf("summary link for the message: %q", link)
 	}
-	if got := b.text("#message-count"); got != "-1 characters left" {
+	if got := b.text("#message-count"); got != "1 character over the limit — shorten your message" {
 		t.Errorf("the message was not kept for correction: counter %q", got)
 	}
 	b.shot("report-error")

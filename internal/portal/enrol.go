@@ -118,6 +118,10 @@ type enrolView struct {
 	// Welcome.
 	Questions   bool
 	SuggestText bool
+
+	// HasApp: the person uses an authenticator app, the only case in which
+	// one-time access tokens are worth mentioning (C8).
+	HasApp bool
 }
 
 // enrolView starts the view of a page at a wizard step.
@@ -164,7 +168,7 @@ func (rq *request) enrolFields(err error, rename map[string]string) error {
 	if !errors.As(err, &fields) {
 		return err
 	}
-	out := make(validate.Errors, 0, len(fields))
+	out := make(worded, 0, len(fields))
 	for _, f := range fields {
 		if to, ok := rename[f.Field]; ok {
 			f.Field = to
@@ -175,6 +179,8 @@ func (rq *request) enrolFields(err error, rename map[string]string) error {
 		}
 		if key := "enrol.rule." + kind + "." + f.Code; rq.text.Has(key) {
 			f.Message = rq.text.T(key)
+		} else {
+			f.Message = rq.fieldMessage(f)
 		}
 		// Numbered fields say which one, so the summary tells them apart.
 		if key := "enrol.rule.which." + kind; n != "" && rq.text.Has(key) {
@@ -303,7 +309,7 @@ func (p *Portal) enrolChoice(rq *request) error {
 	if method != "" {
 		code = "invalid"
 	}
-	return rq.renderForm("enrol", pg, validate.Errors{{Field: "method", Code: code, Message: rq.text.T("enrol.rule.method." + code)}})
+	return rq.renderForm("enrol", pg, rq.fieldError("method", code, "enrol.rule.method."+code))
 }
 
 // ---- authenticator app (C2–C5, C9) ----
@@ -358,8 +364,8 @@ func (p *Portal) enrolAppConfirm(rq *request) error {
 		return nil
 	}
 	var err error
-	if ok, lerr := rq.limit("enrol_app"); lerr != nil || !ok {
-		err = errors.Join(lerr, errTooMany)
+	if lerr := rq.formLimit("enrol_app"); lerr != nil {
+		err = lerr
 	} else if code, cerr := rq.enrolCode(); cerr != nil {
 		err = cerr
 	} else {
@@ -465,8 +471,8 @@ func (p *Portal) enrolPhoneCall(rq *request) error {
 	}
 	n := flow.VoiceNumbers{Primary: rq.form("primary"), PrimaryExt: rq.form("primary_ext"), Backup: rq.form("backup"), BackupExt: rq.form("backup_ext")}
 	pg.Form = map[string]string{"primary": n.Primary, "primary_ext": n.PrimaryExt, "backup": n.Backup, "backup_ext": n.BackupExt}
-	if ok, err := rq.limit("enrol_phone"); err != nil || !ok {
-		return rq.renderForm("enrol_phone", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_phone"); err != nil {
+		return rq.renderForm("enrol_phone", pg, err)
 	}
 	f, _, err := p.Engine.BeginVoiceEnrolment(rq.ctx(), rq.caller, rq.sess.TxnID, n, rq.form("pin"))
 	if err != nil {
@@ -569,6 +575,9 @@ func (rq *request) enrolContactPage(kind string) *Page {
 	if !v.Factor {
 		v.Steps = nil // a contact point only, outside the wizard's steps
 	}
+	if app, err := rq.enrolActive(policy.FactorTOTP); err == nil {
+		v.HasApp = app != nil
+	}
 	if kind == enrolText && rq.user.Phone != "" {
 		v.Current = flow.MaskPhone(rq.user.Phone)
 	}
@@ -609,8 +618,8 @@ func (p *Portal) enrolContactSend(kind string) handlerFunc {
 // enrolSendCode sends a verification code to value. Sending again, to the
 // same or an edited value, makes every earlier code invalid (C7).
 func (rq *request) enrolSendCode(kind, value, page string, pg *Page, resend bool) error {
-	if ok, err := rq.limit("enrol_contact"); err != nil || !ok {
-		return rq.renderForm(page, pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_contact"); err != nil {
+		return rq.renderForm(page, pg, err)
 	}
 	sent, err := rq.p.Engine.BeginContactChange(rq.ctx(), rq.caller, rq.sess.TxnID, kind, value)
 	if err != nil {
@@ -673,8 +682,8 @@ func (p *Portal) enrolVerify(rq *request) error {
 	if rq.form("resend") != "" {
 		return rq.enrolSendCode(kind, rq.data.VerificationValue, "enrol_verify", pg, true)
 	}
-	if ok, err := rq.limit("enrol_verify"); err != nil || !ok {
-		return rq.renderForm("enrol_verify", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_verify"); err != nil {
+		return rq.renderForm("enrol_verify", pg, err)
 	}
 	code, err := rq.enrolCode()
 	if err != nil {
@@ -781,12 +790,15 @@ func (p *Portal) enrolQuestions(rq *request) error {
 	pg := rq.enrolQuestionsPage(nil)
 	answers := make([]flow.Answer, 0, len(pg.Data.(*enrolView).Slots))
 	for _, s := range pg.Data.(*enrolView).Slots {
-		// The chosen questions are shown again after an error; the answers never are.
+		// After an error the form comes back as typed, answers too: the person
+		// is choosing them now, and retyping four answers for one mistake
+		// invites new mistakes. The page is never cached (no-store).
 		pg.Form[s.Question] = rq.form(s.Question)
+		pg.Form[s.Answer] = rq.r.PostFormValue(s.Answer)
 		answers = append(answers, flow.Answer{QuestionID: rq.form(s.Question), Text: rq.r.PostFormValue(s.Answer)})
 	}
-	if ok, err := rq.limit("enrol_questions"); err != nil || !ok {
-		return rq.renderForm("enrol_questions", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("enrol_questions"); err != nil {
+		return rq.renderForm("enrol_questions", pg, err)
 	}
 	wizard := rq.data.Wizard
 	if !wizard {
@@ -825,6 +837,7 @@ func (p *Portal) enrolWelcome(rq *request) error {
 	}
 	for _, mt := range methods {
 		v.Questions = v.Questions || !mt.OpensApplications
+		v.HasApp = v.HasApp || mt.Factor.Kind == policy.FactorTOTP
 	}
 	// A text-enabled number lets one-time access tokens and notices reach
 	// the person by text message (C7, C8).

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 	lang "golang.org/x/text/language"
@@ -163,14 +165,17 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 		if slug := r.PathValue("tenant"); validate.Usable(slug) {
 			t, err = p.Engine.TenantBySlug(r.Context(), slug)
 		}
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				p.Log.Error("portal tenant lookup", "err", err)
-			}
+		if errors.Is(err, store.ErrNotFound) {
 			rq.status = http.StatusNotFound
 			rq.render("notfound", &Page{Title: "notfound.title"})
 			return
 		}
+		if err != nil {
+			// An outage is not a missing portal: say so, and when to return.
+			p.fail(rq, err)
+			return
+		}
+		requestid.SetTenant(r.Context(), t.ID)
 		_, pol, err := p.Engine.Policy(r.Context(), t.ID)
 		if err != nil {
 			p.fail(rq, err)
@@ -192,6 +197,11 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 				return
 			}
 			rq.redirect("/signin?ended=1")
+			return
+		}
+		if a == verify && rq.mfaLocked() {
+			// Nothing on the second step can succeed now (E03).
+			_ = rq.lockedPage(rq.user)
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -237,15 +247,27 @@ func (rq *request) allowed(a access) bool {
 // as E99 without its cause.
 func (p *Portal) fail(rq *request, err error) {
 	if errors.Is(err, flow.ErrFreshAuthRequired) {
-		rq.redirect("/signin?next=" + url.QueryEscape(rq.r.URL.Path) + "&fresh=1")
+		next := rq.r.URL.Path
+		if p.postOnly[strings.TrimPrefix(next, rq.base())] {
+			// A form's address has no page to come back to.
+			next = rq.base() + "/account"
+		}
+		rq.redirect("/signin?next=" + url.QueryEscape(next) + "&fresh=1")
 		return
 	}
 	pe := rq.problem(err)
-	if pe.Status >= 500 {
-		p.Log.Error("portal request failed", "path", rq.r.URL.Path, "err", err)
+	id := requestid.ID(rq.ctx())
+	switch {
+	case pe.Status >= 500 && pe.RetryAfter == 0:
+		p.Log.Error("portal request failed", "path", rq.r.URL.Path, "request_id", id, "err", err)
+	case pe.Status >= 500:
+		p.Log.Warn("portal request refused for now", "path", rq.r.URL.Path, "code", pe.Code, "request_id", id, "err", err)
+	}
+	if pe.RetryAfter > 0 {
+		rq.w.Header().Set("Retry-After", strconv.Itoa(pe.RetryAfter))
 	}
 	rq.status = pe.Status
-	rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}})
+	rq.render("error", &Page{Title: "error.title", Alert: rq.problemAlert(pe)})
 }
 
 // notFound answers a path the portal does not have with a page in the
@@ -291,6 +313,9 @@ type request struct {
 	sess *store.PortalSession
 	data sessionData
 	user *store.User
+	// labels maps a field to the catalogue key of its label on this page,
+	// where it differs from fieldLabels.
+	labels map[string]string
 }
 
 func (rq *request) ctx() context.Context { return rq.r.Context() }
@@ -315,6 +340,20 @@ func (rq *request) limit(form string) (bool, error) {
 
 // errTooMany is returned by handlers whose form limit is spent.
 var errTooMany = &flow.RateLimitedError{Scope: "client", Wait: 10 * time.Minute}
+
+// formLimit counts one submission of a form (rq.limit) as an error to show.
+// A count that could not be taken is its own error, not "too many": during
+// an outage the person is told to come back in a moment, not in ten minutes.
+func (rq *request) formLimit(form string) error {
+	ok, err := rq.limit(form)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errTooMany
+	}
+	return nil
+}
 
 func (p *Portal) now() time.Time {
 	if p.Engine.Now != nil {

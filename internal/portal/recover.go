@@ -41,18 +41,6 @@ func (p *Portal) recoverMenu(rq *request) error {
 	return rq.renderForm("recover", &Page{Title: "recover.title"}, nil)
 }
 
-// formLimit counts one submission of a form (rq.limit) as an error to show.
-func (rq *request) formLimit(form string) error {
-	ok, err := rq.limit(form)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errTooMany
-	}
-	return nil
-}
-
 // renderWorded shows a form again with a domain error under its public code
 // but in this page's words, where the code's general message would mislead.
 func (rq *request) renderWorded(name string, pg *Page, err error, key string) error {
@@ -109,6 +97,9 @@ func (p *Portal) lostSignIn(rq *request) error {
 	if err == nil && res.User.ID != rq.user.ID {
 		// Another person's credentials: the answer of a wrong password.
 		err = flow.ErrInvalidCredentials
+	}
+	if errors.Is(err, flow.ErrMFALocked) {
+		return rq.lockedPage(nil)
 	}
 	if err != nil {
 		return rq.renderForm("recover_lost_signin", pg, err)
@@ -209,7 +200,7 @@ func (p *Portal) tokenSend(rq *request) error {
 	channel := rq.form("channel")
 	pg.Form["channel"] = channel
 	if !validChannel(v.Options, channel) {
-		return rq.renderForm("recover_lost_token", pg, validate.Errors{{Field: "channel", Code: "required", Message: rq.text.T("recover.token.choose")}})
+		return rq.renderForm("recover_lost_token", pg, rq.fieldError("channel", "required", "recover.token.choose"))
 	}
 	sent, err := p.Engine.RequestTxnOneTimeToken(rq.ctx(), rq.caller, rq.sess.TxnID, channel)
 	if err != nil {
@@ -246,9 +237,9 @@ func (p *Portal) tokenVerify(rq *request) error {
 	token := strings.NewReplacer(" ", "", "-", "").Replace(rq.form("token"))
 	switch {
 	case token == "":
-		return rq.renderForm("recover_lost_token", pg, validate.Errors{{Field: "token", Code: "required", Message: rq.text.T("recover.token.required")}})
+		return rq.renderForm("recover_lost_token", pg, rq.fieldError("token", "required", "recover.token.required"))
 	case len(token) != tokenLength || strings.ContainsFunc(token, func(r rune) bool { return !tokenChar(r) }):
-		return rq.renderForm("recover_lost_token", pg, validate.Errors{{Field: "token", Code: "invalid_format", Message: rq.text.T("recover.token.format")}})
+		return rq.renderForm("recover_lost_token", pg, rq.fieldError("token", "invalid_format", "recover.token.format"))
 	}
 	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{OneTimeToken: token})
 	if errors.Is(err, flow.ErrWrongToken) {
@@ -273,6 +264,7 @@ func (p *Portal) loginIDForm(rq *request) error {
 func (p *Portal) loginIDSend(rq *request) error {
 	channel := rq.form("channel")
 	pg := &Page{Title: "recover.login_id.title", Form: map[string]string{"channel": channel, "email": rq.form("email"), "phone": rq.form("phone")}}
+	rq.labels = map[string]string{"phone": "recover.text_number"}
 	if err := rq.formLimit("login_id"); err != nil {
 		return rq.renderForm("recover_login_id", pg, err)
 	}
@@ -316,7 +308,13 @@ func recoverKindNamed(name string) recoverKind {
 
 func (p *Portal) codeRequestForm(k recoverKind) handlerFunc {
 	return func(rq *request) error {
-		return rq.renderForm("recover_request", &Page{Title: "recover." + k.Name + ".title", Data: k}, nil)
+		pg := &Page{Title: "recover." + k.Name + ".title", Data: k, Form: map[string]string{}}
+		if rq.user != nil {
+			// Signed in (a disabled person sent here after sign-in): nothing
+			// to look up again.
+			pg.Form["login_id"] = rq.user.LoginID
+		}
+		return rq.renderForm("recover_request", pg, nil)
 	}
 }
 

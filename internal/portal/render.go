@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -41,13 +43,16 @@ type Page struct {
 	// for the language switch.
 	Here      string
 	Languages []langChoice
+	// HelpDesk is the tenant's help desk, when its policy names one.
+	HelpDesk policy.HelpDesk
 }
 
 // FieldError is one problem with one field.
 type FieldError struct{ Field, Message string }
 
 // Alert is an error that belongs to the whole page, with its public code.
-type Alert struct{ Code, Message string }
+// RequestID is set where the message asks people to quote it.
+type Alert struct{ Code, Message, RequestID string }
 
 type pageTemplate struct{ t *template.Template }
 
@@ -88,6 +93,8 @@ func parsePages(cat *Catalogue) (map[string]*pageTemplate, error) {
 			return m, nil
 		},
 		"has": cat.Has,
+		// tn words a count: "1 minute", "3 minutes".
+		"tn": cat.N,
 	}
 	names, err := fs.Glob(templatesFS, "templates/*.html")
 	if err != nil {
@@ -125,6 +132,7 @@ func (rq *request) render(name string, pg *Page) {
 		pg.Base = rq.base()
 	}
 	pg.User = rq.user
+	pg.HelpDesk = rq.policy.HelpDesk
 	pg.Languages = rq.p.otherLanguages(rq.lang)
 	if rq.r.Method == http.MethodGet {
 		pg.Here = rq.r.URL.RequestURI()
@@ -156,8 +164,16 @@ func (rq *request) render(name string, pg *Page) {
 func (rq *request) renderForm(name string, pg *Page, err error) error {
 	if err != nil {
 		var fields validate.Errors
+		var done worded
 		pe := rq.problem(err)
 		switch {
+		case errors.As(err, &done):
+			pg.Fields = map[string][]string{}
+			for _, f := range done {
+				pg.Fields[f.Field] = append(pg.Fields[f.Field], f.Message)
+				pg.Summary = append(pg.Summary, FieldError{Field: f.Field, Message: f.Message})
+			}
+			rq.status = http.StatusUnprocessableEntity
 		case errors.As(err, &fields):
 			pg.Fields = map[string][]string{}
 			for _, f := range fields {
@@ -169,7 +185,7 @@ func (rq *request) renderForm(name string, pg *Page, err error) error {
 		case pe.Status >= 500 && pe.Code != "E17":
 			return err
 		default:
-			pg.Alert = &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+			pg.Alert = rq.problemAlert(pe)
 			rq.status = pe.Status
 			if pe.RetryAfter > 0 {
 				rq.w.Header().Set("Retry-After", fmt.Sprint(pe.RetryAfter))
@@ -191,30 +207,50 @@ func (rq *request) fieldMessage(f validate.FieldError) string {
 	}
 	if key := "rule." + field + "." + f.Code; rq.text.Has(key) {
 		if f.Limit > 0 {
-			return rq.text.T(key, f.Limit)
+			return rq.text.N(key, f.Limit)
 		}
 		return rq.text.T(key)
 	}
 	// A rule every field shares, worded with the field's label.
 	if key := "rule." + f.Code; rq.text.Has(key) {
 		if f.Limit > 0 {
-			return rq.text.T(key, rq.fieldLabel(f.Field), f.Limit)
+			return rq.text.N(key, f.Limit, rq.fieldLabel(f.Field), f.Limit)
 		}
 		return rq.text.T(key, rq.fieldLabel(f.Field))
 	}
 	return problem.FieldMessage(f, rq.text.Lang)
 }
 
-// fieldLabels names the catalogue key of a field's label where it is not
-// field.<name>.
-var fieldLabels = map[string]string{
-	"name": "report.name", "subject": "report.subject", "message": "report.message",
-	"token": "recover.token.label",
+// worded are field errors whose messages are already in the page's words,
+// shown as they are: a handler's own message is never replaced by a general
+// rule's, which would name the field by its internal name.
+type worded validate.Errors
+
+func (w worded) Error() string { return validate.Errors(w).Error() }
+
+// fieldError is one field's error in the catalogue's words.
+func (rq *request) fieldError(field, code, key string) error {
+	return worded{{Field: field, Code: code, Message: rq.text.T(key)}}
 }
 
-// fieldLabel is the label people see on a field, for messages about it.
+// fieldLabels names the catalogue key of a field's label where it is not
+// field.<name>: the label or legend the person sees on the form.
+var fieldLabels = map[string]string{
+	"name": "report.name", "subject": "report.subject", "message": "report.message",
+	"token":   "recover.token.label",
+	"primary": "enrol.field.primary", "primary_ext": "enrol.field.primary_ext",
+	"backup": "enrol.field.backup", "backup_ext": "enrol.field.backup_ext", "pin": "enrol.field.pin",
+	"question": "enrol.questions.question", "answer": "enrol.questions.answer",
+	"method": "enrol.choose.legend", "channel": "recover.channel.legend",
+}
+
+// fieldLabel is the label people see on a field, for messages about it; a
+// page whose label differs from the usual one names it in rq.labels.
 func (rq *request) fieldLabel(field string) string {
-	key, ok := fieldLabels[field]
+	key, ok := rq.labels[field]
+	if !ok {
+		key, ok = fieldLabels[field]
+	}
 	if !ok {
 		key = "field." + field
 	}
@@ -237,6 +273,17 @@ func (rq *request) errorMessage(pe *problem.Problem) string {
 		return rq.text.T(key)
 	}
 	return pe.Message
+}
+
+// problemAlert shows pe on the page, with the request's ID when the
+// message is one that asks people to quote it: those whose cause only the
+// server's log holds.
+func (rq *request) problemAlert(pe *problem.Problem) *Alert {
+	a := &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+	if pe.Status >= 500 && pe.Code != "E17" {
+		a.RequestID = requestid.ID(rq.ctx())
+	}
+	return a
 }
 
 // alert shows a page-level message from the catalogue with a code.

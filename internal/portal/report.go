@@ -1,8 +1,13 @@
 package portal
 
 import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
 )
 
 // "Report an MFA issue" (A13, seed 001): anyone may file one; a signed-in
@@ -50,7 +55,28 @@ func (p *Portal) report(rq *request) error {
 	}
 	r, err := p.Engine.FileSupportRequest(rq.ctx(), rq.caller, in)
 	if err != nil {
-		return rq.renderForm("report", pg, err)
+		return rq.renderForm("report", pg, rq.overLimit(err, pg.Form["message"]))
 	}
 	return rq.renderForm("report_done", &Page{Title: "report.done_title", Data: r}, nil)
+}
+
+// overLimit words a too-long message by how much it is over and what to do,
+// as the live counter does, instead of restating the limit; the other field
+// errors keep their usual words.
+func (rq *request) overLimit(err error, message string) error {
+	var fields validate.Errors
+	if !errors.As(err, &fields) {
+		return err
+	}
+	out := make(worded, 0, len(fields))
+	for _, f := range fields {
+		f.Message = rq.fieldMessage(f)
+		if f.Field == "message" && f.Code == "too_long" {
+			// Counted as the engine counts: trimmed, a line break is one.
+			n := utf8.RuneCountInString(strings.TrimSpace(strings.ReplaceAll(message, "\r\n", "\n")))
+			f.Message = rq.text.N("report.message_too_long", n-f.Limit, n-f.Limit, f.Limit)
+		}
+		out = append(out, f)
+	}
+	return out
 }

@@ -32,6 +32,8 @@ type sessionData struct {
 	// SentTo is where the latest sign-in code or token went (masked).
 	SentTo     string `json:"sent_to,omitempty"`
 	SentFactor string `json:"sent_factor,omitempty"`
+	// CallLeg is the phone the person asked to be called on at sign-in.
+	CallLeg string `json:"call_leg,omitempty"`
 	// Wizard marks a first enrolment, which ends with the welcome page (A10).
 	Wizard bool `json:"wizard,omitempty"`
 	// Recovery marks a sign-in that began with identity validation (C6).

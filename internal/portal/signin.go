@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/problem"
@@ -54,35 +55,71 @@ func (p *Portal) signInForm(rq *request) error {
 
 func (p *Portal) signIn(rq *request) error {
 	pg := &Page{Title: "signin.title", Form: map[string]string{"login_id": rq.form("login_id"), "next": rq.safeNext(rq.base() + rq.form("next"))}}
-	if ok, err := rq.limit("signin"); err != nil || !ok {
-		return rq.renderForm("signin", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("signin"); err != nil {
+		return rq.renderForm("signin", pg, err)
 	}
 	res, err := p.Engine.PortalSignIn(rq.ctx(), rq.caller, rq.form("login_id"), rq.r.PostFormValue("password"))
+	if errors.Is(err, flow.ErrMFALocked) {
+		// Whoever this browser was signed in as before, if anyone, may not
+		// be the person locked: nothing of theirs is shown.
+		return rq.lockedPage(nil)
+	}
 	if err != nil {
 		return rq.renderForm("signin", pg, err)
 	}
 	return rq.afterPassword(res, sessionData{Next: pg.Form["next"], Recovery: rq.data.Recovery && rq.user != nil && rq.user.ID == res.User.ID})
 }
 
+// lockedPage answers every step once the second factor of u (when known)
+// is locked (B5, E03): what happened, when the lock ends or who ends it, and
+// what is left to do. It offers no code, call or answer, none of which
+// could succeed.
+func (rq *request) lockedPage(u *store.User) error {
+	pe := rq.problem(flow.ErrMFALocked)
+	v := &lockedView{}
+	if release := time.Duration(rq.policy.LockoutRelease); release > 0 {
+		if u != nil && u.MFALockedAt != nil && u.MFAFailures >= rq.policy.MFAAttempts {
+			v.Until = u.MFALockedAt.Add(release).UTC().Format(rq.text.T("format.datetime"))
+		} else {
+			v.Minutes = max(1, int(release.Minutes()))
+		}
+	}
+	rq.status = pe.Status
+	rq.render("locked", &Page{Title: "locked.title", Alert: &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}, Data: v})
+	return nil
+}
+
+type lockedView struct {
+	Until   string // when a timed lock ends, if known
+	Minutes int    // else how long a timed lock lasts
+}
+
+// mfaLocked reports the engine's second-factor lockout (B5, B6) so that the
+// pages of the second step can say so before the person tries anything.
+func (rq *request) mfaLocked() bool {
+	return rq.user != nil && flow.MFALocked(rq.user, rq.policy, rq.p.now())
+}
+
 // afterPassword starts the session the password step earned: the wizard for
 // a person with no factor, the second-factor step otherwise.
 func (rq *request) afterPassword(res *flow.Result, d sessionData) error {
-	if res.Status == flow.EnrolmentRequired {
+	level, next := levelVerify, "/signin/verify"
+	switch {
+	case res.Status == flow.EnrolmentRequired:
 		d.Wizard = true
-		if err := rq.startSession(res.User, store.SessionEnrol, res.Txn.ID, d); err != nil {
-			return err
-		}
-		rq.redirect("/enrol")
-		return nil
+		level, next = store.SessionEnrol, "/enrol"
+	case d.Recovery:
+		next = "/recover/lost/token"
 	}
-	if err := rq.startSession(res.User, levelVerify, res.Txn.ID, d); err != nil {
+	if err := rq.startSession(res.User, level, res.Txn.ID, d); err != nil {
 		return err
 	}
-	if d.Recovery {
-		rq.redirect("/recover/lost/token")
-		return nil
+	if res.User.Status == store.StatusDisabled {
+		// A disabled person may manage MFA here (C1), but would not learn
+		// why applications refuse them: say so, and how to re-enable, first.
+		return rq.renderForm("disabled", &Page{Title: "disabled.title", Data: next}, nil)
 	}
-	rq.redirect("/signin/verify")
+	rq.redirect(next)
 	return nil
 }
 
@@ -150,8 +187,8 @@ func (p *Portal) verifyCode(rq *request) error {
 		return err
 	}
 	pg := &Page{Title: "verify.title", Data: vd}
-	if ok, err := rq.limit("verify"); err != nil || !ok {
-		return rq.renderForm("verify", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("verify"); err != nil {
+		return rq.renderForm("verify", pg, err)
 	}
 	var errs validate.Errors
 	code := validate.Code(&errs, "code", strings.ReplaceAll(rq.form("code"), " ", ""))
@@ -168,6 +205,9 @@ func (p *Portal) verifyCode(rq *request) error {
 // verifyFailed shows a failed second step; a transaction that is gone
 // means signing in again.
 func (rq *request) verifyFailed(page string, pg *Page, err error) error {
+	if errors.Is(err, flow.ErrMFALocked) {
+		return rq.lockedPage(rq.user)
+	}
 	if errors.Is(err, flow.ErrTxnGone) {
 		if err := rq.endSession(); err != nil {
 			return err
@@ -202,9 +242,19 @@ func (p *Portal) placeCall(rq *request) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Engine.StartCall(rq.ctx(), rq.caller, rq.sess.TxnID, rq.form("factor"), rq.form("leg") == flow.LegBackup)
+	leg := flow.LegPrimary
+	if rq.form("leg") == flow.LegBackup {
+		leg = flow.LegBackup
+	}
+	_, err = p.Engine.StartCall(rq.ctx(), rq.caller, rq.sess.TxnID, rq.form("factor"), leg == flow.LegBackup)
 	if err != nil {
 		return rq.verifyFailed("verify", &Page{Title: "verify.title", Data: vd}, err)
+	}
+	// The call page tells a call the person asked for from one the engine
+	// placed by itself when the primary went unanswered (A5).
+	rq.data.CallLeg = leg
+	if err := rq.saveSession(); err != nil {
+		return err
 	}
 	rq.redirect("/signin/call")
 	return nil
@@ -213,25 +263,50 @@ func (p *Portal) placeCall(rq *request) error {
 // callView is a call's state for the call page.
 type callView struct {
 	Leg, To, State string
-	Done           bool // the call ended, well or not
-	Approved       bool
-	Outcome        *Alert
-	HasBackup      bool
-	FactorID       string
+	// Calling is the catalogue key of the line saying which phone is being
+	// called, and why that one.
+	Calling  string
+	Done     bool // the call ended, well or not
+	Approved bool
+	// Final: nothing on this page can succeed any more (fraud was reported
+	// on a sign-in call, which denies it), so no call is offered again.
+	Final     bool
+	Outcome   *Alert
+	HasBackup bool
+	FactorID  string
 }
 
 func (rq *request) viewCall(call *store.VoiceCall) *callView {
 	if call == nil {
 		return &callView{State: store.CallQueued}
 	}
-	v := &callView{Leg: call.Leg, To: flow.MaskPhone(call.Number), State: call.State, FactorID: call.FactorID}
+	v := &callView{Leg: call.Leg, To: flow.MaskPhone(call.Number), State: call.State, FactorID: call.FactorID, Calling: "call.calling_primary"}
+	if call.Leg == flow.LegBackup {
+		switch {
+		case call.Purpose == flow.CallEnrol:
+			// A4: the backup is called once the primary's call is approved.
+			v.Calling = "call.calling_backup_enrol"
+		case rq.data.CallLeg == flow.LegPrimary:
+			// The person asked for the primary, the engine rolled over (A5).
+			v.Calling = "call.calling_backup_rollover"
+		default:
+			v.Calling = "call.calling_backup"
+		}
+	}
 	if err := problem.CallOutcome(call.State); err != nil {
 		pe := rq.problem(err)
 		v.Done, v.Outcome = true, &Alert{Code: pe.Code, Message: rq.errorMessage(pe)}
+		// The code's general message tells an application's user to log in
+		// again; this page offers the next call itself, so it says so (A6).
+		if key := "call.outcome." + call.State; rq.text.Has(key) {
+			v.Outcome.Message = rq.text.T(key)
+		}
 	}
 	if call.State == store.CallApproved {
 		v.Done, v.Approved = true, true
 	}
+	// A fraud report denies the sign-in; a set-up can simply start again.
+	v.Final = call.State == store.CallFraud && call.Purpose == flow.CallLogin
 	return v
 }
 
@@ -292,8 +367,8 @@ func (p *Portal) answerQuestions(rq *request) error {
 		return err
 	}
 	pg := &Page{Title: "questions.title", Data: qs}
-	if ok, err := rq.limit("questions"); err != nil || !ok {
-		return rq.renderForm("questions", pg, errors.Join(err, errTooMany))
+	if err := rq.formLimit("questions"); err != nil {
+		return rq.renderForm("questions", pg, err)
 	}
 	answers := map[string]string{}
 	for _, q := range qs {

@@ -62,11 +62,36 @@ func (c *Catalogue) T(key string, args ...any) string {
 	return s
 }
 
-// Has reports whether key is in the catalogue.
+// Has reports whether key is in the catalogue, as one string or as the
+// plural forms N picks from.
 func (c *Catalogue) Has(key string) bool {
 	_, ok := c.strings[key]
+	if !ok {
+		_, ok = c.strings[key+".other"]
+	}
 	return ok
 }
+
+// N is the string for a count n: key.one or key.other, chosen by the
+// language's plural rule, formatted with args (n alone when there are
+// none). A key without plural forms is used as it is.
+func (c *Catalogue) N(key string, n int, args ...any) string {
+	if len(args) == 0 {
+		args = []any{n}
+	}
+	if _, ok := c.strings[key+".other"]; !ok {
+		return c.T(key, args...)
+	}
+	if pluralOne(c.Lang, n) {
+		return c.T(key+".one", args...)
+	}
+	return c.T(key+".other", args...)
+}
+
+// pluralOne is CLDR's "one" category for the portal's languages. English
+// and Spanish agree (exactly 1 is singular; 0 is plural), so lang is not
+// consulted yet: a language with other categories adds its rule here.
+func pluralOne(_ string, n int) bool { return n == 1 || n == -1 }
 
 // Keys lists every key, sorted.
 func (c *Catalogue) Keys() []string {

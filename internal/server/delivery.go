@@ -107,12 +107,17 @@ func devPageEnabled(cfg config.Config) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// recordMargin is what a stopping worker keeps of the shutdown timeout to
+// record its last outcome and release the rest of its batch.
+const recordMargin = 10 * time.Second
+
 func (s *Server) startWorkers(ctx context.Context) {
+	drain := max(s.Config.ShutdownTimeout-recordMargin, time.Second)
 	for i := range s.Config.Delivery.Workers {
 		w := &outbox.Worker{Store: s.Store, Keys: s.Engine.Keys, Route: s.route, ID: fmt.Sprintf("%s-%d", s.instance, i), Log: s.Log,
-			Observe: s.observeDelivery}
+			Observe: s.observeDelivery, Drain: drain}
 		s.workers = append(s.workers, w)
-		go w.Run(ctx)
+		s.background.Go(func() { w.Run(ctx) })
 	}
 }
 

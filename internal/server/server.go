@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/api"
@@ -21,6 +23,8 @@ import (
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/portal"
+	"github.com/countersign/countersign/internal/problem"
+	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/sqlstore"
 	"github.com/countersign/countersign/internal/voicehook"
@@ -41,6 +45,13 @@ type Server struct {
 	workers         []*outbox.Worker
 	instance        string
 	observeDelivery func(channel, outcome string)
+
+	// stopping is closed when a stop begins: long polls answer, /readyz turns
+	// away new traffic.
+	stopping chan struct{}
+	stopOnce sync.Once
+	// background is the work Start began: workers and the sweep.
+	background sync.WaitGroup
 }
 
 // Core opens the keyring and the database and builds the engine and the
@@ -69,7 +80,8 @@ func Core(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	s := &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, instance: host + "-" + store.NewID("srv")}
+	s := &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, instance: host + "-" + store.NewID("srv"),
+		stopping: make(chan struct{})}
 	s.route = (&router{cfg: cfg.Delivery, senders: senders, store: st}).route
 	eng.Notify = s.notify
 	return s, nil
@@ -98,25 +110,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Engine.Observe = m.observeGuess
 	s.observeDelivery = m.observeDelivery
 	proxies := cfg.TrustedProxyPrefixes()
-	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest}
+	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest,
+		Stopping: s.stopping}
 	mux := http.NewServeMux()
 	a.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.Store.Ping(ctx); err != nil {
-			log.Warn("readiness check failed", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("database unreachable\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", m.handler())
 	(&voicehook.Handler{Engine: s.Engine, Provider: s.voiceProvider, Log: log}).Register(mux)
 	pt, err := portal.New(s.Engine, log, clientIP(proxies), strings.HasPrefix(cfg.PublicURL, "https://"))
@@ -129,14 +131,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.DevBox.Phone = &devPhone{engine: s.Engine}
 		mux.Handle("/dev/", s.DevBox.Handler())
 	}
-	s.Handler = withStart(securityHeaders(mux))
+	s.Handler = withRequest(log, fromTrustedProxy(proxies), securityHeaders(mux))
 	return s, nil
 }
 
-func withStart(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), startKey{}, time.Now())))
-	})
+// ready answers 200 only while the database takes writes: one that answers
+// reads but cannot write (a full disk, a read-only file or standby) signs
+// nobody in, and a load balancer should send people elsewhere.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	select {
+	case <-s.stopping:
+		// A stopping server takes no new work: the balancer moves on.
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("stopping\n"))
+		return
+	default:
+	}
+	if err := s.Store.ProbeWrite(ctx, s.Engine.CurrentTime()); err != nil {
+		s.Log.Warn("readiness check failed", "err", err, "request_id", requestid.ID(r.Context()))
+		if e, ok := problem.Lookup("temporarily_unavailable"); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database not writable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -150,24 +174,35 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// isTrusted reports whether a is one of the trusted proxies.
+func isTrusted(trusted []netip.Prefix, a netip.Addr) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// fromTrustedProxy reports whether a request's connection comes from a
+// trusted proxy, the rule clientIP believes X-Forwarded-For by.
+func fromTrustedProxy(trusted []netip.Prefix) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		return err == nil && isTrusted(trusted, ap.Addr().Unmap())
+	}
+}
+
 // clientIP believes X-Forwarded-For only from trusted proxies, taking the
 // right-most address that is not itself a trusted proxy.
 func clientIP(trusted []netip.Prefix) func(*http.Request) string {
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
 	return func(r *http.Request) string {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil {
 			return ""
 		}
 		addr := ap.Addr().Unmap()
-		if !isTrusted(addr) {
+		if !isTrusted(trusted, addr) {
 			return addr.String()
 		}
 		hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
@@ -176,7 +211,7 @@ func clientIP(trusted []netip.Prefix) func(*http.Request) string {
 			if err != nil {
 				break
 			}
-			if !isTrusted(a.Unmap()) {
+			if !isTrusted(trusted, a.Unmap()) {
 				return a.Unmap().String()
 			}
 		}
@@ -185,8 +220,11 @@ func clientIP(trusted []netip.Prefix) func(*http.Request) string {
 }
 
 // Serve listens on the configured address until ctx ends, then shuts down
-// gracefully within the configured timeout. ready, if not nil, receives the
-// bound address once listening.
+// gracefully within the configured timeout: long polls answer at once, the
+// outbox workers finish their provider calls and hand back the rest of their
+// batches, and Serve returns once the last request and the last worker are
+// done, so the store can be closed under nothing. ready, if not nil,
+// receives the bound address once listening.
 func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	ln, err := net.Listen("tcp", s.Config.Addr)
 	if err != nil {
@@ -205,26 +243,47 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	s.Start(ctx)
+	// The background work ends with ctx, or with Serve when serving fails,
+	// so that Close never waits for workers nobody will stop.
+	bg, stopBg := context.WithCancel(ctx)
+	defer stopBg()
+	s.Start(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopBg()
+		s.background.Wait()
 		return err
 	case <-ctx.Done():
 	}
+	s.Log.Info("countersign stopping", "timeout", s.Config.ShutdownTimeout)
+	s.stop()
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(shutCtx)
-	if errors.Is(<-errc, http.ErrServerClosed) {
-		return err
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
 	}
-	return err
+	// The workers began to stop with ctx; they are bounded by Drain and their
+	// statements' own timeouts, so this wait ends.
+	s.background.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.Log.Info("countersign stopped")
+	return nil
 }
 
-// Start runs the background work: outbox workers and sweeping, until ctx ends.
+// stop tells long polls and readiness that the server is going.
+func (s *Server) stop() {
+	s.stopOnce.Do(func() { close(s.stopping) })
+}
+
+// Start runs the background work, outbox workers and sweeping, until ctx
+// ends.
 func (s *Server) Start(ctx context.Context) {
-	go s.sweep(ctx)
+	s.background.Go(func() { s.sweep(ctx) })
 	s.startWorkers(ctx)
 }
 
@@ -262,5 +321,10 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
-// Close releases the database.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close releases the database once the background work Start began has
+// ended: end its ctx first.
+func (s *Server) Close() error {
+	s.stop()
+	s.background.Wait()
+	return s.Store.Close()
+}

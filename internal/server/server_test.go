@@ -38,6 +38,12 @@ type testServer struct {
 
 func start(t *testing.T, mutate func(c *config.Config)) *testServer {
 	t.Helper()
+	return startLogged(t, slog.New(slog.DiscardHandler), mutate)
+}
+
+// startLogged is start with the server writing to log.
+func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) *testServer {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	if mutate != nil {
@@ -46,7 +52,7 @@ func start(t *testing.T, mutate func(c *config.Config)) *testServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	srv, err := server.New(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,10 @@ var (
 	ErrNotFound = problem.Domain("not_found", "not found")
 	// ErrConflict means a uniqueness rule was violated (login ID, email, name).
 	ErrConflict = problem.Domain("conflict", "already exists")
+	// ErrUnavailable means the database cannot be used for now (down,
+	// refusing connections, read-only, out of disk): the same request may
+	// succeed later, so front doors ask the caller to come back.
+	ErrUnavailable = problem.Domain("temporarily_unavailable", "database unavailable")
 )
 
 // User statuses (C1).
@@ -350,6 +354,14 @@ type Outbox interface {
 	MarkOutboxDelivered(ctx context.Context, id, worker, provider, ref string, now time.Time) (bool, error)
 	// MarkOutboxFailed records a failure: retry at next, or dead when dead.
 	MarkOutboxFailed(ctx context.Context, id, worker, provider, reason string, next time.Time, dead bool) (bool, error)
+	// RenewOutboxLeases extends to until the leases worker still holds among
+	// ids and returns those ids: a message missing from the answer was lost to
+	// another worker after its lease ended, and must not be sent.
+	RenewOutboxLeases(ctx context.Context, worker string, ids []string, until time.Time) ([]string, error)
+	// ReleaseOutbox hands back messages among ids that worker still holds and
+	// never attempted: due again at once, in the state they were claimed from,
+	// the claim's attempt not counted. It returns how many were released.
+	ReleaseOutbox(ctx context.Context, worker string, ids []string) (int, error)
 	ListOutbox(ctx context.Context, f OutboxFilter) ([]OutboxMessage, error)
 	// CountOutbox counts messages by state, for metrics.
 	CountOutbox(ctx context.Context) (map[string]int, error)

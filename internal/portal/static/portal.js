@@ -6,14 +6,22 @@
     var focus = document.querySelector("[data-focus]");
     if (focus) { focus.focus(); }
     // Live character count for fields with data-count (A13: at most 400).
+    // The wordings come from the page, one per plural form, so the count
+    // reads "1 character left" and, past the limit, says by how much and what
+    // to do rather than showing a negative number.
     document.querySelectorAll("textarea[data-count]").forEach(function (area) {
       var max = parseInt(area.getAttribute("data-count"), 10);
       var out = document.getElementById(area.id + "-count");
       if (!out) { return; }
-      var template = out.getAttribute("data-template") || "%d";
+      var word = function (kind, n) {
+        var t = out.getAttribute("data-" + kind + (n === 1 ? "-one" : "-other")) || "%d";
+        return t.replace("%d", String(n));
+      };
       var update = function () {
-        var left = max - area.value.length;
-        out.textContent = template.replace("%d", String(left));
+        // Counted as the server counts: characters, not UTF-16 units, and
+        // without the spaces it trims.
+        var left = max - Array.from(area.value.trim()).length;
+        out.textContent = left < 0 ? word("over", -left) : word("left", left);
         out.classList.toggle("over", left < 0);
       };
       area.addEventListener("input", update);
@@ -33,8 +41,10 @@
           .then(function (html) {
             var next = new DOMParser().parseFromString(html, "text/html");
             if (!next.querySelector("[data-poll]")) { location.replace(location.href); return; }
-            var was = document.querySelector("[data-state]"), now = next.querySelector("[data-state]");
-            if (was && now && was.textContent !== now.textContent) { was.textContent = now.textContent; }
+            next.querySelectorAll("[data-live][id]").forEach(function (now) {
+              var was = document.getElementById(now.id);
+              if (was && was.textContent !== now.textContent) { was.textContent = now.textContent; }
+            });
             setTimeout(tick, 3000);
           })
           .catch(function () { setTimeout(tick, 3000); });

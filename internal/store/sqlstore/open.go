@@ -129,7 +129,7 @@ func (s *Store) Dialect() string { return s.dialect }
 
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return unavailable(s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one))
 }
 
 func (s *Store) Close() error {
@@ -152,10 +152,16 @@ func (s *Store) InTx(ctx context.Context, fn func(q store.Queries) error) error 
 	return s.inTx(ctx, func(q *queries) error { return fn(q) })
 }
 
+// inTx classifies whatever ends the transaction, since a connection lost
+// at BEGIN or COMMIT, or a full disk at COMMIT, is no statement's failure.
 func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
 	if s.batch != nil {
-		return s.batchTx(ctx, fn)
+		return unavailable(s.batchTx(ctx, fn))
 	}
+	return unavailable(s.tx(ctx, fn))
+}
+
+func (s *Store) tx(ctx context.Context, fn func(q *queries) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

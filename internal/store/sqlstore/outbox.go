@@ -80,6 +80,53 @@ func (q *queries) MarkOutboxFailed(ctx context.Context, id, worker, provider, re
 	return n == 1, err
 }
 
+func (q *queries) RenewOutboxLeases(ctx context.Context, worker string, ids []string, until time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := append([]any{micros(until), worker, store.OutboxSending}, anys(ids)...)
+	rows, err := q.rows(ctx, true, `UPDATE outbox SET lease_until = ?
+		WHERE claimed_by = ? AND state = ? AND id IN (`+marks(len(ids))+`) RETURNING id`, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var held []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		held = append(held, id)
+	}
+	return held, rows.Err()
+}
+
+func (q *queries) ReleaseOutbox(ctx context.Context, worker string, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	// The claim counted an attempt and forgot whether the message was pending
+	// or waiting for a retry; both are told by the count before the claim.
+	args := append([]any{store.OutboxPending, store.OutboxRetry, worker, store.OutboxSending}, anys(ids)...)
+	n, err := q.exec(ctx, `UPDATE outbox SET state = CASE WHEN attempts <= 1 THEN ? ELSE ? END, attempts = attempts - 1,
+		lease_until = NULL, claimed_by = ''
+		WHERE claimed_by = ? AND state = ? AND id IN (`+marks(len(ids))+`)`, args...)
+	return int(n), err
+}
+
+func marks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 func (q *queries) ListOutbox(ctx context.Context, f store.OutboxFilter) ([]store.OutboxMessage, error) {
 	where := []string{"tenant_id = ?"}
 	args := []any{f.TenantID}
@@ -114,9 +161,9 @@ func (q *queries) CountOutbox(ctx context.Context) (map[string]int, error) {
 		var s string
 		var n int
 		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
+			return nil, unavailable(err)
 		}
 		out[s] = n
 	}
-	return out, rows.Err()
+	return out, unavailable(rows.Err())
 }

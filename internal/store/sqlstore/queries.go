@@ -133,23 +133,23 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (int64, e
 }
 
 // row runs a query expected to return one row, on the write side when write.
-func (q *queries) row(ctx context.Context, write bool, query string, args ...any) *sql.Row {
+func (q *queries) row(ctx context.Context, write bool, query string, args ...any) row {
 	if q.s.dialect == DialectPostgres {
 		if q.tx != nil {
-			return q.tx.QueryRowContext(ctx, q.bind(query), args...)
+			return row{q.tx.QueryRowContext(ctx, q.bind(query), args...)}
 		}
-		return q.s.w.QueryRowContext(ctx, q.bind(query), args...)
+		return row{q.s.w.QueryRowContext(ctx, q.bind(query), args...)}
 	}
 	st, err := q.stmt(ctx, write, query)
 	if err != nil {
 		// A Row carrying the error: QueryRowContext on a closed context
 		// reports it at Scan like any other failure.
 		if q.tx != nil {
-			return q.tx.QueryRowContext(ctx, "SELECT ?", errPrepare{err})
+			return row{q.tx.QueryRowContext(ctx, "SELECT ?", errPrepare{err})}
 		}
-		return q.s.r.QueryRowContext(ctx, "SELECT ?", errPrepare{err})
+		return row{q.s.r.QueryRowContext(ctx, "SELECT ?", errPrepare{err})}
 	}
-	return st.QueryRowContext(ctx, args...)
+	return row{st.QueryRowContext(ctx, args...)}
 }
 
 // errPrepare smuggles a prepare failure to Scan (see row).
@@ -175,7 +175,7 @@ func (q *queries) rows(ctx context.Context, write bool, query string, args ...an
 	return rows, mapErr(err)
 }
 
-func (q *queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (q *queries) queryRow(ctx context.Context, query string, args ...any) row {
 	return q.row(ctx, false, query, args...)
 }
 
@@ -189,6 +189,9 @@ func mapErr(err error) error {
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
+	}
+	if isUnavailable(err) {
+		return unavailable(err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -830,11 +833,11 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, unavailable(err)
 		}
 		out = append(out, *v)
 	}
-	return out, rows.Err()
+	return out, unavailable(rows.Err())
 }
 
 func oneRow(n int64, err error) error {

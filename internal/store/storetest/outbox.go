@@ -217,3 +217,228 @@ func testOutboxClaimConcurrent(t *testing.T, s store.Store) {
 		t.Errorf("claim after draining = %d messages", len(got))
 	}
 }
+
+func release(t *testing.T, s store.Store, worker string, ids ...string) int {
+	t.Helper()
+	n, err := s.ReleaseOutbox(t.Context(), worker, ids)
+	if err != nil {
+		t.Fatalf("ReleaseOutbox(%s): %v", worker, err)
+	}
+	return n
+}
+
+func renew(t *testing.T, s store.Store, worker string, until time.Time, ids ...string) []string {
+	t.Helper()
+	held, err := s.RenewOutboxLeases(t.Context(), worker, ids, until)
+	if err != nil {
+		t.Fatalf("RenewOutboxLeases(%s): %v", worker, err)
+	}
+	return held
+}
+
+// testOutboxRelease: a message claimed and never attempted goes back as it
+// was, due at once, and only its claimant can give it back.
+func testOutboxRelease(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, u := fixture(t, s)
+	a, b := enqueue(t, s, u, t0), enqueue(t, s, u, t0)
+	wantIDSet(t, "claim", outboxIDs(claim(t, s, "w1", t0, t0.Add(10*time.Second), 10)), []string{a.ID, b.ID})
+
+	if n := release(t, s, "w2", a.ID, b.ID); n != 0 {
+		t.Errorf("ReleaseOutbox by another worker = %d, want 0", n)
+	}
+	if n := release(t, s, "w1"); n != 0 {
+		t.Errorf("ReleaseOutbox of nothing = %d, want 0", n)
+	}
+	if n := release(t, s, "w1", a.ID); n != 1 {
+		t.Errorf("ReleaseOutbox = %d, want 1", n)
+	}
+	got := getMessage(t, s, a)
+	if got.State != store.OutboxPending || got.Attempts != 0 || got.ClaimedBy != "" || got.LeaseUntil != nil ||
+		!got.NextAttemptAt.Equal(t0) || string(got.Payload) != "sealed\x00code" {
+		t.Errorf("released message = %+v, want pending as enqueued", got)
+	}
+	if got := getMessage(t, s, b); got.State != store.OutboxSending || got.ClaimedBy != "w1" {
+		t.Errorf("message not released = %+v, want still sending by w1", got)
+	}
+	// Due at once, though b's lease still runs.
+	wantIDs(t, "claim after the release", outboxIDs(claim(t, s, "w2", t0.Add(time.Second), t0.Add(11*time.Second), 10)), []string{a.ID})
+	if n := release(t, s, "w1", a.ID); n != 0 {
+		t.Errorf("ReleaseOutbox of a message another worker claimed = %d, want 0", n)
+	}
+	if got := getMessage(t, s, a); got.State != store.OutboxSending || got.ClaimedBy != "w2" || got.Attempts != 1 {
+		t.Errorf("message claimed by w2 after w1's late release = %+v, want sending by w2, attempt 1", got)
+	}
+
+	// A message waiting for a retry goes back to waiting, its failures kept.
+	at := t0.Add(time.Minute)
+	if ok, err := s.MarkOutboxDelivered(ctx, a.ID, "w2", "twilio", "SM1", at); err != nil || !ok {
+		t.Fatalf("MarkOutboxDelivered = %v, %v", ok, err)
+	}
+	if ok, err := s.MarkOutboxFailed(ctx, b.ID, "w1", "twilio", "timeout", at, false); err != nil || !ok {
+		t.Fatalf("MarkOutboxFailed = %v, %v", ok, err)
+	}
+	wantIDs(t, "claim the retry", outboxIDs(claim(t, s, "w1", at, at.Add(10*time.Second), 10)), []string{b.ID})
+	if n := release(t, s, "w1", a.ID, b.ID); n != 1 {
+		t.Errorf("ReleaseOutbox of a delivered and a retried message = %d, want 1", n)
+	}
+	got = getMessage(t, s, b)
+	if got.State != store.OutboxRetry || got.Attempts != 1 || got.LastError != "timeout" || got.ClaimedBy != "" || got.LeaseUntil != nil {
+		t.Errorf("released retry = %+v, want retry after 1 attempt", got)
+	}
+	if got := getMessage(t, s, a); got.State != store.OutboxDelivered || got.ProviderRef != "SM1" {
+		t.Errorf("delivered message after a release = %+v, want delivered", got)
+	}
+	wantIDs(t, "claim the released retry", outboxIDs(claim(t, s, "w2", at, at.Add(10*time.Second), 10)), []string{b.ID})
+}
+
+// testOutboxRenew: a renewed lease keeps other workers away; a lease that
+// ended and was taken is not renewed, and its loser is told.
+func testOutboxRenew(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, u := fixture(t, s)
+	a, b := enqueue(t, s, u, t0), enqueue(t, s, u, t0)
+	claim(t, s, "w1", t0, t0.Add(10*time.Second), 10)
+	if held := renew(t, s, "w2", t0.Add(time.Hour), a.ID, b.ID); len(held) != 0 {
+		t.Errorf("RenewOutboxLeases by another worker = %q, want none", held)
+	}
+	if held := renew(t, s, "w1", t0.Add(time.Hour)); len(held) != 0 {
+		t.Errorf("RenewOutboxLeases of nothing = %q, want none", held)
+	}
+	wantIDSet(t, "renewed", renew(t, s, "w1", t0.Add(20*time.Second), a.ID, b.ID), []string{a.ID, b.ID})
+	wantTime(t, "renewed LeaseUntil", getMessage(t, s, a).LeaseUntil, t0.Add(20*time.Second))
+	wantIDs(t, "claim after the first lease, during the renewed one", outboxIDs(claim(t, s, "w2", t0.Add(15*time.Second), t0.Add(25*time.Second), 10)), []string{})
+
+	wantIDSet(t, "claim after the renewed lease", outboxIDs(claim(t, s, "w2", t0.Add(21*time.Second), t0.Add(31*time.Second), 10)), []string{a.ID, b.ID})
+	if held := renew(t, s, "w1", t0.Add(time.Hour), a.ID, b.ID); len(held) != 0 {
+		t.Errorf("RenewOutboxLeases by the worker that lost them = %q, want none", held)
+	}
+	wantTime(t, "LeaseUntil after the loser's renewal", getMessage(t, s, a).LeaseUntil, t0.Add(31*time.Second))
+	if ok, err := s.MarkOutboxDelivered(ctx, a.ID, "w2", "twilio", "SM1", t0.Add(22*time.Second)); err != nil || !ok {
+		t.Fatalf("MarkOutboxDelivered = %v, %v", ok, err)
+	}
+	wantIDs(t, "renewed after one was delivered", renew(t, s, "w2", t0.Add(40*time.Second), a.ID, b.ID), []string{b.ID})
+	if got := getMessage(t, s, a); got.LeaseUntil != nil {
+		t.Errorf("delivered message's lease = %v after a renewal, want none", *got.LeaseUntil)
+	}
+}
+
+// expiredBatch enqueues n messages, claims them for "w1" with a lease that
+// has ended at now, and returns their tenant and ids.
+func expiredBatch(t *testing.T, s store.Store, n int, now time.Time) (string, []string) {
+	t.Helper()
+	tn, u := fixture(t, s)
+	for range n {
+		enqueue(t, s, u, t0)
+	}
+	got := outboxIDs(claim(t, s, "w1", t0, now.Add(-time.Second), n))
+	if len(got) != n {
+		t.Fatalf("claimed %d of %d messages", len(got), n)
+	}
+	return tn.ID, got
+}
+
+// testOutboxRenewRacesClaim: a worker renewing leases that just ended while
+// another claims them: every message ends with exactly one of the two, so it
+// is sent once.
+func testOutboxRenewRacesClaim(t *testing.T, s store.Store) {
+	now := t0.Add(time.Minute)
+	const n, chunk = 40, 5
+	_, all := expiredBatch(t, s, n, now)
+	var mu sync.Mutex
+	var renewed, claimed []string
+	var turn atomic.Int64
+	concurrently(t, 2, func(ctx context.Context) (bool, error) {
+		if turn.Add(1) == 1 {
+			for ids := range slices.Chunk(all, chunk) {
+				held, err := s.RenewOutboxLeases(ctx, "w1", ids, now.Add(time.Hour))
+				if err != nil {
+					return false, err
+				}
+				mu.Lock()
+				renewed = append(renewed, held...)
+				mu.Unlock()
+			}
+			return true, nil
+		}
+		for {
+			got, err := s.ClaimOutbox(ctx, "w2", now, now.Add(time.Hour), chunk)
+			if err != nil || len(got) == 0 {
+				return err == nil, err
+			}
+			mu.Lock()
+			claimed = append(claimed, outboxIDs(got)...)
+			mu.Unlock()
+		}
+	})
+	for _, id := range renewed {
+		if slices.Contains(claimed, id) {
+			t.Errorf("message %s renewed by w1 and claimed by w2", id)
+		}
+	}
+	wantIDSet(t, "renewed and claimed", append(slices.Clone(renewed), claimed...), all)
+	t.Logf("%d renewed by w1, %d claimed by w2", len(renewed), len(claimed))
+}
+
+// testOutboxReleaseRacesClaim: a worker releasing messages whose lease just
+// ended while another claims them never takes one back from its new holder:
+// each is claimed once, and counts the attempt only if it was not released.
+func testOutboxReleaseRacesClaim(t *testing.T, s store.Store) {
+	now := t0.Add(time.Minute)
+	const n, chunk = 40, 5
+	tenant, all := expiredBatch(t, s, n, now)
+	var mu sync.Mutex
+	var released int
+	seen := map[string]int{}
+	var turn atomic.Int64
+	take := func(ctx context.Context) error {
+		for {
+			got, err := s.ClaimOutbox(ctx, "w2", now, now.Add(time.Hour), chunk)
+			if err != nil || len(got) == 0 {
+				return err
+			}
+			mu.Lock()
+			for _, m := range got {
+				seen[m.ID]++
+			}
+			mu.Unlock()
+		}
+	}
+	concurrently(t, 2, func(ctx context.Context) (bool, error) {
+		if turn.Add(1) == 1 {
+			for ids := range slices.Chunk(all, chunk) {
+				k, err := s.ReleaseOutbox(ctx, "w1", ids)
+				if err != nil {
+					return false, err
+				}
+				mu.Lock()
+				released += k
+				mu.Unlock()
+			}
+			return true, nil
+		}
+		return true, take(ctx)
+	})
+	// What w1 released after w2 found nothing more is still due.
+	if err := take(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantIDSet(t, "claimed by w2", slices.Collect(maps.Keys(seen)), all)
+	firstAttempts := 0
+	for _, id := range all {
+		if seen[id] != 1 {
+			t.Errorf("message %s claimed %d times by w2", id, seen[id])
+		}
+		got := getMessage(t, s, &store.OutboxMessage{ID: id, TenantID: tenant})
+		if got.State != store.OutboxSending || got.ClaimedBy != "w2" {
+			t.Errorf("message %s = %s by %q, want sending by w2", id, got.State, got.ClaimedBy)
+		}
+		if got.Attempts == 1 {
+			firstAttempts++
+		}
+	}
+	if firstAttempts != released {
+		t.Errorf("%d messages on their first attempt, %d released: a release undid another worker's claim or missed its own", firstAttempts, released)
+	}
+	t.Logf("%d released by w1, %d taken over by w2 after the lease", released, n-released)
+}
