@@ -3,6 +3,7 @@ package portal_test
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -158,6 +159,20 @@ func TestHTTPUnusableTextRefused(t *testing.T) {
 				pg = c.get(e.url + "/portal/" + url.PathEscape(bad) + "/signin")
 				if pg.status != 404 {
 					t.Errorf("tenant %q: %d", bad, pg.status)
+				}
+			}
+
+			// The browser's name is kept with the session: bytes that are
+			// not UTF-8, or a cut inside a character at its 200-byte limit,
+			// must not stop a sign-in.
+			p := e.newPerson("agent", "5555550177")
+			e.withTOTP(p)
+			for _, agent := range []string{"Mozilla \xff\xfe", strings.Repeat("a", 199) + "é"} {
+				c := e.client(t)
+				c.header.Set("User-Agent", agent)
+				pg := c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
+				if pg.status != http.StatusSeeOther || pg.location != "/signin/verify" {
+					t.Errorf("sign-in with User-Agent %q: %d %s\n%s", agent, pg.status, pg.location, text(pg.body))
 				}
 			}
 		})
