@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,13 +31,14 @@ func checkInput(r *http.Request, rt Route) error {
 		}
 	}
 	var errs validate.Errors
-	for key, values := range r.URL.Query() {
+	q := r.URL.Query()
+	for _, key := range slices.Sorted(maps.Keys(q)) {
 		if !validate.Usable(key) {
 			// No parameter has such a name, so its value is never read.
 			continue
 		}
-		for _, v := range values {
-			validate.CheckUsable(&errs, key, v)
+		if slices.ContainsFunc(q[key], func(v string) bool { return !validate.Usable(v) }) {
+			validate.Unusable(&errs, key)
 		}
 	}
 	return errs.Err()

@@ -1,7 +1,9 @@
 package portal
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/countersign/countersign/internal/validate"
@@ -13,16 +15,13 @@ import (
 func unusableInput(r *http.Request) validate.Errors {
 	var errs validate.Errors
 	for _, values := range []map[string][]string{r.URL.Query(), r.PostForm} {
-		for key, vs := range values {
+		for _, key := range slices.Sorted(maps.Keys(values)) {
 			if !validate.Usable(key) {
 				// No form has such a field, so its value is never read.
 				continue
 			}
-			for _, v := range vs {
-				if !validate.Usable(v) {
-					validate.Unusable(&errs, key)
-					break
-				}
+			if slices.ContainsFunc(values[key], func(v string) bool { return !validate.Usable(v) }) {
+				validate.Unusable(&errs, key)
 			}
 		}
 	}
