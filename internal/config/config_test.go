@@ -315,6 +315,43 @@ func TestEnvironmentProblemsNamedByVariable(t *testing.T) {
 	}
 }
 
+func TestRoutesMatchWhatProvidersCarry(t *testing.T) {
+	_, err := Load(writeFile(t, `delivery:
+  default:
+    sms: gw
+    voice: gw
+    email: sms
+  tenants:
+    lab:
+      voice: sms
+  providers:
+    gw:
+      type: webhook
+      url: https://gw.example.org/send
+      secret: at-least-16-characters
+    sms:
+      type: twilio
+      account_sid: AC1
+      auth_token: token
+      messaging_service_sid: MG1
+`), env(nil))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, w := range []string{
+		`line 4: delivery.default.voice: provider "gw" is of type webhook, which cannot send voice`,
+		`line 5: delivery.default.email: provider "sms" is of type twilio, which cannot send email`,
+		`line 8: delivery.tenants.lab.voice: provider "sms" places calls, which need its from and public_url`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
+		t.Errorf("%d problems, want 3:\n%v", n, err)
+	}
+}
+
 func TestLoadSyntaxError(t *testing.T) {
 	_, err := Load(writeFile(t, "addr: [unclosed\n"), env(map[string]string{"COUNTERSIGN_LOG_LEVEL": "loud"}))
 	if err == nil {

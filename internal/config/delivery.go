@@ -149,8 +149,16 @@ func (d DeliveryConfig) validate(name func(string) string) []error {
 				}
 				continue
 			}
-			if _, ok := d.Providers[ch.provider]; !ok {
+			p, ok := d.Providers[ch.provider]
+			switch {
+			case !ok:
 				add(where+"."+ch.name, "provider %q is not defined under delivery.providers", ch.provider)
+			case channelsOf[p.Type] != nil && !slices.Contains(channelsOf[p.Type], ch.name):
+				add(where+"."+ch.name, "provider %q is of type %s, which cannot send %s", ch.provider, p.Type, ch.name)
+			case ch.name == "voice" && p.Type == "twilio" && (p.From == "" || p.PublicURL == ""):
+				// Twilio sends SMS with a messaging service alone, but a
+				// call needs a caller ID and an address for its TwiML.
+				add(where+"."+ch.name, "provider %q places calls, which need its from and public_url", ch.provider)
 			}
 		}
 	}
@@ -162,6 +170,16 @@ func (d DeliveryConfig) validate(name func(string) string) []error {
 		add("delivery.workers", "%d is outside 1..64", d.Workers)
 	}
 	return errs
+}
+
+// channelsOf is what each provider type can send; the outbox would
+// otherwise fail every message routed elsewhere, one by one, at run time.
+var channelsOf = map[string][]string{
+	"dev": {"sms", "voice", "email"},
+	// A webhook cannot report what the person pressed during a call.
+	"webhook": {"sms", "email"},
+	"twilio":  {"sms", "voice"},
+	"smtp":    {"email"},
 }
 
 // leaves flattens errors.Join trees, so each problem is reported on its own.
