@@ -1,13 +1,15 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/countersign/countersign/internal/directory"
-
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
@@ -205,7 +207,17 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	}
 	doc, err := io.ReadAll(r.Body)
 	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.Named("too_large", err)
+		}
 		return err
+	}
+	// A document that is not JSON is the policy's to explain.
+	if json.Valid(doc) {
+		if err := checkJSONText(doc); err != nil {
+			return err
+		}
 	}
 	p, err := a.Directory.SetPolicy(r.Context(), c.Caller, doc)
 	if err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,6 +163,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	c, err := a.authenticate(r, rt.auth)
 	if err == nil {
+		err = checkInput(r, rt)
+	}
+	if err == nil {
 		err = rt.handle(a, w, r, c)
 	}
 	if err != nil {
@@ -215,7 +219,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads exactly one JSON object into v, refusing unknown fields, so a
-// misspelt field is reported instead of silently ignored.
+// misspelt field is reported instead of silently ignored, and refusing any
+// string that is not usable text, so none reaches the database.
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -223,19 +228,23 @@ func decode(r *http.Request, v any) error {
 			return problem.Named("unsupported_media_type", err)
 		}
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return problem.Named("too_large", err)
 		}
+		return problem.Named("bad_request", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return badJSON(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return problem.Variant(problem.Named("bad_request", err), "trailing")
 	}
-	return nil
+	return checkJSONText(body)
 }
 
 // badJSON says what is wrong with a body without echoing the input.

@@ -417,9 +417,9 @@ func TestConfiguration(t *testing.T) {
 		{name: "unknown key in file", yaml: "adress: 127.0.0.1:9000\nlog_level: info\n", want: []string{"adress", "unknown key"}},
 		{name: "unknown nested key", yaml: "password:\n  workerz: 2\n", want: []string{"password.workerz"}},
 		{name: "bad value in file", yaml: "log_level: loud\n", want: []string{"log_level", "loud"}},
-		{name: "bad env value", env: map[string]string{"COUNTERSIGN_ADDR": "nonsense"}, want: []string{"addr", "nonsense"}},
+		{name: "bad env value", env: map[string]string{"COUNTERSIGN_ADDR": "nonsense"}, want: []string{`COUNTERSIGN_ADDR: "nonsense"`}},
 		{name: "every problem at once", env: map[string]string{"COUNTERSIGN_ADDR": "nonsense", "COUNTERSIGN_SHUTDOWN_TIMEOUT": "soon"},
-			want: []string{"addr", "COUNTERSIGN_SHUTDOWN_TIMEOUT"}},
+			want: []string{"COUNTERSIGN_ADDR: ", "COUNTERSIGN_SHUTDOWN_TIMEOUT: "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

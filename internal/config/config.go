@@ -43,6 +43,27 @@ type Config struct {
 	// under way finish within it. It must exceed LongestWait.
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Delivery        DeliveryConfig `yaml:"delivery"`
+
+	// origin names, by YAML path, where each setting that did not come
+	// from the defaults was written: "COUNTERSIGN_ADDR", or
+	// "countersign.yaml: line 3: addr". Problems are reported under that
+	// name, so the operator is sent to the place to fix.
+	origin map[string]string
+}
+
+// name is key as the operator wrote it.
+func (c Config) name(key string) string {
+	if o, ok := c.origin[key]; ok {
+		return o
+	}
+	return key
+}
+
+func (c *Config) setOrigin(key, where string) {
+	if c.origin == nil {
+		c.origin = map[string]string{}
+	}
+	c.origin[key] = where
 }
 
 // PasswordConfig sets the argon2id cost and the size of the hashing pool.
@@ -101,7 +122,6 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if path != "" {
 		fileErrs, err := c.decodeFile(path)
 		if err != nil {
-			// A syntax error leaves nothing reliable to validate.
 			return c, err
 		}
 		errs = append(errs, fileErrs...)
@@ -114,9 +134,10 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// decodeFile applies the YAML file at path to c. Keys and values that do
-// not fit Config come back as a list so they are reported together with
-// every other problem; err is set only when the file cannot be read at all.
+// decodeFile applies the YAML file at path to c. Syntax errors, and keys
+// and values that do not fit Config, come back as a list so they are
+// reported together with every other problem; err is set only when the
+// file cannot be read at all.
 func (c *Config) decodeFile(path string) (problems []error, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -127,18 +148,27 @@ func (c *Config) decodeFile(path string) (problems []error, err error) {
 	err = dec.Decode(c)
 	var typeErr *yaml.TypeError
 	switch {
-	case err == nil, errors.Is(err, io.EOF):
-		return nil, nil
-	case !errors.As(err, &typeErr):
-		return nil, fmt.Errorf("%s: %w", path, err)
+	case err == nil, errors.Is(err, io.EOF), errors.As(err, &typeErr):
+	default:
+		// A syntax error stops yaml before it sets anything, so the
+		// defaults and the environment can still be checked with it.
+		return []error{fmt.Errorf("%s: %w", path, err)}, nil
 	}
-	// yaml.v3 names only the line of a mistyped value; add the key so the
-	// operator need not count lines.
 	keys := map[int]string{}
+	lines := map[string]int{}
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) == nil {
 		keyLines(&root, "", keys)
+		pathLines(&root, "", lines)
 	}
+	for key, line := range lines {
+		c.setOrigin(key, fmt.Sprintf("%s: line %d: %s", path, line, key))
+	}
+	if typeErr == nil {
+		return nil, nil
+	}
+	// yaml.v3 names only the line of a mistyped value; add the key so the
+	// operator need not count lines.
 	for _, msg := range typeErr.Errors {
 		var line int
 		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil && keys[line] != "" {
@@ -154,6 +184,33 @@ func (c *Config) decodeFile(path string) (problems []error, err error) {
 		problems = append(problems, fmt.Errorf("%s: %s", path, msg))
 	}
 	return problems, nil
+}
+
+// pathLines records the line of every key and list item, by its path:
+// "delivery.providers.gw.url", "trusted_proxies[1]".
+func pathLines(n *yaml.Node, prefix string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, child := range n.Content {
+			pathLines(child, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			path := key.Value
+			if prefix != "" {
+				path = prefix + "." + key.Value
+			}
+			out[path] = key.Line
+			pathLines(val, path, out)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			path := fmt.Sprintf("%s[%d]", prefix, i)
+			out[path] = item.Line
+			pathLines(item, path, out)
+		}
+	}
 }
 
 // keyLines records, for each line holding a key or a scalar value, the
@@ -192,13 +249,15 @@ func keyLines(n *yaml.Node, prefix string, out map[int]string) {
 // not empty, returning one error per value that does not parse.
 func (c *Config) applyEnv(getenv func(string) string) []error {
 	var errs []error
-	str := func(name string, dst *string) {
+	str := func(name, key string, dst *string) {
 		if v := getenv(name); v != "" {
 			*dst = v
+			c.setOrigin(key, name)
 		}
 	}
-	parse := func(name string, set func(string) error) {
+	parse := func(name, key string, set func(string) error) {
 		if v := getenv(name); v != "" {
+			c.setOrigin(key, name)
 			if err := set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %q %v", name, v, err))
 			}
@@ -225,26 +284,27 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 		}
 	}
 
-	str("COUNTERSIGN_ADDR", &c.Addr)
-	str("COUNTERSIGN_PUBLIC_URL", &c.PublicURL)
-	str("COUNTERSIGN_DATA_DIR", &c.DataDir)
-	str("COUNTERSIGN_DATABASE_URL", &c.DatabaseURL)
-	str("COUNTERSIGN_MASTER_KEY", &c.MasterKey)
-	str("COUNTERSIGN_LOG_LEVEL", &c.LogLevel)
-	str("COUNTERSIGN_LOG_FORMAT", &c.LogFormat)
+	str("COUNTERSIGN_ADDR", "addr", &c.Addr)
+	str("COUNTERSIGN_PUBLIC_URL", "public_url", &c.PublicURL)
+	str("COUNTERSIGN_DATA_DIR", "data_dir", &c.DataDir)
+	str("COUNTERSIGN_DATABASE_URL", "database_url", &c.DatabaseURL)
+	str("COUNTERSIGN_MASTER_KEY", "master_key", &c.MasterKey)
+	str("COUNTERSIGN_LOG_LEVEL", "log_level", &c.LogLevel)
+	str("COUNTERSIGN_LOG_FORMAT", "log_format", &c.LogFormat)
 	if v := getenv("COUNTERSIGN_TRUSTED_PROXIES"); v != "" {
 		c.TrustedProxies = nil
 		for p := range strings.SplitSeq(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
+				c.setOrigin(fmt.Sprintf("trusted_proxies[%d]", len(c.TrustedProxies)), "COUNTERSIGN_TRUSTED_PROXIES")
 				c.TrustedProxies = append(c.TrustedProxies, p)
 			}
 		}
 	}
-	parse("COUNTERSIGN_SHUTDOWN_TIMEOUT", durationParse(&c.ShutdownTimeout))
-	parse("COUNTERSIGN_PASSWORD_MEMORY_KIB", uintParse(32, func(n uint64) { c.Password.MemoryKiB = uint32(n) }))
-	parse("COUNTERSIGN_PASSWORD_ITERATIONS", uintParse(32, func(n uint64) { c.Password.Iterations = uint32(n) }))
-	parse("COUNTERSIGN_PASSWORD_PARALLELISM", uintParse(8, func(n uint64) { c.Password.Parallelism = uint8(n) }))
-	parse("COUNTERSIGN_PASSWORD_WORKERS", func(v string) error {
+	parse("COUNTERSIGN_SHUTDOWN_TIMEOUT", "shutdown_timeout", durationParse(&c.ShutdownTimeout))
+	parse("COUNTERSIGN_PASSWORD_MEMORY_KIB", "password.memory_kib", uintParse(32, func(n uint64) { c.Password.MemoryKiB = uint32(n) }))
+	parse("COUNTERSIGN_PASSWORD_ITERATIONS", "password.iterations", uintParse(32, func(n uint64) { c.Password.Iterations = uint32(n) }))
+	parse("COUNTERSIGN_PASSWORD_PARALLELISM", "password.parallelism", uintParse(8, func(n uint64) { c.Password.Parallelism = uint8(n) }))
+	parse("COUNTERSIGN_PASSWORD_WORKERS", "password.workers", func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return errors.New("is not a whole number")
@@ -252,82 +312,86 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 		c.Password.Workers = n
 		return nil
 	})
-	parse("COUNTERSIGN_PASSWORD_QUEUE_WAIT", durationParse(&c.Password.QueueWait))
+	parse("COUNTERSIGN_PASSWORD_QUEUE_WAIT", "password.queue_wait", durationParse(&c.Password.QueueWait))
 	return errs
 }
 
-// Validate reports every invalid setting, each naming its key.
+// Validate reports every invalid setting, each named as the operator wrote
+// it: the environment variable, or the file, line and YAML path of a value
+// from the file, or the YAML path of a default.
 func (c Config) Validate() error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", c.name(key), fmt.Sprintf(format, args...)))
+	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("public_url: %q must be an absolute http or https URL such as https://mfa.example.org", c.PublicURL)
+			add("public_url", "%q must be an absolute http or https URL such as https://mfa.example.org", c.PublicURL)
 		}
 	}
 
 	if host, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) || strings.ContainsAny(host, " /") {
-		add("addr: %q is not host:port", c.Addr)
+		add("addr", "%q is not host:port", c.Addr)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
-		add("data_dir: must not be empty")
+		add("data_dir", "must not be empty")
 	}
 	if c.DatabaseURL != "" {
 		// The URL carries the database password, so only its scheme is quoted.
 		u, err := url.Parse(c.DatabaseURL)
 		switch {
 		case err != nil:
-			add("database_url: is not a valid URL")
+			add("database_url", "is not a valid URL")
 		case !isPostgres(u.Scheme):
-			add("database_url: scheme %q is not supported; use postgres:// for PostgreSQL or leave it empty for SQLite", u.Scheme)
+			add("database_url", "scheme %q is not supported; use postgres:// for PostgreSQL or leave it empty for SQLite", u.Scheme)
 		}
 	}
 	if c.MasterKey != "" {
 		if key, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil {
-			add("master_key: is not valid base64")
+			add("master_key", "is not valid base64")
 		} else if len(key) != 32 {
-			add("master_key: decodes to %d bytes, want 32 (generate one with: openssl rand -base64 32)", len(key))
+			add("master_key", "decodes to %d bytes, want 32 (generate one with: openssl rand -base64 32)", len(key))
 		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+		add("log_level", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		add("log_format: %q is not one of text, json", c.LogFormat)
+		add("log_format", "%q is not one of text, json", c.LogFormat)
 	}
 	for i, p := range c.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {
-			add("trusted_proxies[%d]: %q is not a CIDR like 10.0.0.0/8 or an IP address", i, p)
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", p)
 		}
 	}
 
-	errs = append(errs, c.Delivery.validate()...)
+	errs = append(errs, c.Delivery.validate(c.name)...)
 
 	pw := c.Password
 	if pw.MemoryKiB < minMemoryKiB || pw.MemoryKiB > maxMemoryKiB {
-		add("password.memory_kib: %d is outside %d to %d", pw.MemoryKiB, minMemoryKiB, maxMemoryKiB)
+		add("password.memory_kib", "%d is outside %d to %d", pw.MemoryKiB, minMemoryKiB, maxMemoryKiB)
 	}
 	if pw.Iterations < 1 {
-		add("password.iterations: must be at least 1")
+		add("password.iterations", "must be at least 1")
 	} else if uint64(pw.MemoryKiB)*uint64(pw.Iterations) < minWork {
-		add("password.iterations: %d with memory_kib %d is below the OWASP minimum; memory_kib × iterations must be at least %d",
+		add("password.iterations", "%d with memory_kib %d is below the OWASP minimum; memory_kib × iterations must be at least %d",
 			pw.Iterations, pw.MemoryKiB, minWork)
 	}
 	if pw.Parallelism < 1 {
-		add("password.parallelism: must be at least 1")
+		add("password.parallelism", "must be at least 1")
 	}
 	if pw.Workers < 1 {
-		add("password.workers: %d must be at least 1", pw.Workers)
+		add("password.workers", "%d must be at least 1", pw.Workers)
 	}
 	if pw.QueueWait < 0 {
-		add("password.queue_wait: %s must not be negative", pw.QueueWait)
+		add("password.queue_wait", "%s must not be negative", pw.QueueWait)
 	}
 	if c.ShutdownTimeout <= LongestWait {
-		add("shutdown_timeout: %s must be longer than %s, the longest a request may wait for a change (?wait=)", c.ShutdownTimeout, LongestWait)
+		add("shutdown_timeout", "%s must be longer than %s, the longest a request may wait for a change (?wait=)", c.ShutdownTimeout, LongestWait)
 	}
 	return errors.Join(errs...)
 }

@@ -171,19 +171,19 @@ shutdown_timeout: 30s
 		{
 			name:   "bad database url scheme",
 			env:    map[string]string{"COUNTERSIGN_DATABASE_URL": "mysql://root:hunter2@db/countersign"},
-			want:   []string{`database_url: scheme "mysql" is not supported`},
+			want:   []string{`COUNTERSIGN_DATABASE_URL: scheme "mysql" is not supported`},
 			secret: "hunter2",
 		},
 		{
 			name:   "database url without scheme",
 			env:    map[string]string{"COUNTERSIGN_DATABASE_URL": "countersign.db"},
-			want:   []string{`database_url: scheme "" is not supported`},
+			want:   []string{`COUNTERSIGN_DATABASE_URL: scheme "" is not supported`},
 			secret: "countersign.db",
 		},
 		{
 			name:   "master key not base64",
 			env:    map[string]string{"COUNTERSIGN_MASTER_KEY": "not*base64*secret"},
-			want:   []string{"master_key: is not valid base64"},
+			want:   []string{"COUNTERSIGN_MASTER_KEY: is not valid base64"},
 			secret: "secret",
 		},
 		{
@@ -203,7 +203,7 @@ shutdown_timeout: 30s
 		{
 			name: "less memory needs more iterations",
 			env:  map[string]string{"COUNTERSIGN_PASSWORD_MEMORY_KIB": "19456", "COUNTERSIGN_PASSWORD_ITERATIONS": "1"},
-			want: []string{"password.iterations: 1 with memory_kib 19456"},
+			want: []string{"COUNTERSIGN_PASSWORD_ITERATIONS: 1 with memory_kib 19456"},
 		},
 	}
 	for _, tt := range tests {
@@ -228,10 +228,143 @@ shutdown_timeout: 30s
 	}
 }
 
+// TestEveryProblemInOnePass is issue 10 item 2 (G8): ten distinct problems,
+// provider settings among them, give ten lines in one error, each naming
+// the file, line and YAML path it is about.
+func TestEveryProblemInOnePass(t *testing.T) {
+	path := writeFile(t, `addr: "nowhere"
+log_level: loud
+trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]
+password:
+  workers: 0
+delivery:
+  workers: 0
+  default:
+    sms: missing
+  providers:
+    gw:
+      type: webhook
+      url: ftp://gw.example.org/send
+      secret: short
+    mail:
+      type: smtp
+      host: smtp.example.org
+      port: 70000
+      from: no-reply@example.org
+    pigeon:
+      type: carrier
+`)
+	_, err := Load(path, env(nil))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	want := []string{
+		`countersign.yaml: line 1: addr: "nowhere" is not host:port`,
+		`countersign.yaml: line 2: log_level: "loud"`,
+		`countersign.yaml: line 3: trusted_proxies[1]: "10.0.0.0/33"`,
+		`countersign.yaml: line 5: password.workers: 0`,
+		`countersign.yaml: line 7: delivery.workers: 0`,
+		`countersign.yaml: line 9: delivery.default.sms: provider "missing"`,
+		`countersign.yaml: line 13: delivery.providers.gw.url: "ftp://gw.example.org/send" must be an absolute http or https URL`,
+		`countersign.yaml: line 14: delivery.providers.gw.secret: must be at least 16 characters`,
+		`countersign.yaml: line 18: delivery.providers.mail.port: 70000`,
+		`countersign.yaml: line 21: delivery.providers.pigeon.type: "carrier"`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("%d problems listed, want %d:\n%v", len(lines), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+}
+
+// TestEnvironmentProblemsNamedByVariable: a value from the environment is
+// reported under the variable the operator set, not the YAML key, even
+// when the file sets the same key.
+func TestEnvironmentProblemsNamedByVariable(t *testing.T) {
+	path := writeFile(t, "addr: \"127.0.0.1:9000\"\nlog_format: xml\n")
+	_, err := Load(path, env(map[string]string{
+		"COUNTERSIGN_ADDR":             "nonsense",
+		"COUNTERSIGN_LOG_LEVEL":        "loud",
+		"COUNTERSIGN_TRUSTED_PROXIES":  "10.0.0.1, not-an-ip",
+		"COUNTERSIGN_PUBLIC_URL":       "mfa.example.org",
+		"COUNTERSIGN_PASSWORD_WORKERS": "0",
+	}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, w := range []string{
+		`COUNTERSIGN_ADDR: "nonsense" is not host:port`,
+		`COUNTERSIGN_LOG_LEVEL: "loud"`,
+		`COUNTERSIGN_TRUSTED_PROXIES: "not-an-ip"`,
+		`COUNTERSIGN_PUBLIC_URL: "mfa.example.org"`,
+		`COUNTERSIGN_PASSWORD_WORKERS: 0 must be at least 1`,
+		`countersign.yaml: line 2: log_format: "xml"`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+	for _, bare := range []string{"\naddr:", "\nlog_level:", "trusted_proxies[", "\npublic_url:"} {
+		if strings.Contains("\n"+err.Error(), bare) {
+			t.Errorf("error names %q by its YAML key, not its variable:\n%v", bare, err)
+		}
+	}
+}
+
+func TestRoutesMatchWhatProvidersCarry(t *testing.T) {
+	_, err := Load(writeFile(t, `delivery:
+  default:
+    sms: gw
+    voice: gw
+    email: sms
+  tenants:
+    lab:
+      voice: sms
+  providers:
+    gw:
+      type: webhook
+      url: https://gw.example.org/send
+      secret: at-least-16-characters
+    sms:
+      type: twilio
+      account_sid: AC1
+      auth_token: token
+      messaging_service_sid: MG1
+`), env(nil))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	for _, w := range []string{
+		`line 4: delivery.default.voice: provider "gw" is of type webhook, which cannot send voice`,
+		`line 5: delivery.default.email: provider "sms" is of type twilio, which cannot send email`,
+		`line 8: delivery.tenants.lab.voice: provider "sms" places calls, which need its from and public_url`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
+		t.Errorf("%d problems, want 3:\n%v", n, err)
+	}
+}
+
 func TestLoadSyntaxError(t *testing.T) {
-	_, err := Load(writeFile(t, "addr: [unclosed\n"), env(nil))
-	if err == nil || !strings.Contains(err.Error(), "countersign.yaml") {
+	_, err := Load(writeFile(t, "addr: [unclosed\n"), env(map[string]string{"COUNTERSIGN_LOG_LEVEL": "loud"}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	if !strings.Contains(err.Error(), "countersign.yaml") {
 		t.Errorf("err = %v, want a syntax error naming the file", err)
+	}
+	if !strings.Contains(err.Error(), `COUNTERSIGN_LOG_LEVEL: "loud"`) {
+		t.Errorf("err = %v, want the environment's problems listed with the syntax error", err)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 2 {
+		t.Errorf("%d problems listed, want 2:\n%v", n, err)
 	}
 }
 

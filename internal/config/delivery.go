@@ -1,9 +1,16 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/delivery/smtpmail"
+	"github.com/countersign/countersign/internal/delivery/twilio"
+	"github.com/countersign/countersign/internal/delivery/webhook"
 )
 
 // DeliveryConfig names the providers and which one each tenant uses for each
@@ -84,60 +91,109 @@ func (d DeliveryConfig) Route(tenantSlug, channel string) string {
 	return pick(d.Default)
 }
 
-func (d DeliveryConfig) validate() []error {
+// SMTP is p's settings as the smtpmail provider takes them.
+func (p Provider) SMTP() smtpmail.Config {
+	return smtpmail.Config{Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, TLS: p.TLS,
+		AllowInsecure: p.AllowInsecure, From: p.From, Timeout: p.Timeout}
+}
+
+// Twilio is p's settings as the twilio provider takes them.
+func (p Provider) Twilio() twilio.Config {
+	return twilio.Config{AccountSID: p.AccountSID, AuthToken: p.AuthToken, BaseURL: p.BaseURL, From: p.From,
+		MessagingServiceSID: p.MessagingServiceSID, PublicURL: p.PublicURL, Timeout: p.Timeout}
+}
+
+// Webhook is p's settings as the webhook provider takes them.
+func (p Provider) Webhook() webhook.Config {
+	return webhook.Config{URL: p.URL, Secret: p.Secret, Timeout: p.Timeout, AllowInsecure: p.AllowInsecure}
+}
+
+// validate checks the section, each provider by the same rules its package
+// applies when the server builds it, so a setting that would stop the start
+// is reported here with every other problem. name gives a key as the
+// operator wrote it.
+func (d DeliveryConfig) validate(name func(string) string) []error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	names := make([]string, 0, len(d.Providers))
-	for n := range d.Providers {
-		names = append(names, n)
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name(key), fmt.Sprintf(format, args...)))
 	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(d.Providers)) {
 		p := d.Providers[n]
 		key := "delivery.providers." + n
+		var err error
 		switch p.Type {
 		case "dev":
 		case "smtp":
-			if p.Host == "" || p.Port <= 0 || p.Port > 65535 {
-				add("%s: smtp needs host and port", key)
-			}
-			if p.From == "" {
-				add("%s.from: smtp needs a From address", key)
-			}
+			err = p.SMTP().Validate()
 		case "twilio":
-			if p.AccountSID == "" || p.AuthToken == "" {
-				add("%s: twilio needs account_sid and auth_token", key)
-			}
-			if p.From == "" && p.MessagingServiceSID == "" {
-				add("%s.from: twilio needs from (the caller ID) or messaging_service_sid", key)
-			}
+			err = p.Twilio().Validate()
 		case "webhook":
-			if p.URL == "" || p.Secret == "" {
-				add("%s: webhook needs url and secret", key)
-			}
+			err = p.Webhook().Validate()
 		default:
-			add("%s.type: %q is not one of dev, smtp, twilio, webhook", key, p.Type)
+			add(key+".type", "%q is not one of dev, smtp, twilio, webhook", p.Type)
+		}
+		for _, e := range leaves(err) {
+			var se *delivery.SettingError
+			if errors.As(e, &se) {
+				add(key+"."+se.Key, "%s", se.Problem)
+			} else {
+				add(key, "%v", e)
+			}
 		}
 	}
 	check := func(where string, r Routes, required bool) {
-		for ch, name := range map[string]string{"sms": r.SMS, "voice": r.Voice, "email": r.Email} {
-			if name == "" {
+		for _, ch := range []struct{ name, provider string }{{"sms", r.SMS}, {"voice", r.Voice}, {"email", r.Email}} {
+			if ch.provider == "" {
 				if required {
-					add("%s.%s: name a provider", where, ch)
+					add(where+"."+ch.name, "name a provider")
 				}
 				continue
 			}
-			if _, ok := d.Providers[name]; !ok {
-				add("%s.%s: provider %q is not defined under delivery.providers", where, ch, name)
+			p, ok := d.Providers[ch.provider]
+			switch {
+			case !ok:
+				add(where+"."+ch.name, "provider %q is not defined under delivery.providers", ch.provider)
+			case channelsOf[p.Type] != nil && !slices.Contains(channelsOf[p.Type], ch.name):
+				add(where+"."+ch.name, "provider %q is of type %s, which cannot send %s", ch.provider, p.Type, ch.name)
+			case ch.name == "voice" && p.Type == "twilio" && (p.From == "" || p.PublicURL == ""):
+				// Twilio sends SMS with a messaging service alone, but a
+				// call needs a caller ID and an address for its TwiML.
+				add(where+"."+ch.name, "provider %q places calls, which need its from and public_url", ch.provider)
 			}
 		}
 	}
 	check("delivery.default", d.Default, true)
-	for slug, r := range d.Tenants {
-		check("delivery.tenants."+slug, r, false)
+	for _, slug := range slices.Sorted(maps.Keys(d.Tenants)) {
+		check("delivery.tenants."+slug, d.Tenants[slug], false)
 	}
 	if d.Workers < 1 || d.Workers > 64 {
-		add("delivery.workers: %d is outside 1..64", d.Workers)
+		add("delivery.workers", "%d is outside 1..64", d.Workers)
 	}
 	return errs
+}
+
+// channelsOf is what each provider type can send; the outbox would
+// otherwise fail every message routed elsewhere, one by one, at run time.
+var channelsOf = map[string][]string{
+	"dev": {"sms", "voice", "email"},
+	// A webhook cannot report what the person pressed during a call.
+	"webhook": {"sms", "email"},
+	"twilio":  {"sms", "voice"},
+	"smtp":    {"email"},
+}
+
+// leaves flattens errors.Join trees, so each problem is reported on its own.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
 }

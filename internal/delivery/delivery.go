@@ -88,3 +88,19 @@ func digits(s string) bool {
 	}
 	return s != ""
 }
+
+// SettingError is one invalid provider setting. Key is the setting's name in
+// the configuration file (url, port), so the configuration can name the
+// whole path the operator wrote (delivery.providers.gw.url) instead of a
+// provider's own wording of it.
+type SettingError struct {
+	Key     string
+	Problem string
+}
+
+func (e *SettingError) Error() string { return e.Key + ": " + e.Problem }
+
+// Setting returns a SettingError for key.
+func Setting(key, format string, args ...any) error {
+	return &SettingError{Key: key, Problem: fmt.Sprintf(format, args...)}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
 	lang "golang.org/x/text/language"
 )
 
@@ -159,7 +160,11 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 		p.headers(w)
 		l := p.language(r)
 		rq := &request{w: w, r: r, p: p, lang: l, text: l.text}
-		t, err := p.Engine.TenantBySlug(r.Context(), r.PathValue("tenant"))
+		var t *store.Tenant
+		err := store.ErrNotFound // text the database cannot hold names no tenant
+		if slug := r.PathValue("tenant"); validate.Usable(slug) {
+			t, err = p.Engine.TenantBySlug(r.Context(), slug)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			rq.status = http.StatusNotFound
 			rq.render("notfound", &Page{Title: "notfound.title"})
@@ -206,6 +211,10 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 				rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: "E18", Message: rq.text.T("error.bad_form")}})
 				return
 			}
+		}
+		if errs := unusableInput(r); len(errs) > 0 {
+			rq.refuseInput(errs)
+			return
 		}
 		if err := h(rq); err != nil {
 			p.fail(rq, err)

@@ -137,10 +137,7 @@ func (rq *request) renew(u *store.User, level, txnID string, d sessionData) (*re
 	if err != nil {
 		return nil, err
 	}
-	ua := rq.r.UserAgent()
-	if len(ua) > 200 {
-		ua = ua[:200]
-	}
+	ua := storableHeader(rq.r.UserAgent(), 200)
 	s := &store.PortalSession{
 		ID: store.NewID("pss"), TokenHash: rq.p.tokenHash(token), TenantID: rq.tenant.ID, UserID: u.ID, Level: level, TxnID: txnID,
 		AuthAt: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Duration(rq.policy.Portal.SessionMax)),

@@ -34,13 +34,11 @@ func providers(cfg config.DeliveryConfig) (map[string]delivery.Sender, *devbox.B
 			}
 			s = box
 		case "smtp":
-			s, err = smtpmail.New(smtpmail.Config{Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, TLS: p.TLS,
-				AllowInsecure: p.AllowInsecure, From: p.From, Timeout: p.Timeout})
+			s, err = smtpmail.New(p.SMTP())
 		case "twilio":
-			s, err = twilio.New(twilio.Config{AccountSID: p.AccountSID, AuthToken: p.AuthToken, BaseURL: p.BaseURL, From: p.From,
-				MessagingServiceSID: p.MessagingServiceSID, PublicURL: p.PublicURL, Timeout: p.Timeout}, nil)
+			s, err = twilio.New(p.Twilio(), nil)
 		case "webhook":
-			s, err = webhook.New(webhook.Config{URL: p.URL, Secret: p.Secret, Timeout: p.Timeout, AllowInsecure: p.AllowInsecure}, nil)
+			s, err = webhook.New(p.Webhook(), nil)
 		default:
 			err = fmt.Errorf("unknown type %q", p.Type)
 		}

@@ -2,13 +2,13 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +22,7 @@ import (
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/server"
+	"github.com/countersign/countersign/internal/testutil/pgtest"
 )
 
 // testServer is a whole Countersign behind httptest, on SQLite unless a
@@ -389,63 +390,122 @@ func grep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// FuzzLoginAPI sends arbitrary bodies to the routes that take outside input:
-// the answer is always a JSON error or success, never a 500 (G4).
+// FuzzLoginAPI sends arbitrary bodies to the routes that take outside input,
+// on SQLite and on PostgreSQL (which refuses text SQLite stores): the answer
+// is always a JSON error or success, never a 500 (G4, issue 10 item 6).
 func FuzzLoginAPI(f *testing.F) {
-	for _, s := range []string{`{"login_id":"alice","password":"x"}`, `{"login_id":"alice","code":"１２３４５６"}`, `{"code":"12 34 56"}`, `[]`, `null`, `{"login_id":null}`, "\x00\xff", `{"ip":"::1"}`} {
-		f.Add(0, s)
-		f.Add(2, s)
+	for _, s := range []string{`{"login_id":"alice","password":"x"}`, `{"login_id":"alice","code":"１２３４５６"}`, `{"code":"12 34 56"}`, `[]`, `null`, `{"login_id":null}`, "\x00\xff", `{"ip":"::1"}`,
+		`{"login_id":"al\u0000ice","password":"x"}`, "{\"login_id\":\"al\xffice\",\"password\":\"x\"}", `{"code":"123456","remember_device":true,"device_label":"\u0000"}`,
+		`{"login_id":"alice","password":"x","trusted_device_token":"\u0000"}`, `{"transaction_id":"txn_\u0000"}`} {
+		for route := range 6 {
+			f.Add(route, s)
+		}
 	}
+	servers := fuzzServers(f)
 	f.Fuzz(func(t *testing.T, route int, body string) {
-		fs := fuzzServer(t)
 		paths := []string{"/api/v1/auth/login", "/api/v1/auth/mfa", "/api/v1/auth/check", "/api/v1/auth/transactions/txn_x/verify", "/api/v1/enrolments/totp", "/api/v1/enrolments/fac_x/confirm"}
 		path := paths[(route%len(paths)+len(paths))%len(paths)]
-		req := httptest.NewRequest("POST", path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+fs.appKey)
-		rec := httptest.NewRecorder()
-		fs.srv.Handler.ServeHTTP(rec, req)
-		if rec.Code >= 500 && rec.Code != 503 {
-			t.Fatalf("%s %q → %d %s", path, body, rec.Code, rec.Body.String())
-		}
-		if !json.Valid(rec.Body.Bytes()) {
-			t.Fatalf("not JSON: %s", rec.Body.String())
+		for _, fs := range servers {
+			req := httptest.NewRequest("POST", path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+fs.appKey)
+			rec := httptest.NewRecorder()
+			fs.srv.Handler.ServeHTTP(rec, req)
+			if rec.Code >= 500 && rec.Code != 503 {
+				t.Fatalf("%s: %s %q → %d %s", fs.db, path, body, rec.Code, rec.Body.String())
+			}
+			if !json.Valid(rec.Body.Bytes()) {
+				t.Fatalf("%s: not JSON: %s", fs.db, rec.Body.String())
+			}
 		}
 	})
 }
 
-var (
-	fuzzOnce sync.Once
-	fuzzTS   *testServer
-)
-
-// fuzzServer is one server shared by every fuzz input.
-func fuzzServer(t *testing.T) *testServer {
-	fuzzOnce.Do(func() {
-		cfg := config.Default()
-		dir, err := os.MkdirTemp("", "countersign-fuzz")
-		if err != nil {
-			t.Fatal(err)
+// FuzzAPIPathsAndQueries sends arbitrary path ids and query values to the
+// routes that look them up, on every database: never a 500.
+func FuzzAPIPathsAndQueries(f *testing.F) {
+	for _, s := range []string{"alice", "usr_x", "a\x00b", "a\xffb", "\xc3", "", "%", "a/b", strings.Repeat("x", 300)} {
+		for route := range 8 {
+			f.Add(route, s)
 		}
-		cfg.DataDir = dir
-		srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
+	}
+	servers := fuzzServers(f)
+	f.Fuzz(func(t *testing.T, route int, v string) {
+		p, q := url.PathEscape(v), url.QueryEscape(v)
+		targets := []struct{ path, key string }{
+			{"/api/v1/auth/transactions/" + p, "app"},
+			{"/api/v1/enrolments/" + p, "app"},
+			{"/api/v1/admin/users/" + p, "admin"},
+			{"/api/v1/admin/users?after=" + q, "admin"},
+			{"/api/v1/admin/audit?user=" + q + "&event=" + q, "admin"},
+			{"/api/v1/admin/outbox?user=" + q + "&state=" + q, "admin"},
+			{"/api/v1/admin/support-requests/" + p, "admin"},
+			{"/api/v1/admin/support-requests?before=" + q, "admin"},
 		}
-		tn, err := srv.Directory.CreateTenant(context.Background(), "fuzz", "Fuzz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fuzzTS = &testServer{srv: srv}
-		op := flow.Caller{TenantID: tn.ID, Actor: "test"}
-		if _, fuzzTS.appKey, err = srv.Directory.CreateApplication(context.Background(), op, "app"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := srv.Directory.CreateUser(context.Background(), op, directory.NewUser{LoginID: "alice", Password: "Correct-Horse-42"}); err != nil {
-			t.Fatal(err)
+		target := targets[(route%len(targets)+len(targets))%len(targets)]
+		for _, fs := range servers {
+			req := httptest.NewRequest("GET", "/", nil)
+			u, err := url.Parse(target.path)
+			if err != nil {
+				return
+			}
+			req.URL, req.RequestURI = u, target.path
+			key := fs.appKey
+			if target.key == "admin" {
+				key = fs.adminKey
+			}
+			req.Header.Set("Authorization", "Bearer "+key)
+			rec := httptest.NewRecorder()
+			fs.srv.Handler.ServeHTTP(rec, req)
+			if rec.Code >= 500 {
+				t.Fatalf("%s: GET %q → %d %s", fs.db, target.path, rec.Code, rec.Body.String())
+			}
 		}
 	})
-	if fuzzTS == nil {
-		t.Fatal("fuzz server did not start")
+}
+
+// fuzzTarget is one server shared by every input of a fuzz target.
+type fuzzTarget struct {
+	db               string
+	srv              *server.Server
+	appKey, adminKey string
+}
+
+// fuzzServers starts a server on SQLite, and on PostgreSQL when a database
+// is configured (always in CI), with a tenant, keys and a user "alice".
+func fuzzServers(f *testing.F) []*fuzzTarget {
+	dbs := []string{"sqlite"}
+	if pgtest.Available() || os.Getenv("CI") != "" {
+		dbs = append(dbs, "postgres")
 	}
-	return fuzzTS
+	var out []*fuzzTarget
+	for _, db := range dbs {
+		cfg := config.Default()
+		cfg.DataDir = f.TempDir()
+		if db == "postgres" {
+			cfg.DatabaseURL = pgtest.URL(f)
+		}
+		ctx := f.Context()
+		srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { srv.Close() })
+		tn, err := srv.Directory.CreateTenant(ctx, "fuzz", "Fuzz")
+		if err != nil {
+			f.Fatal(err)
+		}
+		ft := &fuzzTarget{db: db, srv: srv}
+		op := flow.Caller{TenantID: tn.ID, Actor: "test"}
+		if _, ft.appKey, err = srv.Directory.CreateApplication(ctx, op, "app"); err != nil {
+			f.Fatal(err)
+		}
+		if _, ft.adminKey, err = srv.Directory.CreateAdminKey(ctx, op, "ops", "admin"); err != nil {
+			f.Fatal(err)
+		}
+		if _, err := srv.Directory.CreateUser(ctx, op, directory.NewUser{LoginID: "alice", Password: "Correct-Horse-42"}); err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, ft)
+	}
+	return out
 }

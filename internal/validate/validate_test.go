@@ -351,3 +351,22 @@ func FuzzDateOfBirth(f *testing.F) {
 		}
 	})
 }
+
+func TestUsable(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"", true}, {"alice", true}, {"José\n\t", true}, {"日本", true},
+		{"a\x00b", false}, {"a\xffb", false}, {"\xc3", false}, {"\xed\xa0\x80", false},
+	} {
+		var errs Errors
+		CheckUsable(&errs, "device_label", tc.in)
+		if Usable(tc.in) != tc.want || (len(errs) == 0) != tc.want {
+			t.Errorf("Usable(%q) = %t with %v, want %t", tc.in, Usable(tc.in), errs, tc.want)
+		}
+		if len(errs) == 1 && (errs[0].Code != "unusable_chars" || !strings.HasPrefix(errs[0].Message, "Device Label contains characters that cannot be used")) {
+			t.Errorf("error %+v", errs[0])
+		}
+	}
+}

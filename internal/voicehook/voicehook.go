@@ -8,6 +8,7 @@ import (
 
 	"github.com/countersign/countersign/internal/delivery/twilio"
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/validate"
 )
 
 // Provider is what the hooks need of a tenant's voice provider.
@@ -45,6 +46,11 @@ func (h *Handler) hook(next step) http.HandlerFunc {
 			return
 		}
 		id := r.PathValue("call")
+		if !validate.Usable(id) {
+			// No call has such an id, and PostgreSQL would refuse to look.
+			h.twiml(w, twilio.Say("Goodbye.", ""))
+			return
+		}
 		call, err := h.Engine.CallRecord(r.Context(), id)
 		if err != nil {
 			h.twiml(w, twilio.Say("Goodbye.", ""))

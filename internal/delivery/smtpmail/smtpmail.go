@@ -51,34 +51,35 @@ type Config struct {
 	RootCAs *x509.CertPool
 }
 
-// Validate reports every problem with c at once.
+// Validate reports every problem with c at once, each a
+// delivery.SettingError naming its configuration key.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Host == "" {
-		errs = append(errs, errors.New("smtp host is required"))
+		errs = append(errs, delivery.Setting("host", "is required"))
 	}
 	if c.Port < 1 || c.Port > 65535 {
-		errs = append(errs, fmt.Errorf("smtp port %d is not between 1 and 65535", c.Port))
+		errs = append(errs, delivery.Setting("port", "%d is not between 1 and 65535", c.Port))
 	}
 	switch c.TLS {
 	case "", StartTLS, Implicit:
 	case NoTLS:
 		if c.Host != "" && !loopback(c.Host) && !c.AllowInsecure {
-			errs = append(errs, fmt.Errorf("smtp tls %q is only allowed to a loopback host unless allow_insecure is set", NoTLS))
+			errs = append(errs, delivery.Setting("tls", "%q is only allowed to a loopback host unless allow_insecure is set", NoTLS))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("smtp tls must be %q, %q or %q, not %q", StartTLS, Implicit, NoTLS, c.TLS))
+		errs = append(errs, delivery.Setting("tls", "must be %q, %q or %q, not %q", StartTLS, Implicit, NoTLS, c.TLS))
 	}
 	if (c.Username == "") != (c.Password == "") {
-		errs = append(errs, errors.New("smtp username and password must be set together"))
+		errs = append(errs, delivery.Setting("username", "and password must be set together"))
 	}
 	if c.From == "" {
-		errs = append(errs, errors.New("smtp from address is required"))
+		errs = append(errs, delivery.Setting("from", "an address is required"))
 	} else if _, err := mail.ParseAddress(c.From); err != nil {
-		errs = append(errs, fmt.Errorf("smtp from address: %w", err))
+		errs = append(errs, delivery.Setting("from", "%q is not an address: %v", c.From, err))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, errors.New("smtp timeout must not be negative"))
+		errs = append(errs, delivery.Setting("timeout", "must not be negative"))
 	}
 	return errors.Join(errs...)
 }

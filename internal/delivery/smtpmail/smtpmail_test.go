@@ -317,10 +317,10 @@ func TestValidate(t *testing.T) {
 			cfg: func(c *Config) {
 				*c = Config{Port: 70000, TLS: "ssl", Username: "u", From: "not an address", Timeout: -1}
 			},
-			want: []string{"host is required", "port 70000", `tls must be`, "username and password", "from address", "timeout"},
+			want: []string{"host: is required", "port: 70000", `tls: must be`, "username: and password", "from: \"not an address\" is not an address", "timeout: "},
 		},
 		{name: "cleartext to a remote host", cfg: func(c *Config) { c.TLS = NoTLS }, want: []string{"loopback"}},
-		{name: "no from", cfg: func(c *Config) { c.From = "" }, want: []string{"from address is required"}},
+		{name: "no from", cfg: func(c *Config) { c.From = "" }, want: []string{"from: an address is required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,37 +42,38 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Validate reports every problem with c at once.
+// Validate reports every problem with c at once, each a
+// delivery.SettingError naming its configuration key.
 func (c Config) Validate() error {
 	var errs []error
 	if c.AccountSID == "" {
-		errs = append(errs, errors.New("twilio account_sid is required"))
+		errs = append(errs, delivery.Setting("account_sid", "is required"))
 	} else if strings.ContainsAny(c.AccountSID, "/?#% ") {
-		errs = append(errs, errors.New("twilio account_sid has characters that cannot be part of a URL path"))
+		errs = append(errs, delivery.Setting("account_sid", "has characters that cannot be part of a URL path"))
 	}
 	if c.AuthToken == "" {
-		errs = append(errs, errors.New("twilio auth_token is required"))
+		errs = append(errs, delivery.Setting("auth_token", "is required"))
 	}
 	if c.BaseURL != "" {
 		if err := checkURL(c.BaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("twilio base_url: %w", err))
+			errs = append(errs, delivery.Setting("base_url", "%v", err))
 		}
 	}
 	switch {
 	case c.From != "":
 		if e, err := delivery.E164(c.From); err != nil || e != c.From {
-			errs = append(errs, fmt.Errorf("twilio from %q must be an E.164 number such as +15551234567", c.From))
+			errs = append(errs, delivery.Setting("from", "%q must be an E.164 number such as +15551234567", c.From))
 		}
 	case c.MessagingServiceSID == "":
-		errs = append(errs, errors.New("twilio from or messaging_service_sid is required"))
+		errs = append(errs, delivery.Setting("from", "or messaging_service_sid is required"))
 	}
 	if c.PublicURL != "" {
 		if err := checkURL(c.PublicURL); err != nil {
-			errs = append(errs, fmt.Errorf("twilio public_url: %w", err))
+			errs = append(errs, delivery.Setting("public_url", "%v", err))
 		}
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, errors.New("twilio timeout must not be negative"))
+		errs = append(errs, delivery.Setting("timeout", "must not be negative"))
 	}
 	return errors.Join(errs...)
 }

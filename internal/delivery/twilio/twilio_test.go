@@ -291,7 +291,7 @@ func TestValidate(t *testing.T) {
 			cfg: func(c *Config) {
 				*c = Config{BaseURL: "http://api.example.org", PublicURL: "mfa.example.org", Timeout: -time.Second}
 			},
-			want: []string{"account_sid is required", "auth_token is required", "base_url", "from or messaging_service_sid", "public_url", "timeout"},
+			want: []string{"account_sid: is required", "auth_token: is required", "base_url: ", "from: or messaging_service_sid", "public_url: ", "timeout: "},
 		},
 		{name: "from not e164", cfg: func(c *Config) { c.From = "5005550006" }, want: []string{"E.164"}},
 		{name: "sid with a slash", cfg: func(c *Config) { c.AccountSID = "AC1/../x" }, want: []string{"account_sid"}},

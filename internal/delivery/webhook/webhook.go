@@ -33,28 +33,30 @@ type Config struct {
 	AllowInsecure bool
 }
 
-// Validate reports every problem with c at once.
+// Validate reports every problem with c at once, each a
+// delivery.SettingError naming its configuration key.
 func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
-		errs = append(errs, errors.New("webhook url is required"))
+		errs = append(errs, delivery.Setting("url", "is required"))
 	} else if u, err := url.Parse(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("webhook url: %w", err))
+		// url.Parse quotes the input, which may hold a password.
+		errs = append(errs, delivery.Setting("url", "is not a valid URL"))
 	} else {
 		switch {
-		case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-			errs = append(errs, fmt.Errorf("webhook url %q must be an absolute http(s) URL", c.URL))
 		case u.User != nil:
-			errs = append(errs, errors.New("webhook url must not carry credentials; the signature authenticates requests"))
+			errs = append(errs, delivery.Setting("url", "must not carry credentials; the signature authenticates requests"))
+		case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			errs = append(errs, delivery.Setting("url", "%q must be an absolute http or https URL", c.URL))
 		case u.Scheme == "http" && !loopback(u.Hostname()) && !c.AllowInsecure:
-			errs = append(errs, fmt.Errorf("webhook url %q must use https (http only to loopback unless allow_insecure is set)", c.URL))
+			errs = append(errs, delivery.Setting("url", "%q must use https (http only to loopback unless allow_insecure is set)", c.URL))
 		}
 	}
 	if len(c.Secret) < minSecret {
-		errs = append(errs, fmt.Errorf("webhook secret must be at least %d characters", minSecret))
+		errs = append(errs, delivery.Setting("secret", "must be at least %d characters", minSecret))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, errors.New("webhook timeout must not be negative"))
+		errs = append(errs, delivery.Setting("timeout", "must not be negative"))
 	}
 	return errors.Join(errs...)
 }

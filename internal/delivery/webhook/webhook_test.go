@@ -184,7 +184,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "everything wrong",
 			cfg:  Config{Secret: "short", Timeout: -1},
-			want: []string{"url is required", "secret must be at least", "timeout"},
+			want: []string{"url: is required", "secret: must be at least", "timeout: "},
 		},
 	}
 	for _, tt := range tests {
