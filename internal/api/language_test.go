@@ -24,12 +24,10 @@ type errorAnswer struct {
 	}
 }
 
-// TestAnswersInTheRequestsLanguage runs a whole server, so the language of
-// the answer is what an application really gets: Spanish messages and field
-// messages for a Spanish Accept-Language, the English ones unchanged
-// otherwise, and the tenant's help desk wherever a message sends the person
-// to someone.
-func TestAnswersInTheRequestsLanguage(t *testing.T) {
+// serveTenant runs a whole server on its embedded defaults with one tenant
+// and one application: what an application really talks to.
+func serveTenant(t *testing.T) (srv *server.Server, ts *httptest.Server, op flow.Caller, appKey string) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	srv, err := server.New(t.Context(), cfg, slog.New(slog.DiscardHandler))
@@ -37,17 +35,26 @@ func TestAnswersInTheRequestsLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.Handler)
+	ts = httptest.NewServer(srv.Handler)
 	t.Cleanup(ts.Close)
 	tn, err := srv.Directory.CreateTenant(t.Context(), "acme", "Acme Health")
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := flow.Caller{TenantID: tn.ID, Actor: "test"}
-	_, appKey, err := srv.Directory.CreateApplication(t.Context(), op, "portal")
-	if err != nil {
+	op = flow.Caller{TenantID: tn.ID, Actor: "test"}
+	if _, appKey, err = srv.Directory.CreateApplication(t.Context(), op, "portal"); err != nil {
 		t.Fatal(err)
 	}
+	return srv, ts, op, appKey
+}
+
+// TestAnswersInTheRequestsLanguage runs a whole server, so the language of
+// the answer is what an application really gets: Spanish messages and field
+// messages for a Spanish Accept-Language, the English ones unchanged
+// otherwise, and the tenant's help desk wherever a message sends the person
+// to someone.
+func TestAnswersInTheRequestsLanguage(t *testing.T) {
+	srv, ts, op, appKey := serveTenant(t)
 	_, adminKey, err := srv.Directory.CreateAdminKey(t.Context(), op, "ops", "admin")
 	if err != nil {
 		t.Fatal(err)

@@ -3,16 +3,11 @@ package api_test
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/directory"
-	"github.com/countersign/countersign/internal/flow"
-	"github.com/countersign/countersign/internal/server"
 )
 
 // Issue 9 item 4, B5, X8: a wrong code by text message is told about the
@@ -20,30 +15,13 @@ import (
 // app; when three or fewer attempts remain the answer says how many, in the
 // person's recorded language; the lockout (E03) names the help desk.
 func TestWrongCodeSaysWhatIsTrue(t *testing.T) {
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	srv, err := server.New(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.Handler)
-	t.Cleanup(ts.Close)
+	srv, ts, op, appKey := serveTenant(t)
 	ctx := t.Context()
-	tn, err := srv.Directory.CreateTenant(ctx, "acme", "Acme Health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := flow.Caller{TenantID: tn.ID, Actor: "test"}
-	_, appKey, err := srv.Directory.CreateApplication(ctx, op, "portal")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := srv.Directory.SetPolicy(ctx, op, []byte(`{"allowed_factors":["totp","sms"],"mfa_attempts":5,
 		"help_desk":{"name":"Acme IT","phone":"555-0100"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	srv.Engine.ForgetPolicy(tn.ID)
+	srv.Engine.ForgetPolicy(op.TenantID)
 	for login, locale := range map[string]string{"ann": "", "ana": "es"} {
 		u, err := srv.Directory.CreateUser(ctx, op, directory.NewUser{LoginID: login, Password: "Correct-Horse-42", Locale: locale})
 		if err != nil {

@@ -31,18 +31,11 @@ const (
 // StartCall calls the user's primary number for a pending login, or the
 // backup when the person picks it at the sign-in prompt (A5).
 func (e *Engine) StartCall(ctx context.Context, c Caller, txnID, factorID string, backup bool) (*store.VoiceCall, error) {
-	pt, err := e.pendingTxn(ctx, c, txnID)
+	pt, f, err := e.challenge(ctx, c, txnID, factorID)
 	if err != nil {
 		return nil, err
 	}
 	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
-	if err := pt.notLocked(ctx, e, c); err != nil {
-		return nil, err
-	}
-	f, err := pt.usable(ctx, e, factorID)
-	if err != nil {
-		return nil, err
-	}
 	if f.Kind != policy.FactorVoice {
 		return nil, ErrFactorNotAllowed
 	}

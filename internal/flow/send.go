@@ -110,18 +110,11 @@ func message(tenantID, channel, to, subject, text string) delivery.Message {
 // SendCode sends a fresh 6-digit code for a pending transaction by SMS or
 // email (B3). Earlier codes stay valid until they expire (B8).
 func (e *Engine) SendCode(ctx context.Context, c Caller, txnID, factorID string) (*Sent, error) {
-	pt, err := e.pendingTxn(ctx, c, txnID)
+	pt, f, err := e.challenge(ctx, c, txnID, factorID)
 	if err != nil {
 		return nil, err
 	}
 	t, p, u, txn := pt.tenant, pt.policy, pt.user, pt.txn
-	if err := pt.notLocked(ctx, e, c); err != nil {
-		return nil, err
-	}
-	f, err := pt.usable(ctx, e, factorID)
-	if err != nil {
-		return nil, err
-	}
 	sender, ok := kinds[f.Kind].(factor.Sender)
 	if !ok {
 		return nil, ErrFactorNotAllowed

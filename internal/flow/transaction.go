@@ -186,6 +186,24 @@ func (e *Engine) pendingTxn(ctx context.Context, c Caller, txnID string) (*pendi
 	return &pending{txn: txn, tenant: t, policy: p, user: u}, nil
 }
 
+// challenge loads what sending a code or placing a call for a pending
+// transaction needs: the transaction, refused while the second factor is
+// locked, and the usable factor asked for.
+func (e *Engine) challenge(ctx context.Context, c Caller, txnID, factorID string) (*pending, *store.Factor, error) {
+	pt, err := e.pendingTxn(ctx, c, txnID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pt.notLocked(ctx, e, c); err != nil {
+		return nil, nil, err
+	}
+	f, err := e.pickFactor(ctx, pt.policy, pt.user, factorID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pt, f, nil
+}
+
 // notLocked refuses to send a code or place a call for a person whose
 // second factor is locked: nothing sent could succeed (B5).
 func (pt *pending) notLocked(ctx context.Context, e *Engine, c Caller) error {
@@ -193,12 +211,6 @@ func (pt *pending) notLocked(ctx context.Context, e *Engine, c Caller) error {
 		return nil
 	}
 	return errors.Join(inLanguage(ErrMFALocked, c, pt.user), e.Audit(ctx, e.Store, c, Event{UserID: pt.user.ID, Event: "challenge.sent", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
-}
-
-// usable picks the usable factor with this id, or the authenticator app when
-// id is empty.
-func (pt *pending) usable(ctx context.Context, e *Engine, id string) (*store.Factor, error) {
-	return e.pickFactor(ctx, pt.policy, pt.user, id)
 }
 
 // Verification is what a person submits to complete a transaction.

@@ -4,17 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/testutil/factortest"
 
 	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/flow/factor/authenticator"
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
-	"github.com/countersign/countersign/internal/store/sqlstore"
 	"github.com/countersign/countersign/internal/totp"
 )
 
@@ -23,37 +23,16 @@ import (
 var now = time.Unix(1_900_000_005, 0).UTC()
 
 type fixture struct {
+	base *factortest.Fixture
 	st   store.Store
 	keys *keyring.Keyring
 	user *store.User
 }
 
-func newKeys(t *testing.T) *keyring.Keyring {
-	t.Helper()
-	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	keys := newKeys(t)
-	tn := &store.Tenant{ID: store.NewID("ten"), Slug: "acme", Name: "Acme Health", CreatedAt: now}
-	if err := st.CreateTenant(t.Context(), tn); err != nil {
-		t.Fatal(err)
-	}
-	u := &store.User{ID: store.NewID("usr"), TenantID: tn.ID, LoginID: "alice", Status: store.StatusActive, CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateUser(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{st: st, keys: keys, user: u}
+	base := factortest.New(t, now, 1)
+	return &fixture{base: base, st: base.Store, keys: base.Keys, user: base.People[0]}
 }
 
 // enrol stores an active authenticator the way enrolment does: the secret
@@ -87,11 +66,7 @@ func (fx *fixture) factor(t *testing.T, id string) *store.Factor {
 
 func (fx *fixture) reloadUser(t *testing.T) *store.User {
 	t.Helper()
-	u, err := fx.st.UserByID(t.Context(), fx.user.TenantID, fx.user.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return fx.base.Reload(t, fx.user)
 }
 
 func (fx *fixture) env(u *store.User, drift int) factor.Env {
@@ -100,29 +75,9 @@ func (fx *fixture) env(u *store.User, drift int) factor.Env {
 	return factor.Env{Now: now, Policy: p, User: u, Keys: fx.keys, Lang: "en"}
 }
 
-// guess runs an attempt as the engine's guess runner does: charge, Check,
-// then Success when accepted, in one write transaction.
 func (fx *fixture) guess(t *testing.T, a factor.Attempt) (bool, string) {
 	t.Helper()
-	var ok bool
-	var reason string
-	err := fx.st.InTx(t.Context(), func(q store.Queries) error {
-		if _, err := q.ChargeMFA(t.Context(), fx.user.ID, 1000, 0, now); err != nil {
-			return err
-		}
-		var err error
-		if ok, reason, err = a.Check(t.Context(), q); err != nil || !ok {
-			return err
-		}
-		if a.Success != nil {
-			return a.Success(t.Context(), q)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("guess: %v", err)
-	}
-	return ok, reason
+	return fx.base.Guess(t, fx.user, a)
 }
 
 // verify prepares and runs one guess of code against f.
@@ -325,7 +280,7 @@ func TestVerifySecretOfAnotherFactor(t *testing.T) {
 }
 
 func TestNewSecretBoundToFactor(t *testing.T) {
-	keys := newKeys(t)
+	keys := factortest.Keys(t)
 	secret, sealed, err := authenticator.NewSecret(keys, "fac_one")
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +324,7 @@ func TestNewSecretBoundToFactor(t *testing.T) {
 // C4 and C5: the first code confirms the app within the policy's drift, and
 // the step it returns is the one activation records.
 func TestConfirm(t *testing.T) {
-	secret, _, err := authenticator.NewSecret(newKeys(t), "fac_new")
+	secret, _, err := authenticator.NewSecret(factortest.Keys(t), "fac_new")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,11 @@ package onetime_test
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/testutil/factortest"
 
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/flow/factor"
@@ -14,12 +15,12 @@ import (
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
-	"github.com/countersign/countersign/internal/store/sqlstore"
 )
 
 var now = time.Date(2030, 3, 17, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
+	base *factortest.Fixture
 	st   store.Store
 	keys *keyring.Keyring
 	user *store.User
@@ -27,24 +28,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn := &store.Tenant{ID: store.NewID("ten"), Slug: "acme", Name: "Acme Health", CreatedAt: now}
-	if err := st.CreateTenant(t.Context(), tn); err != nil {
-		t.Fatal(err)
-	}
-	u := &store.User{ID: store.NewID("usr"), TenantID: tn.ID, LoginID: "alice", Status: store.StatusActive, CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateUser(t.Context(), u); err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{st: st, keys: keys, user: u}
+	base := factortest.New(t, now, 1)
+	return &fixture{base: base, st: base.Store, keys: base.Keys, user: base.People[0]}
 }
 
 // send stores a token the way the engine does when it sends one.
@@ -60,11 +45,7 @@ func (fx *fixture) send(t *testing.T, token string) *store.Challenge {
 
 func (fx *fixture) reloadUser(t *testing.T) *store.User {
 	t.Helper()
-	u, err := fx.st.UserByID(t.Context(), fx.user.TenantID, fx.user.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
+	return fx.base.Reload(t, fx.user)
 }
 
 // verify prepares a guess of typed and runs it as the engine's guess runner

@@ -7,21 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/testutil/factortest"
+
 	"github.com/countersign/countersign/internal/flow/factor/phonecall"
-	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
 )
-
-func newKeys(t *testing.T) *keyring.Keyring {
-	t.Helper()
-	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
 
 // codes lists field:code of every violation, in order.
 func codes(err error) []string {
@@ -172,7 +164,7 @@ func TestReaches(t *testing.T) {
 }
 
 func TestPINHash(t *testing.T) {
-	keys := newKeys(t)
+	keys := factortest.Keys(t)
 	if h := phonecall.PINHash(keys, "usr_a", ""); h != nil {
 		t.Errorf("PINHash of no PIN = %x, want nil: a call without a PIN asks for none", h)
 	}
@@ -192,7 +184,7 @@ func TestPINHash(t *testing.T) {
 
 // A4, A6 and X5: what each key press on an answered call means.
 func TestPress(t *testing.T) {
-	keys := newKeys(t)
+	keys := factortest.Keys(t)
 	pin := phonecall.PINHash(keys, "usr_a", "4321")
 	for _, c := range []struct {
 		name            string

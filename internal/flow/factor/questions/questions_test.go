@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/testutil/factortest"
+
 	"github.com/countersign/countersign/internal/flow/factor"
 	"github.com/countersign/countersign/internal/flow/factor/questions"
 	"github.com/countersign/countersign/internal/keyring"
@@ -19,15 +21,6 @@ import (
 
 // Cheap argon2id parameters: the factor's behaviour does not depend on cost.
 var testParams = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
-
-func newKeys(t *testing.T) *keyring.Keyring {
-	t.Helper()
-	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
 
 func answers(pairs ...string) []questions.Answer {
 	var as []questions.Answer
@@ -132,7 +125,7 @@ func TestOfferedAndOpensApplications(t *testing.T) {
 
 func TestSealAndVerify(t *testing.T) {
 	ctx := t.Context()
-	keys := newKeys(t)
+	keys := factortest.Keys(t)
 	h := password.NewHasher(testParams, 4, time.Second)
 	chosen := answers("first_pet", "Mr. Whiskers", "birth_city", "San José", "first_car", "ford fiesta", "first_job", "Paper round")
 	secret, cfg, err := questions.Seal(ctx, h, keys, "usr_alice", chosen)

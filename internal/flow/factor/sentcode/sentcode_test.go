@@ -2,10 +2,11 @@ package sentcode_test
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/testutil/factortest"
 
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/flow/factor"
@@ -14,12 +15,12 @@ import (
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
-	"github.com/countersign/countersign/internal/store/sqlstore"
 )
 
 var now = time.Date(2030, 3, 17, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
+	base  *factortest.Fixture
 	st    store.Store
 	keys  *keyring.Keyring
 	user  *store.User
@@ -28,27 +29,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "cs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	keys, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn := &store.Tenant{ID: store.NewID("ten"), Slug: "acme", Name: "Acme Health", CreatedAt: now}
-	if err := st.CreateTenant(t.Context(), tn); err != nil {
-		t.Fatal(err)
-	}
-	fx := &fixture{st: st, keys: keys}
-	for _, u := range []**store.User{&fx.user, &fx.other} {
-		*u = &store.User{ID: store.NewID("usr"), TenantID: tn.ID, LoginID: store.NewID("l")[:8], Status: store.StatusActive, CreatedAt: now, UpdatedAt: now}
-		if err := st.CreateUser(t.Context(), *u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return fx
+	base := factortest.New(t, now, 2)
+	return &fixture{base: base, st: base.Store, keys: base.Keys, user: base.People[0], other: base.People[1]}
 }
 
 // send stores a challenge the way the engine does when it sends a code.
@@ -75,29 +57,9 @@ func (fx *fixture) env() factor.Env {
 	return factor.Env{Now: now, Policy: policy.Default(), User: fx.user, Keys: fx.keys, Lang: "en"}
 }
 
-// guess runs an attempt as the engine's guess runner does: charge, Check,
-// then Success when accepted, in one write transaction.
 func (fx *fixture) guess(t *testing.T, a factor.Attempt) (bool, string) {
 	t.Helper()
-	var ok bool
-	var reason string
-	err := fx.st.InTx(t.Context(), func(q store.Queries) error {
-		if _, err := q.ChargeMFA(t.Context(), fx.user.ID, 1000, 0, now); err != nil {
-			return err
-		}
-		var err error
-		if ok, reason, err = a.Check(t.Context(), q); err != nil || !ok {
-			return err
-		}
-		if a.Success != nil {
-			return a.Success(t.Context(), q)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("guess: %v", err)
-	}
-	return ok, reason
+	return fx.base.Guess(t, fx.user, a)
 }
 
 func (fx *fixture) verify(t *testing.T, f sentcode.Factor, code string) (bool, string, factor.Attempt) {
