@@ -59,24 +59,7 @@ func (fx *fixture) verify(t *testing.T, limit int, typed string) (bool, string, 
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	var ok bool
-	var reason string
-	err = fx.st.InTx(t.Context(), func(q store.Queries) error {
-		if _, err := q.ChargeMFA(t.Context(), fx.user.ID, 1000, 0, now); err != nil {
-			return err
-		}
-		var err error
-		if ok, reason, err = a.Check(t.Context(), q); err != nil || !ok {
-			return err
-		}
-		if a.Success != nil {
-			return a.Success(t.Context(), q)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("guess: %v", err)
-	}
+	ok, reason := fx.base.Guess(t, fx.user, a)
 	return ok, reason, a
 }
 
