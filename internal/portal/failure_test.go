@@ -252,7 +252,7 @@ func TestBrowserRemovingQuestionsAsksFirst(t *testing.T) {
 		remove := `ul.methods li:has(input[name=factor][value="` + e.factorID(p, "questions") + `"]) button.danger`
 		b.click(remove)
 		b.contains(pick(lang, "Remove a sign-in method?", "¿Quitar un método de inicio de sesión?"), questions)
-		b.audit("remove confirm " + lang)
+		b.shot("remove-confirm-" + lang)
 		b.click(`a.button[href$="/account"]`)
 		b.expectPath("/account")
 		if !strings.Contains(b.text("ul.methods"), questions) {
@@ -392,10 +392,14 @@ func TestBrowserDisabledPersonIsToldC10(t *testing.T) {
 			t.Fatalf("disable: %d %s", r.status, r.raw)
 		}
 		b := e.tab(t)
+		if lang == "es" {
+			// Seen as most people would: in Spanish, on a phone.
+			b.do("375-pixel phone", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+		}
 		b.inLanguage(lang)
 		b.signInPassword(p)
 		b.contains(pick(lang, "Your account is disabled", "Su cuenta está deshabilitada"))
-		b.audit("disabled " + lang)
+		b.shot("disabled-" + lang)
 		if !b.exists(`a[href$="/recover/reenable"]`) {
 			t.Fatalf("%s: no link to re-enable\n%s", lang, b.where())
 		}
