@@ -658,3 +658,33 @@ func TestHTTPTimedLockoutSaysWhenItEnds(t *testing.T) {
 		}
 	}
 }
+
+// Seed 004 Table 1, G4: wrong passwords say only that the login ID or
+// password is incorrect; once the right password is given for the
+// password-locked login ID, the page says it is locked and offers the
+// change of a locked password, in the person's language.
+func TestHTTPPasswordLockedToldAfterTheRightPassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setPolicy(strings.Replace(testPolicy, "{", `{"password_attempts":2,`, 1))
+	for i, lang := range langs {
+		p := e.newPerson("pwlock"+lang, "555555067"+string(rune('0'+i)))
+		c := e.client(t)
+		c.header.Set("Accept-Language", lang)
+		for range 2 {
+			pg := c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {"Wrong-Password-1"}})
+			if body := text(pg.body); !strings.Contains(body, "E01") || strings.Contains(body, "E43") {
+				t.Fatalf("%s: a wrong password: %d %s", lang, pg.status, body)
+			}
+		}
+		pg := c.post("/signin", url.Values{"login_id": {p.LoginID}, "password": {p.Password}})
+		body := text(pg.body)
+		want := pick(lang, "the Login ID is locked", "el ID de inicio de sesión está bloqueado")
+		if pg.status != http.StatusLocked || !strings.Contains(body, "E43") || !strings.Contains(body, want) {
+			t.Fatalf("%s: the right password on a locked login ID: %d, want 423 E43 saying %q: %s", lang, pg.status, want, body)
+		}
+		if !strings.Contains(string(pg.body), `/recover/locked"`) {
+			t.Errorf("%s: no way to change the locked password: %s", lang, body)
+		}
+	}
+}
