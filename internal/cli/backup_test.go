@@ -156,6 +156,17 @@ func TestBackupRefusesSharedPlaces(t *testing.T) {
 	s.ok(nil, "", "backup", readable)
 	wantAll(t, s.fails("", "backup"), "usage: countersign backup FILE")
 
+	// Never into the data directory: the archive would replace the keyring
+	// or the database it copies, whatever their modes (issue 10 item 8).
+	data := s.env["COUNTERSIGN_DATA_DIR"]
+	keyring, _ := os.ReadFile(filepath.Join(data, "keyring.json"))
+	for _, inside := range []string{filepath.Join(data, "keyring.json"), filepath.Join(data, "countersign.db"), filepath.Join(data, "b.tar")} {
+		wantAll(t, s.fails("", "backup", inside), "inside the data directory")
+	}
+	if after, _ := os.ReadFile(filepath.Join(data, "keyring.json")); string(after) != string(keyring) {
+		t.Error("a refused backup changed the keyring")
+	}
+
 	// An archive unpacks only into an empty data directory.
 	other := newSite(t)
 	if err := os.WriteFile(filepath.Join(other.env["COUNTERSIGN_DATA_DIR"], "notes"), nil, 0o600); err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/store/sqlstore"
@@ -45,6 +46,12 @@ func Backup(ctx context.Context, cfg config.Config, path string) (*Backed, error
 	path, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
+	}
+	if inside(cfg.DataDir, path) {
+		// A backup there would replace the keyring or the database it copies,
+		// and would be lost with the directory it is meant to survive.
+		return nil, fmt.Errorf("backup: %s is inside the data directory %s; write the backup somewhere else, "+
+			"ideally on another disk", path, cfg.DataDir)
 	}
 	if err := checkBackupPath(path); err != nil {
 		return nil, err
@@ -103,6 +110,16 @@ func Backup(ctx context.Context, cfg config.Config, path string) (*Backed, error
 // (/tmp is refused: another user could swap the archive for their own); and
 // an existing file there, which the backup replaces, must be a regular file
 // granting group and others nothing.
+// inside reports whether path is dir or below it.
+func inside(dir, path string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(abs, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 func checkBackupPath(path string) error {
 	dir := filepath.Dir(path)
 	info, err := os.Stat(dir)

@@ -18,6 +18,7 @@ type keyChecks interface {
 	KeyChecks(ctx context.Context) (map[string][]byte, error)
 	RecordKeyCheck(ctx context.Context, keyID string, check []byte, at time.Time) error
 	HoldsSealedData(ctx context.Context) (bool, error)
+	SealedSample(ctx context.Context) (sealed, aad []byte, ok bool, err error)
 }
 
 // openKeys loads the master keys and checks them against the database.
@@ -67,6 +68,22 @@ func checkKeys(ctx context.Context, keys *keyring.Keyring, source string, db key
 	}
 	if err := verifyChecks(keys, source, checks); err != nil {
 		return err
+	}
+	if len(checks) == 0 {
+		// A database from before check values: before trusting the ring
+		// with its first ones, it must open what the database already
+		// holds, or a wrong key would be recorded as the right one.
+		sealed, aad, ok, err := db.SealedSample(ctx)
+		if err != nil {
+			return fmt.Errorf("read a sealed value to check the keys: %w", err)
+		}
+		if ok {
+			if _, err := keys.Open(sealed, aad); err != nil {
+				return fmt.Errorf("the keys from %s do not open this database's sealed data (%v). "+
+					"Use the keyring (or COUNTERSIGN_MASTER_KEY) that goes with this database, for example the one backed up with it; "+
+					"nothing was changed", source, err)
+			}
+		}
 	}
 	recorded := false
 	for _, id := range keys.IDs() {

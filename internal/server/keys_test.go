@@ -219,3 +219,40 @@ func newMasterKey(t *testing.T) string {
 	}
 	return base64.StdEncoding.EncodeToString(key)
 }
+
+// Issue 10 item 1: a database from before check values, started once with a
+// wrong master key, must not record the wrong key's check value — it would
+// start a server on which every secret fails, and refuse the right key ever
+// after. The keys are tried on a sealed value the database holds first.
+func TestPreCheckDatabaseRefusesAWrongKey(t *testing.T) {
+	key := func() string {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.MasterKey = key()
+	right := cfg.MasterKey
+	srv := mustCore(t, cfg)
+	sealSecret(t, srv)
+	// As a database from before migration 00008 would be.
+	if _, err := srv.Store.DB().ExecContext(t.Context(), `DELETE FROM key_checks`); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+
+	cfg.MasterKey = key()
+	if srv, err := openCore(t, cfg); err == nil {
+		srv.Close()
+		t.Fatal("a wrong master key started on a database holding sealed data")
+	} else if !strings.Contains(err.Error(), "do not open this database's sealed data") {
+		t.Errorf("refusal does not say what is wrong: %v", err)
+	}
+	cfg.MasterKey = right
+	srv, err := openCore(t, cfg)
+	if err != nil {
+		t.Fatalf("the right key is refused after a wrong one was tried: %v", err)
+	}
+	srv.Close()
+}

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -43,4 +45,24 @@ func (s *Store) HoldsSealedData(ctx context.Context) (bool, error) {
 		OR EXISTS (SELECT 1 FROM outbox WHERE payload IS NOT NULL)
 		OR EXISTS (SELECT 1 FROM users WHERE dob_hash IS NOT NULL OR ssn_hash IS NOT NULL)`).Scan(&held)
 	return held, mapErr(err)
+}
+
+// SealedSample returns one value sealed with the master keys and the
+// associated data it was sealed with — an authenticator's secret (its
+// factor id) or a queued message's payload (its message id) — so that keys
+// can be tried on a database from before check values; ok is false when
+// the database holds no such value.
+func (s *Store) SealedSample(ctx context.Context) (sealed, aad []byte, ok bool, err error) {
+	var id string
+	err = s.row(ctx, false, `SELECT id, secret FROM factors WHERE kind = 'totp' AND secret IS NOT NULL LIMIT 1`).Scan(&id, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.row(ctx, false, `SELECT id, payload FROM outbox WHERE payload IS NOT NULL LIMIT 1`).Scan(&id, &sealed)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, mapErr(err)
+	}
+	return sealed, []byte(id), true, nil
 }
