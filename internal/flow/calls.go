@@ -92,7 +92,10 @@ func (e *Engine) placeCall(ctx context.Context, q store.Queries, c Caller, t *st
 // Call returns a call a caller may see: one of its tenant.
 func (e *Engine) Call(ctx context.Context, c Caller, id string) (*store.VoiceCall, error) {
 	call, err := e.Store.CallByID(ctx, id)
-	if err != nil || call.TenantID != c.TenantID {
+	if err != nil {
+		return nil, notFoundAs(err, ErrCallGone)
+	}
+	if call.TenantID != c.TenantID {
 		return nil, ErrCallGone
 	}
 	return call, nil
@@ -119,7 +122,7 @@ type callCtx struct {
 func (e *Engine) loadCall(ctx context.Context, id string) (*callCtx, error) {
 	call, err := e.Store.CallByID(ctx, id)
 	if err != nil {
-		return nil, ErrCallGone
+		return nil, notFoundAs(err, ErrCallGone)
 	}
 	t, p, err := e.Policy(ctx, call.TenantID)
 	if err != nil {
@@ -127,11 +130,11 @@ func (e *Engine) loadCall(ctx context.Context, id string) (*callCtx, error) {
 	}
 	u, err := e.Store.UserByID(ctx, call.TenantID, call.UserID)
 	if err != nil {
-		return nil, ErrCallGone
+		return nil, notFoundAs(err, ErrCallGone)
 	}
 	f, err := e.Store.FactorByID(ctx, call.TenantID, call.FactorID)
 	if err != nil {
-		return nil, ErrCallGone
+		return nil, notFoundAs(err, ErrCallGone)
 	}
 	return &callCtx{call: call, t: t, p: p, u: u, f: f, c: Caller{TenantID: call.TenantID, Actor: "phone:" + call.Leg}}, nil
 }
@@ -278,7 +281,7 @@ func (e *Engine) approve(ctx context.Context, cc *callCtx) (Script, error) {
 	if cc.call.Purpose == CallLogin {
 		t, err := e.Store.LoginTxnByID(ctx, cc.call.TenantID, cc.call.TxnID)
 		if err != nil {
-			return Script{}, ErrCallGone
+			return Script{}, notFoundAs(err, ErrCallGone)
 		}
 		txn = t
 	}

@@ -72,7 +72,10 @@ func (e *Engine) BeginContactChange(ctx context.Context, c Caller, txnID, kind, 
 func (e *Engine) ConfirmContactChange(ctx context.Context, c Caller, verificationID, code string, step *Step) (*store.User, error) {
 	now := e.now()
 	ch, err := e.Store.LiveChallenge(ctx, c.TenantID, verificationID, now)
-	if err != nil || (ch.Purpose != store.PurposeVerifyPhone && ch.Purpose != store.PurposeVerifyEmail) {
+	if err != nil {
+		return nil, notFoundAs(err, ErrVerificationGone)
+	}
+	if ch.Purpose != store.PurposeVerifyPhone && ch.Purpose != store.PurposeVerifyEmail {
 		return nil, ErrVerificationGone
 	}
 	t, p, err := e.Policy(ctx, c.TenantID)

@@ -51,7 +51,10 @@ func (e *Engine) finishStep(ctx context.Context, q store.Queries, c Caller, step
 	if step.FinishTxn != "" {
 		c.ApplicationID = PortalApplication
 		txn, err := q.LoginTxnByID(ctx, c.TenantID, step.FinishTxn)
-		if err != nil || txn.Mode != ModePortal || txn.ApplicationID != PortalApplication {
+		if err != nil {
+			return notFoundAs(err, ErrTxnGone)
+		}
+		if txn.Mode != ModePortal || txn.ApplicationID != PortalApplication {
 			return ErrTxnGone
 		}
 		f, err := q.FactorByID(ctx, c.TenantID, factorID)

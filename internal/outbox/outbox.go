@@ -305,12 +305,14 @@ func (w *Worker) attempt(ctx context.Context, row *store.OutboxMessage) error {
 	}
 	fail := func(provider string, cause error, dead bool) error {
 		next := w.Now().Add(Backoff(row.Attempts))
-		if ctx.Err() != nil && !dead {
+		cut := ctx.Err() != nil && !dead
+		if cut {
 			// Cut short by the server stopping, not by the provider: any
-			// worker may try again at once.
+			// worker may try again at once, and the stop does not spend
+			// the message's last attempt.
 			next = w.Now()
 		}
-		if row.Attempts >= w.MaxAttempts {
+		if row.Attempts >= w.MaxAttempts && !cut {
 			dead = true
 		}
 		outcome := "retry"
