@@ -34,9 +34,10 @@ func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string
 //
 // A password-locked login ID is told it is locked once the right password
 // is given (seed 004, Table 1): that reveals nothing the password did not
-// prove. To tell, the guess must be evaluated, so a locked login ID gets at
-// most as many more evaluations as the limit, none of which can succeed;
-// past them nothing is evaluated and every answer is E01 again.
+// prove. To tell, the guess must be evaluated, so a locked login ID gets one
+// more evaluation, which cannot succeed; past it nothing is evaluated and
+// every answer is E01 again. One, not more: each evaluation while locked
+// confirms a password to whoever typed it, which an unlock would then admit.
 func (e *Engine) checkPassword(ctx context.Context, c Caller, p policy.Policy, loginID, pw string) (*store.User, error) {
 	var errs validate.Errors
 	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
@@ -64,7 +65,7 @@ func (e *Engine) checkPassword(ctx context.Context, c Caller, p policy.Policy, l
 		return nil, errors.Join(ErrInvalidCredentials, e.Audit(ctx, e.Store, c, ev))
 	}
 	release := time.Duration(p.LockoutRelease)
-	ch, err := e.Store.ChargePassword(ctx, u.ID, 2*p.PasswordAttempts, release, now)
+	ch, err := e.Store.ChargePassword(ctx, u.ID, p.PasswordAttempts+1, release, now)
 	if err != nil {
 		return nil, err
 	}
