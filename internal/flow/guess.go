@@ -58,7 +58,11 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 				result = a.Wrong(reason)
 			}
 			left := p.MFAAttempts - ch.Failures
-			result = problem.WithAttemptsLeft(result, left)
+			if refused(result) {
+				// Only a wrong answer is told how many remain: a spent run of
+				// tokens (E26) is another matter.
+				result = problem.WithAttemptsLeft(result, left)
+			}
 			if err := e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "failure", Detail: detail("reason", reason, "attempts_left", left)}); err != nil {
 				return err
 			}

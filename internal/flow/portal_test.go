@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/problem"
 
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
@@ -1132,6 +1135,70 @@ func TestPortalStepIsOneTransaction(t *testing.T) {
 		txn, err := e.st.LoginTxnByID(e.ctx, e.tenant.ID, res.Txn.ID)
 		if err != nil || txn.State != store.TxnAllowed || txn.FactorID != en.Factor.ID {
 			t.Fatalf("sign-in %+v %v, want allowed by the new factor", txn, err)
+		}
+	})
+}
+
+// G4: a wrong recovery code for a login ID that exists is answered word for
+// word as for one that does not — no attempts left, no recorded language —
+// whichever front door renders it.
+func TestRecoveryCodeAnswerRevealsNoAccount(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.setPolicy(func(p *policy.Policy) { p.MFAAttempts = 3 })
+		u := e.oobUser("rosalind")
+		if err := e.st.SetUserLocale(e.ctx, e.tenant.ID, u.ID, "es"); err != nil {
+			t.Fatal(err)
+		}
+		pc := e.portal()
+		pc.Lang = ""
+		known := e.eng.ResetPasswordWithCode(e.ctx, pc, "rosalind", "000000", "Another-Pass-99")
+		unknown := e.eng.ResetPasswordWithCode(e.ctx, pc, "nobody", "000000", "Another-Pass-99")
+		for _, lang := range []string{"en", "es"} {
+			a := problem.From(known, problem.Context{Lang: lang})
+			b := problem.From(unknown, problem.Context{Lang: lang})
+			if a.Code != "E44" || a.Message != b.Message || a.Lang != b.Lang {
+				t.Errorf("%s: known %s %q (%s), unknown %s %q (%s): must be the same", lang, a.Code, a.Message, a.Lang, b.Code, b.Message, b.Lang)
+			}
+		}
+	})
+}
+
+// C8, B5: a run of one-time-token logins used up (E26) is not a wrong
+// answer, so it is not told how many attempts remain.
+func TestSpentTokensAreNotToldAttemptsLeft(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.setPolicy(func(p *policy.Policy) { p.MFAAttempts = 3; p.OTAMaxConsecutive = 1 })
+		u := e.oobUser("tomas")
+		e.enrol(u)
+		e.deliver()
+		// Two tokens asked for before either is used: the second comes
+		// after the run is spent.
+		var tokens []string
+		for range 2 {
+			if _, err := e.eng.RequestOneTimeToken(e.ctx, e.app, "tomas", "email"); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range e.deliver() {
+				if tok := tokenRE.FindString(m.Text); tok != "" && !slices.Contains(tokens, tok) {
+					tokens = append(tokens, tok)
+				}
+			}
+		}
+		if len(tokens) != 2 {
+			t.Fatalf("tokens %v", tokens)
+		}
+		if _, err := e.eng.VerifyTransaction(e.ctx, e.app, e.mfaTxn("tomas"), flow.Verification{OneTimeToken: tokens[0]}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.eng.VerifyTransaction(e.ctx, e.app, e.mfaTxn("tomas"), flow.Verification{OneTimeToken: tokens[1]})
+		if !errors.Is(err, flow.ErrOTASpent) {
+			t.Fatalf("a token after the run is spent: %v, want ErrOTASpent", err)
+		}
+		if left, ok := problem.AttemptsLeft(err); ok {
+			t.Errorf("spent tokens told %d attempts left", left)
+		}
+		if msg := problem.From(err, problem.Context{Lang: "en"}).Message; strings.Contains(msg, "attempt") {
+			t.Errorf("E26 speaks of attempts: %q", msg)
 		}
 	})
 }

@@ -131,8 +131,9 @@ func (e *Engine) useRecoveryCode(ctx context.Context, c Caller, purpose, loginID
 		Success: func(ctx context.Context, q store.Queries) error { return apply(q, u) },
 		Wrong:   func(string) error { return ErrWrongVerificationCode },
 	}, nil, nil)
-	if errors.Is(err, ErrMFALocked) {
-		// The same answer as for an unknown login ID (G4); the audit has the lock.
+	if refused(err) || errors.Is(err, ErrMFALocked) {
+		// Word for word the answer to an unknown login ID (G4): no attempts
+		// left, no language of the person, no lock; the audit has them.
 		return nil, ErrWrongVerificationCode
 	}
 	if err != nil {
