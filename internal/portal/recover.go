@@ -241,14 +241,18 @@ func (p *Portal) tokenVerify(rq *request) error {
 	case len(token) != tokenLength || strings.ContainsFunc(token, func(r rune) bool { return !tokenChar(r) }):
 		return rq.renderForm("recover_lost_token", pg, rq.fieldError("token", "invalid_format", "recover.token.format"))
 	}
-	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{OneTimeToken: token})
+	rn, next, err := rq.signedIn()
+	if err != nil {
+		return err
+	}
+	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{OneTimeToken: token, Session: rn.change})
 	if errors.Is(err, flow.ErrWrongToken) {
 		return rq.renderWorded("recover_lost_token", pg, err, "recover.token.wrong")
 	}
 	if err != nil {
 		return rq.verifyFailed("recover_lost_token", pg, err)
 	}
-	return rq.finishSignIn()
+	return rq.enter(rn, next)
 }
 
 func tokenChar(r rune) bool {

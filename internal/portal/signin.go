@@ -125,17 +125,34 @@ func (rq *request) afterPassword(res *flow.Result, d sessionData) error {
 
 // finishSignIn turns a completed second step into a full session.
 func (rq *request) finishSignIn() error {
+	rn, next, err := rq.signedIn()
+	if err != nil {
+		return err
+	}
+	if err := rq.p.Engine.ChangeSession(rq.ctx(), rn.change); err != nil {
+		return err
+	}
+	return rq.enter(rn, next)
+}
+
+// signedIn prepares the full session a second step earns, for the engine
+// to begin in the step's own write transaction, and where to go then.
+func (rq *request) signedIn() (*renewal, string, error) {
 	next := rq.data.Next
 	d := sessionData{Notice: "signin.welcome_back"}
 	if rq.data.Recovery {
 		d.Notice, next = "recover.lost.signed_in", "/account"
 	}
-	if err := rq.startSession(rq.user, store.SessionFull, rq.sess.TxnID, d); err != nil {
-		return err
-	}
 	if next == "" {
 		next = "/account"
 	}
+	rn, err := rq.renew(rq.user, store.SessionFull, rq.sess.TxnID, d)
+	return rn, next, err
+}
+
+// enter makes the session a step began the browser's and goes on.
+func (rq *request) enter(rn *renewal, next string) error {
+	rq.install(rn)
 	rq.redirect(next)
 	return nil
 }
@@ -195,11 +212,16 @@ func (p *Portal) verifyCode(rq *request) error {
 	if err := errs.Err(); err != nil {
 		return rq.renderForm("verify", pg, err)
 	}
-	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{FactorID: rq.form("factor"), Code: code})
+	// The code, the completed sign-in and the full session: one step.
+	rn, next, err := rq.signedIn()
+	if err != nil {
+		return err
+	}
+	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{FactorID: rq.form("factor"), Code: code, Session: rn.change})
 	if err != nil {
 		return rq.verifyFailed("verify", pg, err)
 	}
-	return rq.finishSignIn()
+	return rq.enter(rn, next)
 }
 
 // verifyFailed shows a failed second step; a transaction that is gone
@@ -374,11 +396,15 @@ func (p *Portal) answerQuestions(rq *request) error {
 	for _, q := range qs {
 		answers[q.ID] = rq.r.PostFormValue(q.Field)
 	}
-	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{Answers: answers})
+	rn, next, err := rq.signedIn()
+	if err != nil {
+		return err
+	}
+	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{Answers: answers, Session: rn.change})
 	if err != nil {
 		return rq.verifyFailed("questions", pg, err)
 	}
-	return rq.finishSignIn()
+	return rq.enter(rn, next)
 }
 
 func (p *Portal) signOut(rq *request) error {
