@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -172,6 +174,20 @@ func canManageMFA(status string) error {
 		return ErrAccountExpired
 	}
 	return nil
+}
+
+// lockedErr is the second-factor lockout as the person should hear it: a
+// lock policy releases after a time says when, one only the help desk
+// ends says whom to ask (B6).
+func lockedErr(p policy.Policy) error {
+	release := time.Duration(p.LockoutRelease)
+	switch {
+	case release <= 0:
+		return ErrMFALocked
+	case release <= time.Minute:
+		return problem.Variant(ErrMFALocked, "timed_one")
+	}
+	return problem.Variant(ErrMFALocked, "timed", "minutes", strconv.Itoa(int(release.Round(time.Minute).Minutes())))
 }
 
 // MFALocked reports whether u's second factor is locked now under p: at

@@ -44,7 +44,7 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 			return err
 		}
 		if !ch.Allowed {
-			result, outcome = ErrMFALocked, "locked"
+			result, outcome = lockedErr(p), "locked"
 			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: detail("reason", "mfa_locked")})
 		}
 		ok, reason, err := a.Check(ctx, q)
@@ -69,7 +69,7 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 			if left > 0 {
 				return nil
 			}
-			result, outcome = ErrMFALocked, "lockout"
+			result, outcome = lockedErr(p), "lockout"
 			if err := q.MarkMFALocked(ctx, u.ID, now); err != nil {
 				return err
 			}

@@ -1202,3 +1202,27 @@ func TestSpentTokensAreNotToldAttemptsLeft(t *testing.T) {
 		}
 	})
 }
+
+// B6: a lock that policy releases after a time says when it ends, not
+// that only the help desk can end it; in both languages.
+func TestTimedLockSaysWhenItEnds(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.setPolicy(func(p *policy.Policy) { p.MFAAttempts = 1; p.LockoutRelease = policy.Duration(30 * time.Minute) })
+		u := e.user("tilda")
+		e.enrol(u)
+		_, err := e.eng.Check(e.ctx, e.app, "tilda", "000000")
+		if !errors.Is(err, flow.ErrMFALocked) {
+			t.Fatalf("the wrong code that reaches the limit: %v, want ErrMFALocked", err)
+		}
+		for lang, want := range map[string]string{"en": "ends by itself 30 minutes after it began", "es": "termina automáticamente 30 minutos después"} {
+			if msg := problem.From(err, problem.Context{Lang: lang}).Message; !strings.Contains(msg, want) {
+				t.Errorf("%s: %q, want it to say %q", lang, msg, want)
+			}
+		}
+		e.setPolicy(func(p *policy.Policy) { p.LockoutRelease = 0 })
+		_, err = e.eng.Check(e.ctx, e.app, "tilda", "000000")
+		if msg := problem.From(err, problem.Context{Lang: "en"}).Message; !strings.Contains(msg, "To have it unlocked, contact") {
+			t.Errorf("a lock only the help desk ends: %q", msg)
+		}
+	})
+}

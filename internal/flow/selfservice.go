@@ -79,7 +79,7 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 	}
 	now := e.now()
 	if MFALocked(u, p, now) {
-		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+		return nil, errors.Join(inLanguage(lockedErr(p), c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	factors, err := e.PortalFactors(ctx, p, u)
 	if err != nil {

@@ -84,7 +84,7 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
 	}
 	if MFALocked(u, p, now) {
-		return nil, errors.Join(inLanguage(ErrMFALocked, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+		return nil, errors.Join(inLanguage(lockedErr(p), c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
 	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "trusted_device", "device": device})
@@ -210,7 +210,7 @@ func (pt *pending) notLocked(ctx context.Context, e *Engine, c Caller) error {
 	if !MFALocked(pt.user, pt.policy, e.now()) {
 		return nil
 	}
-	return errors.Join(inLanguage(ErrMFALocked, c, pt.user), e.Audit(ctx, e.Store, c, Event{UserID: pt.user.ID, Event: "challenge.sent", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
+	return errors.Join(inLanguage(lockedErr(pt.policy), c, pt.user), e.Audit(ctx, e.Store, c, Event{UserID: pt.user.ID, Event: "challenge.sent", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 }
 
 // Verification is what a person submits to complete a transaction.

@@ -57,7 +57,7 @@ func placeholders(s string) []string {
 // knownPlaceholders are the values From and FieldMessage fill in.
 var knownPlaceholders = map[string]bool{
 	"{help_desk}": true, "{n}": true, "{name}": true, "{means}": true, "{last4}": true, "{to}": true,
-	"{offset}": true, "{field}": true, "{type}": true, "{limit}": true, "{message}": true,
+	"{offset}": true, "{field}": true, "{type}": true, "{limit}": true, "{message}": true, "{minutes}": true,
 }
 
 // TestEveryLanguageSaysEverything checks that each text, and each field
