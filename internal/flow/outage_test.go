@@ -11,7 +11,7 @@ import (
 	"github.com/countersign/countersign/internal/store"
 )
 
-// down is a real store whose reads of challenges and calls fail as an errOutage
+// down is a real store whose reads of challenges and calls fail as an outage
 // makes them fail.
 type down struct{ store.Store }
 
