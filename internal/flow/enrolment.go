@@ -132,7 +132,7 @@ func (e *Engine) SetSecurityAnswers(ctx context.Context, c Caller, txnID string,
 // SecurityQuestions returns the ids of the questions the user answered, in
 // the order they chose them; none when they have not.
 func (e *Engine) SecurityQuestions(ctx context.Context, userID string) ([]string, error) {
-	f, err := e.factorOfKind(ctx, userID, FactorQuestions)
+	f, err := e.FactorOfKind(ctx, userID, FactorQuestions)
 	if err != nil || f == nil {
 		return nil, err
 	}

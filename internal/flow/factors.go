@@ -121,8 +121,8 @@ func verifier(f *store.Factor) (factor.Verifier, error) {
 	return v, nil
 }
 
-// factorOfKind returns the user's active factor of a kind, or nil.
-func (e *Engine) factorOfKind(ctx context.Context, userID, kind string) (*store.Factor, error) {
+// FactorOfKind returns the user's active factor of a kind, or nil.
+func (e *Engine) FactorOfKind(ctx context.Context, userID, kind string) (*store.Factor, error) {
 	all, err := e.Store.ActiveFactors(ctx, userID)
 	if err != nil {
 		return nil, err

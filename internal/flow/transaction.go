@@ -256,7 +256,7 @@ func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, 
 		if txn.Mode != ModePortal {
 			return nil, ErrFactorNotAllowed
 		}
-		f, ferr := e.factorOfKind(ctx, u.ID, FactorQuestions)
+		f, ferr := e.FactorOfKind(ctx, u.ID, FactorQuestions)
 		if ferr != nil {
 			return nil, ferr
 		}

@@ -148,16 +148,7 @@ func (rq *request) enrolView(step int) *enrolView {
 
 // enrolActive returns the person's active factor of kind, if any.
 func (rq *request) enrolActive(kind string) (*store.Factor, error) {
-	all, err := rq.p.Engine.Factors(rq.ctx(), rq.user.ID)
-	if err != nil {
-		return nil, err
-	}
-	for i := range all {
-		if all[i].Kind == kind {
-			return &all[i], nil
-		}
-	}
-	return nil, nil
+	return rq.p.Engine.FactorOfKind(rq.ctx(), rq.user.ID, kind)
 }
 
 // enrolFields words the engine's field errors from the catalogue

@@ -355,9 +355,4 @@ func (rq *request) formLimit(form string) error {
 	return nil
 }
 
-func (p *Portal) now() time.Time {
-	if p.Engine.Now != nil {
-		return p.Engine.Now()
-	}
-	return time.Now()
-}
+func (p *Portal) now() time.Time { return p.Engine.CurrentTime() }

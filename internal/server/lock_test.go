@@ -4,24 +4,51 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// The countersign binary, built once for every test of the package that
+// runs real server processes.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		_ = os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "countersign")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/countersign").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	binary.once.Do(func() {
+		if binary.dir, binary.err = os.MkdirTemp("", "countersign-bin-"); binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "countersign")
+		if out, err := exec.Command("go", "build", "-o", binary.path, "../../cmd/countersign").CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatalf("build: %v", binary.err)
 	}
-	return bin
+	return binary.path
 }
 
 func freeAddr(t *testing.T) string {

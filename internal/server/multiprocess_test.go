@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,11 +24,7 @@ import (
 // PostgreSQL give exactly the single-server guarantees.
 func TestTwoServersShareOnePostgres(t *testing.T) {
 	dbURL := pgtest.URL(t)
-	bin := filepath.Join(t.TempDir(), "countersign")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/countersign")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	baseEnv := append(os.Environ(),

@@ -116,15 +116,6 @@ type process struct {
 	err    error // the exit status, once exited is closed
 }
 
-func buildCountersign(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "countersign")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/countersign").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // newCluster prepares a database (PostgreSQL at dbURL, or SQLite when it is
 // empty) with a tenant whose SMS goes to the webhook at hookURL.
 func newCluster(t *testing.T, bin, dbURL, hookURL string) *cluster {
@@ -336,7 +327,7 @@ func until(t *testing.T, what string, limit time.Duration, cond func() bool) {
 // server. Before each stop, the first server holds the whole queue in a batch
 // and is in the middle of a slow provider call.
 func TestNoStrandedMessage(t *testing.T) {
-	bin := buildCountersign(t)
+	bin := buildBinary(t)
 	const messages = 12
 	type bound struct {
 		sig  syscall.Signal
@@ -416,7 +407,7 @@ func TestNoStrandedMessage(t *testing.T) {
 // with the transaction's state, and the server exits 0 at once instead of
 // cutting the poll with a closed database.
 func TestShutdownAnswersLongPoll(t *testing.T) {
-	bin := buildCountersign(t)
+	bin := buildBinary(t)
 	_, hookURL := newHook(t)
 	c := newCluster(t, bin, "", hookURL)
 	p := c.start()
