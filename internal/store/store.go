@@ -592,6 +592,7 @@ type Queries interface {
 	VoiceCalls
 	PortalSessions
 	SupportRequests
+	OIDC
 }
 
 // Store is a database.
