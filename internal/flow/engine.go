@@ -38,6 +38,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	policies map[string]cachedPolicy
+	signers  map[string]cachedSigner
 }
 
 type cachedPolicy struct {

@@ -49,12 +49,15 @@ func (e *Engine) finishStep(ctx context.Context, q store.Queries, c Caller, step
 		return nil
 	}
 	if step.FinishTxn != "" {
-		c.ApplicationID = PortalApplication
 		txn, err := q.LoginTxnByID(ctx, c.TenantID, step.FinishTxn)
 		if err != nil {
 			return notFoundAs(err, ErrTxnGone)
 		}
-		if txn.Mode != ModePortal || txn.ApplicationID != PortalApplication {
+		// A portal sign-in, or an application's sign-in on the hosted login
+		// that sent a person with no factor through enrolment (X2).
+		portal := txn.Mode == ModePortal && txn.ApplicationID == PortalApplication
+		app := txn.Mode == ModePassword && txn.ApplicationID == c.ApplicationID && c.ApplicationID != PortalApplication && c.ApplicationID != ""
+		if !portal && !app {
 			return ErrTxnGone
 		}
 		f, err := q.FactorByID(ctx, c.TenantID, factorID)
@@ -64,6 +67,11 @@ func (e *Engine) finishStep(ctx context.Context, q store.Queries, c Caller, step
 		if f.UserID != txn.UserID || f.State != store.FactorActive || f.ConfirmedAt == nil || f.ConfirmedAt.Before(txn.CreatedAt) {
 			return ErrEnrolmentGone
 		}
+		if app && !opensApplications(*f) {
+			// Security questions open the portal only (A8): the
+			// application's sign-in waits for a factor that opens it.
+			return e.changeSession(ctx, q, step.Session)
+		}
 		done, err := q.CompleteLoginTxn(ctx, txn.ID, store.TxnAllowed, f.ID, e.now())
 		if err != nil {
 			return err
@@ -71,7 +79,11 @@ func (e *Engine) finishStep(ctx context.Context, q store.Queries, c Caller, step
 		if !done {
 			return ErrTxnGone
 		}
-		if err := e.Audit(ctx, q, c, Event{UserID: txn.UserID, Event: "portal.sign_in", Outcome: "success", Detail: map[string]any{"step": "enrolled", "factor": f.ID, "txn": txn.ID}}); err != nil {
+		event := "portal.sign_in"
+		if app {
+			event = "login"
+		}
+		if err := e.Audit(ctx, q, c, Event{UserID: txn.UserID, Event: event, Outcome: "success", Detail: map[string]any{"step": "enrolled", "factor": f.ID, "txn": txn.ID}}); err != nil {
 			return err
 		}
 	}

@@ -26,7 +26,7 @@ func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string
 	if err := statusErr(u.Status); err != nil {
 		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
-	return e.afterPrimary(ctx, c, t, p, u, ModePassword)
+	return e.afterPrimary(ctx, c, t, p, u, ModePassword, false)
 }
 
 // checkPassword proves a login ID and password: the guess is charged before

@@ -39,5 +39,11 @@ type Store interface {
 	TenantBySlug(ctx context.Context, slug string) (*store.Tenant, error)
 	UsersByPhone(ctx context.Context, tenantID, phone string, limit int) ([]store.User, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	ListOIDCKeys(ctx context.Context, tenantID string) ([]store.OIDCKey, error)
+	OIDCClientByID(ctx context.Context, tenantID, id string) (*store.OIDCClient, error)
+	ListOIDCClients(ctx context.Context, tenantID string) ([]store.OIDCClient, error)
+	OIDCAuthRequestByID(ctx context.Context, tenantID, id string) (*store.OIDCAuthRequest, error)
+	OIDCTokenByID(ctx context.Context, tenantID, id string) (*store.OIDCToken, error)
+	OIDCRefreshByHash(ctx context.Context, tenantID string, hash []byte) (*store.OIDCToken, error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

@@ -47,7 +47,7 @@ func (e *Engine) BeginMFA(ctx context.Context, c Caller, loginID string) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	return e.afterPrimary(ctx, c, t, p, u, ModeMFAOnly)
+	return e.afterPrimary(ctx, c, t, p, u, ModeMFAOnly, false)
 }
 
 func (e *Engine) namedUser(ctx context.Context, c Caller, loginID string) (*store.Tenant, policy.Policy, *store.User, error) {
@@ -74,19 +74,22 @@ func (e *Engine) namedUser(ctx context.Context, c Caller, loginID string) (*stor
 }
 
 // afterPrimary decides what a user whose first step succeeded needs next.
-func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, mode string) (*Result, error) {
+//
+// mustMFA (an application asked for acr "mfa") asks for the second factor
+// even where policy does not, and does not take a remembered device instead.
+func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, mode string, mustMFA bool) (*Result, error) {
 	now := e.now()
 	txn := &store.LoginTxn{
 		ID: store.NewID("txn"), TenantID: t.ID, UserID: u.ID, ApplicationID: c.ApplicationID,
 		Mode: mode, State: store.TxnPending, IP: c.IP, CreatedAt: now, ExpiresAt: now.Add(time.Duration(p.TransactionTTL)),
 	}
-	if !p.RequiresMFA(u.Groups) {
+	if !mustMFA && !p.RequiresMFA(u.Groups) {
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
 	}
 	if MFALocked(u, p, now) {
 		return nil, errors.Join(inLanguage(lockedErr(p), c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "mfa_locked"}}))
 	}
-	if device, ok := e.trustedDevice(ctx, c, p, u); ok {
+	if device, ok := e.trustedDevice(ctx, c, p, u); ok && !mustMFA {
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "trusted_device", "device": device})
 	}
 	factors, err := e.usableFactors(ctx, p, u)
@@ -292,7 +295,7 @@ func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Re
 		return nil, err
 	}
 	if !p.RequiresMFA(u.Groups) {
-		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly)
+		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly, false)
 	}
 	f, err := e.pickFactor(ctx, p, u, "")
 	if err != nil {

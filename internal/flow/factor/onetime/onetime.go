@@ -60,7 +60,7 @@ func (Token) Verify(ctx context.Context, env factor.Env, _ *store.Factor, r fact
 	u, p := env.User, env.Policy
 	hash := factor.CodeHash(env.Keys, u.ID, store.PurposeOTA, factor.NormalizeToken(r.Code))
 	return factor.Attempt{
-		Kind: Kind, Detail: map[string]any{},
+		Kind: Kind, Detail: map[string]any{"factor": Kind},
 		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
 			var t tokens = q
 			ch, err := t.ConsumeChallenge(ctx, u.ID, store.PurposeOTA, hash, env.Now)
