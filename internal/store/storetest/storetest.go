@@ -93,6 +93,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DisableInactiveUsers", testDisableInactiveUsers},
 		{"DisableInactiveUsersLimit", testDisableInactiveUsersLimit},
 		{"DisableInactiveUsersConcurrent", testDisableInactiveUsersConcurrent},
+		{"OIDCKeys", testOIDCKeys},
+		{"OIDCClients", testOIDCClients},
+		{"OIDCDeleteClient", testOIDCDeleteClient},
+		{"OIDCAuthRequest", testOIDCAuthRequest},
+		{"OIDCCodeExpired", testOIDCCodeExpired},
+		{"OIDCCodeConcurrent", testOIDCCodeConcurrent},
+		{"OIDCTokens", testOIDCTokens},
+		{"OIDCRefreshConcurrent", testOIDCRefreshConcurrent},
+		{"OIDCRevoke", testOIDCRevoke},
+		{"OIDCDeleteBefore", testOIDCDeleteBefore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
