@@ -2,11 +2,14 @@ package flow
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/flow/factor/onetime"
@@ -564,4 +567,38 @@ func (e *Engine) CleanSignOn(ctx context.Context) (int, error) {
 		return err
 	})
 	return total, err
+}
+
+// SealLogout makes the token that carries a validated post-logout
+// address from the logout endpoint to the hosted login's sign-out page,
+// which ends the browser's session there (where its cookie is) and goes on.
+// It is worth nothing after five minutes or for any other address.
+func (e *Engine) SealLogout(tenantID, redirect string) string {
+	exp := strconv.FormatInt(e.now().Add(5*time.Minute).Unix(), 10)
+	payload := base64.RawURLEncoding.EncodeToString([]byte(exp + "\x00" + redirect))
+	mac := e.Keys.MAC("oidc-logout", []byte(tenantID+"\x00"+payload))
+	return payload + "." + base64.RawURLEncoding.EncodeToString(mac)
+}
+
+// OpenLogout returns the address a SealLogout token carries ("" for none),
+// or false for a token that is not the tenant's, altered or expired.
+func (e *Engine) OpenLogout(tenantID, token string) (string, bool) {
+	payload, sig, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 8<<10 {
+		return "", false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(mac, e.Keys.MAC("oidc-logout", []byte(tenantID+"\x00"+payload))) {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return "", false
+	}
+	exp, redirect, ok := strings.Cut(string(raw), "\x00")
+	n, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || err != nil || e.now().Unix() > n {
+		return "", false
+	}
+	return redirect, true
 }

@@ -21,8 +21,8 @@ type client struct {
 
 var _ op.Client = (*client)(nil)
 
-func (c *client) GetID() string                  { return c.cl.ID }
-func (c *client) RedirectURIs() []string         { return c.cl.RedirectURIs }
+func (c *client) GetID() string                    { return c.cl.ID }
+func (c *client) RedirectURIs() []string           { return c.cl.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return c.cl.PostLogoutURIs }
 
 // ApplicationType: a confidential client is a web application; a public
@@ -42,7 +42,9 @@ func (c *client) AuthMethod() oidc.AuthMethod {
 	return oidc.AuthMethodBasic
 }
 
-func (c *client) ResponseTypes() []oidc.ResponseType { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 
 func (c *client) GrantTypes() []oidc.GrantType {
 	g := []oidc.GrantType{oidc.GrantTypeCode}
@@ -55,8 +57,8 @@ func (c *client) GrantTypes() []oidc.GrantType {
 func (c *client) LoginURL(id string) string { return c.login + "?request=" + url.QueryEscape(id) }
 
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
-func (c *client) IDTokenLifetime() time.Duration     { return c.cl.IDTokenTTL }
-func (c *client) DevMode() bool                      { return false }
+func (c *client) IDTokenLifetime() time.Duration      { return c.cl.IDTokenTTL }
+func (c *client) DevMode() bool                       { return false }
 
 func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }

@@ -27,14 +27,14 @@ type storage struct {
 }
 
 var (
-	_ op.Storage                         = (*storage)(nil)
-	_ op.CanSetUserinfoFromRequest       = (*storage)(nil)
-	_ op.CanTerminateSessionFromRequest  = (*storage)(nil)
-	_ op.AuthRequest                     = (*authRequest)(nil)
-	_ op.RefreshTokenRequest             = (*refreshRequest)(nil)
-	_ op.SigningKey                      = signingKey{}
-	_ op.Key                             = publicKey{}
-	_ op.CanGetPrivateClaimsFromRequest  = (*storage)(nil)
+	_ op.Storage                                       = (*storage)(nil)
+	_ op.CanSetUserinfoFromRequest                     = (*storage)(nil)
+	_ op.CanTerminateSessionFromRequest                = (*storage)(nil)
+	_ op.AuthRequest                                   = (*authRequest)(nil)
+	_ op.RefreshTokenRequest                           = (*refreshRequest)(nil)
+	_ op.SigningKey                                    = signingKey{}
+	_ op.Key                                           = publicKey{}
+	_ op.CanGetPrivateClaimsFromRequest                = (*storage)(nil)
 	_ interface{ GetResponseMode() oidc.ResponseMode } = (*authRequest)(nil)
 )
 
@@ -55,7 +55,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("unknown client")
 	}
 	if req.ResponseType != oidc.ResponseTypeCode {
-		return nil, oidc.ErrUnsupportedResponseType().WithDescription("only the authorization code flow (response_type=code) is offered")
+		return nil, oidc.ErrInvalidRequest().WithDescription("only the authorization code flow (response_type=code) is offered")
 	}
 	switch {
 	case req.CodeChallenge == "" && cl.SecretHash == nil:
@@ -232,9 +232,11 @@ func (s *storage) GetRefreshTokenInfo(_ context.Context, _ string, token string)
 
 type signingKey struct{ k *flow.SigningKey }
 
-func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.SignatureAlgorithm(k.k.Alg) }
-func (k signingKey) Key() any                                    { return k.k.Private }
-func (k signingKey) ID() string                                  { return k.k.ID }
+func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm {
+	return jose.SignatureAlgorithm(k.k.Alg)
+}
+func (k signingKey) Key() any   { return k.k.Private }
+func (k signingKey) ID() string { return k.k.ID }
 
 type publicKey struct{ k flow.SigningKey }
 
@@ -418,24 +420,28 @@ func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge {
 	}
 	return &oidc.CodeChallenge{Challenge: a.so.Req.CodeChallenge, Method: oidc.CodeChallengeMethod(a.so.Req.CodeChallengeMethod)}
 }
-func (a *authRequest) GetNonce() string                   { return a.so.Req.Nonce }
-func (a *authRequest) GetRedirectURI() string             { return a.so.Req.RedirectURI }
-func (a *authRequest) GetResponseType() oidc.ResponseType { return oidc.ResponseType(a.so.Req.ResponseType) }
-func (a *authRequest) GetResponseMode() oidc.ResponseMode { return oidc.ResponseMode(a.so.Req.ResponseMode) }
-func (a *authRequest) GetScopes() []string                { return a.so.Req.Scopes }
-func (a *authRequest) GetState() string                   { return a.so.Req.State }
-func (a *authRequest) GetSubject() string                 { return a.so.UserID }
-func (a *authRequest) Done() bool                         { return a.so.DoneAt != nil && a.so.UserID != "" }
+func (a *authRequest) GetNonce() string       { return a.so.Req.Nonce }
+func (a *authRequest) GetRedirectURI() string { return a.so.Req.RedirectURI }
+func (a *authRequest) GetResponseType() oidc.ResponseType {
+	return oidc.ResponseType(a.so.Req.ResponseType)
+}
+func (a *authRequest) GetResponseMode() oidc.ResponseMode {
+	return oidc.ResponseMode(a.so.Req.ResponseMode)
+}
+func (a *authRequest) GetScopes() []string { return a.so.Req.Scopes }
+func (a *authRequest) GetState() string    { return a.so.Req.State }
+func (a *authRequest) GetSubject() string  { return a.so.UserID }
+func (a *authRequest) Done() bool          { return a.so.DoneAt != nil && a.so.UserID != "" }
 
 type refreshRequest struct {
 	t      *store.OIDCToken
 	scopes []string
 }
 
-func (r *refreshRequest) GetAMR() []string         { return r.t.AMR }
-func (r *refreshRequest) GetAudience() []string    { return []string{r.t.ClientID} }
-func (r *refreshRequest) GetAuthTime() time.Time   { return r.t.AuthTime }
-func (r *refreshRequest) GetClientID() string      { return r.t.ClientID }
-func (r *refreshRequest) GetScopes() []string      { return r.scopes }
-func (r *refreshRequest) GetSubject() string       { return r.t.UserID }
+func (r *refreshRequest) GetAMR() []string            { return r.t.AMR }
+func (r *refreshRequest) GetAudience() []string       { return []string{r.t.ClientID} }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.t.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.t.ClientID }
+func (r *refreshRequest) GetScopes() []string         { return r.scopes }
+func (r *refreshRequest) GetSubject() string          { return r.t.UserID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
