@@ -86,6 +86,9 @@ type enrolSlot struct {
 type enrolView struct {
 	Steps  []enrolStep // only in the wizard
 	Wizard bool
+	// Continue: the enrolment began on an application's sign-in, which
+	// the welcome page goes on to.
+	Continue bool
 	Change bool // replacing or changing a method the person has
 
 	// The method choice, and the methods on the welcome page.
@@ -215,10 +218,10 @@ func (rq *request) enrolAgain(reason string) error {
 // authenticated before it, this one included unless renewed.
 func (rq *request) enrolStep(notice string) (*flow.Step, *renewal, error) {
 	step := &flow.Step{}
-	d := sessionData{Notice: notice}
+	d := sessionData{Notice: notice, App: rq.data.App, SignOn: rq.data.SignOn}
 	if rq.sess.Level == store.SessionEnrol {
 		step.FinishTxn = rq.sess.TxnID
-		d = sessionData{Wizard: true}
+		d = sessionData{Wizard: true, App: rq.data.App, SignOn: rq.data.SignOn}
 	}
 	rn, err := rq.renew(rq.user, store.SessionFull, rq.sess.TxnID, d)
 	if err != nil {
@@ -839,5 +842,7 @@ func (p *Portal) enrolWelcome(rq *request) error {
 			return err
 		}
 	}
+	// Enrolled on the way to an application (X2): go on to it from here.
+	v.Continue = rq.data.SignOn != ""
 	return rq.renderForm("welcome", &Page{Title: "welcome.title", Data: v}, nil)
 }

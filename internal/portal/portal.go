@@ -33,6 +33,9 @@ type Portal struct {
 	// Secure marks cookies Secure and sends HSTS; set when people reach the
 	// portal over https.
 	Secure bool
+	// Base is the server's public address without a trailing slash; the
+	// hosted login names its issuer with it.
+	Base string
 
 	langs []*language // the first is the default
 	match lang.Matcher
@@ -132,6 +135,7 @@ func (p *Portal) routes() []route {
 	add("POST", "/language", public, p.setLanguage)
 	add("GET", "/{rest...}", public, p.notFound)
 	p.signInRoutes(add)
+	p.hostedRoutes(add)
 	p.accountRoutes(add)
 	p.enrolRoutes(add)
 	p.recoveryRoutes(add)
@@ -186,6 +190,11 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 		if err := rq.loadSession(); err != nil {
 			p.fail(rq, err)
 			return
+		}
+		if rq.data.App != "" {
+			// The session's login transaction is an application's sign-in
+			// on the hosted login: its steps are that application's.
+			rq.caller.ApplicationID = rq.data.App
 		}
 		if err := rq.useLanguage(); err != nil {
 			p.fail(rq, err)

@@ -40,6 +40,12 @@ type sessionData struct {
 	Recovery bool `json:"recovery,omitempty"`
 	// Next is where to go after signing in again.
 	Next string `json:"next,omitempty"`
+	// App is the application whose sign-in the session's login transaction
+	// is (hosted login, X2); empty for the portal's own sign-in.
+	App string `json:"app,omitempty"`
+	// SignOn is the application's authorization request waiting for this
+	// sign-in to finish.
+	SignOn string `json:"sign_on,omitempty"`
 	// Notice is a catalogue key shown once on the next page.
 	Notice string `json:"notice,omitempty"`
 }

@@ -139,9 +139,13 @@ func (rq *request) finishSignIn() error {
 // to begin in the step's own write transaction, and where to go then.
 func (rq *request) signedIn() (*renewal, string, error) {
 	next := rq.data.Next
-	d := sessionData{Notice: "signin.welcome_back"}
+	d := sessionData{Notice: "signin.welcome_back", App: rq.data.App, SignOn: rq.data.SignOn}
 	if rq.data.Recovery {
 		d.Notice, next = "recover.lost.signed_in", "/account"
+	}
+	if d.SignOn != "" {
+		// An application's sign-in goes back to the application.
+		d.Notice, next = "", "/login/continue"
 	}
 	if next == "" {
 		next = "/account"
@@ -164,6 +168,8 @@ type factorOption struct {
 }
 
 type verifyData struct {
+	// Remember offers "remember this device" (B4) on an application's sign-in.
+	Remember   bool
 	Options    []factorOption
 	SentTo     string
 	SentFactor string
@@ -175,10 +181,12 @@ func (rq *request) factorOptions() (*verifyData, error) {
 	if err != nil {
 		return nil, err
 	}
-	vd := &verifyData{SentTo: rq.data.SentTo, SentFactor: rq.data.SentFactor}
+	vd := &verifyData{SentTo: rq.data.SentTo, SentFactor: rq.data.SentFactor, Remember: rq.data.App != "" && rq.policy.TrustedDeviceTTL > 0}
 	for _, f := range factors {
 		if f.Kind == flow.FactorQuestions {
-			vd.Questions = true
+			// Security questions open the portal only, never an
+			// application (A8).
+			vd.Questions = rq.data.App == ""
 			continue
 		}
 		o := factorOption{ID: f.ID, Kind: f.Kind}
@@ -217,10 +225,12 @@ func (p *Portal) verifyCode(rq *request) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{FactorID: rq.form("factor"), Code: code, Session: rn.change})
+	res, err := p.Engine.VerifyTransaction(rq.ctx(), rq.caller, rq.sess.TxnID, flow.Verification{FactorID: rq.form("factor"), Code: code, Session: rn.change,
+		RememberDevice: rq.rememberDevice(), DeviceLabel: storableHeader(rq.r.UserAgent(), 100)})
 	if err != nil {
 		return rq.verifyFailed("verify", pg, err)
 	}
+	rq.keepDevice(res.TrustedDeviceToken)
 	return rq.enter(rn, next)
 }
 

@@ -68,6 +68,7 @@ var catalogue = []Entry{
 	{Code: "E43", Name: "password_locked", Status: 423},
 	{Code: "E44", Name: "wrong_verification_code", Status: 401},
 	{Code: "E45", Name: "temporarily_unavailable", Status: 503, RetryAfter: 5},
+	{Code: "E46", Name: "sign_on_gone", Status: 400},
 	{Code: "E99", Name: "internal", Status: 500},
 }
 
