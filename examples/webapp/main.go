@@ -44,6 +44,9 @@ func main() {
 	if *clientID == "" {
 		log.Fatal("webapp: -client-id (or WEBAPP_CLIENT_ID) is required; see examples/webapp/README.md")
 	}
+	if u, err := url.Parse(*redirect); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		log.Fatalf("webapp: -redirect %q must be an absolute http or https URL", *redirect)
+	}
 
 	// Discovery: read {issuer}/.well-known/openid-configuration. Retry for a
 	// few seconds so that the application can start alongside the server.
@@ -116,7 +119,10 @@ type pending struct {
 }
 
 func newApp(oauth oauth2.Config, verifier *oidc.IDTokenVerifier, endSession string) *app {
-	u, _ := url.Parse(oauth.RedirectURL)
+	u, err := url.Parse(oauth.RedirectURL)
+	if err != nil {
+		u = &url.URL{} // main checks -redirect; this keeps a bad one from panicking
+	}
 	return &app{oauth: oauth, verifier: verifier, endSession: endSession,
 		postLogout: u.Scheme + "://" + u.Host + "/", secure: u.Scheme == "https", sessions: map[string]*session{}}
 }
@@ -262,7 +268,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) fail(w http.ResponseWriter, status int, msg, detail string) {
-	log.Printf("webapp: %s %s", msg, detail)
+	log.Printf("webapp: %s %q", msg, detail) // %q: detail may come from the query string
 	render(w, status, page{Title: "Sign-in problem", Error: msg, Detail: detail})
 }
 
