@@ -28,6 +28,9 @@ type loginResponse struct {
 	User               userRef     `json:"user"`
 	Factors            []factorRef `json:"factors,omitempty"`
 	Message            string      `json:"message,omitempty"`
+	// PortalURL, with enrolment_required, is the tenant's self-service
+	// portal, where the person can set up a second factor.
+	PortalURL string `json:"portal_url,omitempty"`
 }
 
 // resultBody shows a login step's result; the message of a person who must
@@ -62,11 +65,15 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, c *caller) func(*fl
 
 func (a *API) writeResult(w http.ResponseWriter, r *http.Request, c *caller, res *flow.Result) {
 	var pctx problem.Context
+	var portal string
 	if res.Status == flow.EnrolmentRequired {
 		pctx = a.problemContext(r, c)
 		w.Header().Set("Content-Language", problem.Match(pctx.Lang))
+		portal = a.portalURL(r, c)
 	}
-	writeJSON(w, http.StatusOK, resultBody(res, pctx))
+	body := resultBody(res, pctx)
+	body.PortalURL = portal
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request, c *caller) error {

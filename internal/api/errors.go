@@ -49,6 +49,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, c *caller, err 
 	w.Header().Set("Content-Language", pe.Lang)
 	detail := toErrorDetail(pe)
 	detail.RequestID = id
+	if pe.Code == "E06" {
+		// The person has no second factor: say where to set one up.
+		detail.PortalURL = a.portalURL(r, c)
+	}
 	writeJSON(w, pe.Status, errorBody{Error: detail})
 	return pe.Status
 }
@@ -64,6 +68,9 @@ type errorDetail struct {
 	Fields  validate.Errors `json:"fields,omitempty"`
 	// RequestID names the request's log line, for people to quote.
 	RequestID string `json:"request_id,omitempty"`
+	// PortalURL, with E06, is the tenant's self-service portal, where the
+	// person can register a second factor.
+	PortalURL string `json:"portal_url,omitempty"`
 }
 
 func toErrorDetail(pe *problem.Problem) errorDetail {

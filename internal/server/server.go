@@ -39,6 +39,8 @@ type Server struct {
 	Log       *slog.Logger
 	// DevBox is the development provider's mailbox, when one is configured.
 	DevBox *devbox.Box
+	// devPage is whether DevBox's page is served, at /dev/outbox.
+	devPage bool
 
 	lock            *os.File // the SQLite data directory's, nil on PostgreSQL
 	route           outbox.Route
@@ -145,7 +147,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.DevBox != nil && devPageEnabled(cfg) {
 		s.DevBox.Phone = &devPhone{engine: s.Engine}
 		mux.Handle("/dev/", s.DevBox.Handler())
+		s.devPage = true
 	}
+	mux.HandleFunc("GET /{$}", s.home)
 	s.Handler = withRequest(log, fromTrustedProxy(proxies), securityHeaders(mux))
 	return s, nil
 }
@@ -255,6 +259,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
 	s.Log.Info("countersign listening", "addr", ln.Addr().String(), "database", s.Store.Dialect())
+	s.logReady(ln.Addr().String())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
