@@ -174,7 +174,9 @@ func newClientSecret() (string, error) {
 	return "css_" + base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
-func (e *Engine) secretHash(secret string) []byte { return e.Keys.MAC("oidc-client-secret", []byte(secret)) }
+func (e *Engine) secretHash(secret string) []byte {
+	return e.Keys.MAC("oidc-client-secret", []byte(secret))
+}
 
 // RegisterClient registers an application with the caller's tenant and
 // returns its secret (empty for a public client), shown this once.

@@ -256,7 +256,7 @@ var amrOf = map[string]string{
 	policy.FactorSMS:   "sms",
 	policy.FactorEmail: "email",
 	policy.FactorVoice: "tel",
-	onetime.Kind: "otp",
+	onetime.Kind:       "otp",
 }
 
 // RefuseSignOn ends an authorization request that cannot be answered

@@ -89,7 +89,7 @@ type enrolView struct {
 	// Continue: the enrolment began on an application's sign-in, which
 	// the welcome page goes on to.
 	Continue bool
-	Change bool // replacing or changing a method the person has
+	Change   bool // replacing or changing a method the person has
 
 	// The method choice, and the methods on the welcome page.
 	Methods []enrolMethod

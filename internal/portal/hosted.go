@@ -259,3 +259,24 @@ func (rq *request) keepDevice(token string) {
 	http.SetCookie(rq.w, &http.Cookie{Name: rq.p.deviceCookie(), Value: token, Path: "/portal/" + rq.tenant.Slug + "/",
 		HttpOnly: true, Secure: rq.p.Secure, SameSite: http.SameSiteLaxMode, MaxAge: int(time.Duration(rq.policy.TrustedDeviceTTL).Seconds())})
 }
+
+// SignOnError shows a refusal of the OpenID Connect provider that must not
+// redirect (an unknown client or redirect URI, a bad sign-out link) as a
+// page in the portal's look and the person's language.
+func (p *Portal) SignOnError(w http.ResponseWriter, r *http.Request, slug string, status int, cause error) {
+	p.headers(w)
+	l := p.language(r)
+	rq := &request{w: w, r: r, p: p, lang: l, text: l.text, status: status}
+	t, err := p.Engine.TenantBySlug(r.Context(), slug)
+	if err != nil {
+		rq.status = http.StatusNotFound
+		rq.render("notfound", &Page{Title: "notfound.title"})
+		return
+	}
+	rq.tenant = t
+	if _, pol, err := p.Engine.Policy(r.Context(), t.ID); err == nil {
+		rq.policy = pol
+	}
+	p.Log.Info("hosted login refused a request", "reason", cause)
+	rq.render("signon_error", &Page{Title: "signon_error.title", Data: cause.Error()})
+}

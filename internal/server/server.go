@@ -19,6 +19,7 @@ import (
 	"github.com/countersign/countersign/internal/delivery/devbox"
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/oidc"
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/portal"
@@ -41,6 +42,8 @@ type Server struct {
 	DevBox *devbox.Box
 	// devPage is whether DevBox's page is served, at /dev/outbox.
 	devPage bool
+	portal  *portal.Portal
+	oidc    *oidc.Provider
 
 	lock            *os.File // the SQLite data directory's, nil on PostgreSQL
 	route           outbox.Route
@@ -143,7 +146,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
+	pt.Base = PublicBase(cfg)
 	pt.Register(mux)
+	op, err := oidc.New(s.Engine, PublicBase(cfg), log, clientIP(proxies))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	op.ErrorPage = pt.SignOnError
+	op.Register(mux)
+	s.portal, s.oidc = pt, op
 	if s.DevBox != nil && devPageEnabled(cfg) {
 		s.DevBox.Phone = &devPhone{engine: s.Engine}
 		mux.Handle("/dev/", s.DevBox.Handler())
@@ -257,6 +269,12 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	if s.Config.PublicURL == "" && s.oidc != nil {
+		// Without public_url the issuer is the address actually bound (a
+		// port chosen by the system included), fixed before any request.
+		base := "http://" + ln.Addr().String()
+		s.oidc.Base, s.portal.Base = base, base
 	}
 	s.Log.Info("countersign listening", "addr", ln.Addr().String(), "database", s.Store.Dialect())
 	s.logReady(ln.Addr().String())
