@@ -38,8 +38,10 @@ type testServer struct {
 
 func start(t *testing.T, mutate func(c *config.Config)) *testServer {
 	t.Helper()
-	return startLogged(t, slog.New(slog.DiscardHandler), mutate)
+	return startLogged(t, discard(), mutate)
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startLogged is start with the server writing to log.
 func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) *testServer {
@@ -57,8 +59,16 @@ func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ts := &testServer{t: t, srv: srv, http: httptest.NewServer(srv.Handler)}
-	t.Cleanup(ts.http.Close)
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(hs.Close)
+	return setupTenant(t, srv, hs)
+}
+
+// setupTenant creates the tenant acme with an application key, an admin
+// key and a support key.
+func setupTenant(t *testing.T, srv *server.Server, hs *httptest.Server) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, srv: srv, http: hs}
 	ctx := t.Context()
 	tn, err := srv.Directory.CreateTenant(ctx, "acme", "Acme Health")
 	if err != nil {
