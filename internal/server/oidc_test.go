@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -284,4 +285,255 @@ func isOAuthError(err error, code string) bool {
 	return errors.As(err, &re) && re.ErrorCode == code
 }
 
-var _ = context.Background
+// signIn runs a whole sign-in with the authenticator and returns the tokens.
+func (r *rp) signIn(secret string, at time.Time, extra ...oauth2.AuthCodeOption) (*oauth2.Token, map[string]any) {
+	r.t.Helper()
+	pg, state, nonce, verifier := r.authorize(extra...)
+	if req := hidden(pg.body, "request"); req != "" {
+		pg = r.post("/portal/acme/login", url.Values{"request": {req}, "login_id": {"alice"}, "password": {"Correct-Horse-42"}})
+		if f := hidden(pg.body, "factor"); f != "" {
+			pg = r.post("/portal/acme/signin/verify", url.Values{"factor": {f}, "code": {oathtool(r.t, secret, at)}})
+		}
+	}
+	tok, _, claims := r.exchange(r.codeFrom(pg, state), verifier, nonce)
+	return tok, claims
+}
+
+// TestRefreshRotationAndReuse: a refresh token works once; presenting a
+// rotated one revokes the whole grant (OAuth 2.0 Security BCP).
+func TestRefreshRotationAndReuse(t *testing.T) {
+	ts := startIssuer(t, nil)
+	secret := enrolAuthenticator(t, ts, "alice")
+	r := newRP(t, ts, flow.ClientInput{})
+	tok, _ := r.signIn(secret, time.Now())
+	if tok.Extra("id_token") == nil {
+		t.Fatal("no ID token")
+	}
+	next, err := r.conf.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil || next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
+		t.Fatalf("refresh: %v %+v", err, next)
+	}
+	if _, err := r.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(next)); err != nil {
+		t.Fatalf("userinfo with the refreshed token: %v", err)
+	}
+	// The first refresh token again: a reuse.
+	if _, err := r.conf.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("reused refresh token: %v", err)
+	}
+	// Its whole family is gone: the rotated token and the access tokens.
+	if _, err := r.conf.TokenSource(t.Context(), &oauth2.Token{RefreshToken: next.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("refresh after reuse: %v", err)
+	}
+	resp := bearer(t, ts.http.URL+"/oidc/acme/userinfo", next.AccessToken)
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("userinfo after reuse: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestParallelRefreshOneWinner: one refresh token presented 20 times at
+// once rotates at most once; the race itself is a reuse.
+func TestParallelRefreshOneWinner(t *testing.T) {
+	ts := startIssuer(t, nil)
+	secret := enrolAuthenticator(t, ts, "alice")
+	r := newRP(t, ts, flow.ClientInput{})
+	tok, _ := r.signIn(secret, time.Now())
+	const n = 20
+	ok := make(chan bool, n)
+	for range n {
+		go func() {
+			_, err := r.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+			ok <- err == nil
+		}()
+	}
+	wins := 0
+	for range n {
+		if <-ok {
+			wins++
+		}
+	}
+	if wins > 1 {
+		t.Fatalf("%d parallel refreshes succeeded, want at most 1", wins)
+	}
+}
+
+func bearer(t *testing.T, u, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// TestPromptMaxAgeAndSingleSignOn: a second application signs in from the
+// session; prompt=none without one answers login_required; prompt=login
+// and max_age ask again; acr_values=mfa is honoured.
+func TestPromptMaxAgeAndSingleSignOn(t *testing.T) {
+	ts := startIssuer(t, func(c *config.Config) {})
+	secret := enrolAuthenticator(t, ts, "alice")
+	a := newRP(t, ts, flow.ClientInput{Name: "A"})
+
+	// No session yet: prompt=none returns at once with login_required.
+	pg, state, _, _ := a.authorize(oauth2.SetAuthURLParam("prompt", "none"))
+	if q := pg.url.Query(); q.Get("error") != "login_required" || q.Get("state") != state || !strings.HasPrefix(pg.url.String(), rpRedirect) {
+		t.Fatalf("prompt=none without a session: %s", pg.url)
+	}
+	first := time.Now()
+	_, claims := a.signIn(secret, first)
+	t1 := claims["auth_time"].(float64)
+
+	// B shares A's browser: no page at all, same auth_time.
+	b := newRP(t, ts, flow.ClientInput{Name: "B"})
+	b.browser.Jar = a.browser.Jar
+	pg, state, nonce, verifier := b.authorize(oauth2.SetAuthURLParam("prompt", "none"))
+	_, _, claimsB := b.exchange(b.codeFrom(pg, state), verifier, nonce)
+	if claimsB["auth_time"].(float64) != t1 || claimsB["acr"] != flow.ACRMFA {
+		t.Fatalf("single sign-on claims %v, first auth_time %v", claimsB, t1)
+	}
+	// max_age in the future of the sign-in: still from the session.
+	pg, state, _, _ = b.authorize(oauth2.SetAuthURLParam("max_age", "3600"))
+	b.codeFrom(pg, state)
+	// prompt=login: the password page again, and a newer auth_time after.
+	pg, _, _, _ = b.authorize(oauth2.SetAuthURLParam("prompt", "login"))
+	if hidden(pg.body, "request") == "" {
+		t.Fatalf("prompt=login did not ask to sign in: %s", pg.url)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	_, claims2 := b.signIn(secret, first.Add(30*time.Second), oauth2.SetAuthURLParam("prompt", "login"))
+	if claims2["auth_time"].(float64) <= t1 {
+		t.Fatalf("auth_time after prompt=login %v, first %v", claims2["auth_time"], t1)
+	}
+}
+
+// TestRegisteredRedirectsOnly: an unregistered redirect URI, an unknown
+// client and another tenant's client get a page, never a redirect; a
+// public client must use PKCE.
+func TestRegisteredRedirectsOnly(t *testing.T) {
+	ts := startIssuer(t, nil)
+	r := newRP(t, ts, flow.ClientInput{})
+	ctx := t.Context()
+	other, err := ts.srv.Directory.CreateTenant(ctx, "globex", "Globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, err := ts.srv.Engine.RegisterClient(ctx, flow.Caller{TenantID: other.ID, Actor: "test"}, flow.ClientInput{Name: "G", RedirectURIs: []string{rpRedirect}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ts.http.URL + "/oidc/acme/authorize?response_type=code&scope=openid&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+	for name, u := range map[string]string{
+		"foreign redirect": base + "&client_id=" + r.conf.ClientID + "&redirect_uri=" + url.QueryEscape("https://evil.example/cb"),
+		"prefix redirect":  base + "&client_id=" + r.conf.ClientID + "&redirect_uri=" + url.QueryEscape(rpRedirect+"/more"),
+		"unknown client":   base + "&client_id=nobody&redirect_uri=" + url.QueryEscape(rpRedirect),
+		"other tenant":     base + "&client_id=" + foreign.ID + "&redirect_uri=" + url.QueryEscape(rpRedirect),
+		"NUL in state":     base + "&client_id=" + r.conf.ClientID + "&redirect_uri=" + url.QueryEscape(rpRedirect) + "&nonce=%00",
+		"100 kB state":     ts.http.URL + "/oidc/acme/authorize?client_id=" + r.conf.ClientID + "&redirect_uri=" + url.QueryEscape(rpRedirect) + "&state=" + strings.Repeat("a", 100<<10),
+	} {
+		pg := r.get(u)
+		if pg.status != 400 || !strings.HasPrefix(pg.url.String(), ts.http.URL+"/oidc/acme/authorize") || !strings.Contains(pg.body, "<html") {
+			t.Errorf("%s: %d at %s: %.200s", name, pg.status, pg.url, pg.body)
+		}
+	}
+	// A public client without PKCE: an error, at the registered URI.
+	pub := newRP(t, ts, flow.ClientInput{Name: "SPA", Public: true})
+	pg := pub.get(ts.http.URL + "/oidc/acme/authorize?response_type=code&scope=openid&state=s2&client_id=" + pub.conf.ClientID + "&redirect_uri=" + url.QueryEscape(rpRedirect))
+	if q := pg.url.Query(); q.Get("error") != "invalid_request" || q.Get("state") != "s2" {
+		t.Fatalf("public client without PKCE: %s", pg.url)
+	}
+	// A client of another tenant at this issuer's token endpoint.
+	req, _ := http.NewRequest("POST", ts.http.URL+"/oidc/acme/oauth/token", strings.NewReader("grant_type=authorization_code&code=x&redirect_uri="+url.QueryEscape(rpRedirect)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(foreign.ID, "whatever")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 4 {
+		t.Fatalf("foreign client at the token endpoint: %d", resp.StatusCode)
+	}
+}
+
+// TestProviderBadInputNever500: malformed requests at every endpoint get
+// the error the specifications name, with no-store on token answers and
+// WWW-Authenticate on bearer endpoints (oidc-notes).
+func TestProviderBadInputNever500(t *testing.T) {
+	ts := startIssuer(t, nil)
+	r := newRP(t, ts, flow.ClientInput{})
+	iss := ts.http.URL + "/oidc/acme"
+	do := func(method, path, ctype, body string) *http.Response {
+		req, _ := http.NewRequest(method, iss+path, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	form := "application/x-www-form-urlencoded"
+	cases := []struct {
+		method, path, ctype, body string
+		want                      int
+	}{
+		{"POST", "/oauth/token", form, "grant_type=authorization_code&code=nothing&client_id=" + r.conf.ClientID + "&client_secret=" + r.conf.ClientSecret, 400},
+		{"POST", "/oauth/token", form, "grant_type=authorization_code&code=%00", 400},
+		{"POST", "/oauth/token", form, "%zz", 400},
+		{"POST", "/oauth/token", "application/json", "{", 400},
+		{"POST", "/oauth/token", form, "grant_type=refresh_token&refresh_token=csr_nothing&client_id=" + r.conf.ClientID + "&client_secret=" + r.conf.ClientSecret, 400},
+		{"POST", "/oauth/token", form, "grant_type=password&username=a&password=b&client_id=" + r.conf.ClientID + "&client_secret=" + r.conf.ClientSecret, 400},
+		{"POST", "/oauth/token", form, "grant_type=refresh_token&refresh_token=x&client_id=nobody&client_secret=x", 401},
+		{"POST", "/oauth/token", form, strings.Repeat("a=b&", 40<<10), 400},
+		{"GET", "/userinfo", "", "", 401},
+		{"GET", "/end_session?client_id=nobody", "", "", 400},
+		{"GET", "/end_session?id_token_hint=garbage", "", "", 400},
+		{"GET", "/end_session?client_id=" + r.conf.ClientID + "&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", "", "", 400},
+		{"POST", "/end_session", form, "%zz", 400},
+		{"POST", "/revoke", form, "token=nothing&client_id=nobody", 401},
+		{"POST", "/oauth/introspect", form, "token=%00", 400},
+		{"GET", "/nothing-here", "", "", 404},
+	}
+	for _, c := range cases {
+		resp := do(c.method, c.path, c.ctype, c.body)
+		if resp.StatusCode >= 500 || (c.want != 0 && resp.StatusCode != c.want) {
+			t.Errorf("%s %s %.40q: %d, want %d", c.method, c.path, c.body, resp.StatusCode, c.want)
+		}
+		if strings.HasPrefix(c.path, "/oauth/token") && resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %.40q: Cache-Control %q", c.path, c.body, resp.Header.Get("Cache-Control"))
+		}
+		if c.path == "/userinfo" && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("userinfo without a token: no WWW-Authenticate")
+		}
+	}
+	// Discovery says what relying parties need.
+	var doc map[string]any
+	resp, err := http.Get(iss + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if doc["issuer"] != iss || !contains(doc["code_challenge_methods_supported"], "S256") || !contains(doc["claims_supported"], "amr") ||
+		!contains(doc["claims_supported"], "acr") || !contains(doc["id_token_signing_alg_values_supported"], "ES256") || doc["end_session_endpoint"] == nil {
+		t.Fatalf("discovery: %v", doc)
+	}
+	if resp := do("GET", "/.well-known/openid-configuration", "", ""); resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	if resp, _ := http.Get(ts.http.URL + "/oidc/nobody/.well-known/openid-configuration"); resp.StatusCode != 404 {
+		t.Fatalf("unknown tenant's discovery: %d", resp.StatusCode)
+	}
+}
+
+func contains(v any, s string) bool {
+	l, _ := v.([]any)
+	return slices.Contains(l, any(s))
+}
