@@ -83,7 +83,7 @@ type stringList struct {
 func (l *stringList) String() string { return strings.Join(l.values, ",") }
 
 // Set adds one value; an empty one only marks the flag given, so that
-// "--post-logout-uri ''" clears the list on update.
+// an empty --post-logout-uri clears the list on update.
 func (l *stringList) Set(v string) error {
 	l.set = true
 	if v = strings.TrimSpace(v); v != "" {
