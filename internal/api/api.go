@@ -35,6 +35,9 @@ type API struct {
 	// Stopping is closed when the server begins to stop; a long poll then
 	// answers with the state it has instead of holding the stop up.
 	Stopping <-chan struct{}
+	// PublicBase is the address Countersign is reached at (server.PublicBase),
+	// from which the OpenID Connect issuers shown with clients are made.
+	PublicBase string
 }
 
 // Route is one documented endpoint; the OpenAPI test compares this list with
@@ -101,6 +104,14 @@ func Routes() []Route {
 		{"PUT", "/api/v1/admin/policy", authAdmin, (*API).putPolicy},
 		{"POST", "/api/v1/admin/groups", authAdmin, (*API).createGroup},
 		{"POST", "/api/v1/admin/units", authAdmin, (*API).createUnit},
+		{"GET", "/api/v1/admin/oidc/clients", authAdmin, (*API).listClients},
+		{"POST", "/api/v1/admin/oidc/clients", authAdmin, (*API).createClient},
+		{"GET", "/api/v1/admin/oidc/clients/{id}", authAdmin, (*API).getClient},
+		{"PUT", "/api/v1/admin/oidc/clients/{id}", authAdmin, (*API).updateClient},
+		{"DELETE", "/api/v1/admin/oidc/clients/{id}", authAdmin, (*API).deleteClient},
+		{"POST", "/api/v1/admin/oidc/clients/{id}/secret", authAdmin, (*API).newClientSecret},
+		{"GET", "/api/v1/admin/oidc/keys", authAdmin, (*API).listSigningKeys},
+		{"POST", "/api/v1/admin/oidc/keys/rotate", authAdmin, (*API).rotateSigningKey},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
@@ -61,6 +62,66 @@ type opts struct {
 	outcome    string
 	limit      int
 	file       string
+	// OpenID Connect clients and keys (X2)
+	client         string
+	redirectURIs   stringList
+	postLogoutURIs stringList
+	public         bool
+	scopes         string
+	alg            string
+	accessTTL      ttlFlag
+	idTokenTTL     ttlFlag
+	refreshTTL     ttlFlag
+}
+
+// stringList is a repeatable flag: each use adds one value.
+type stringList struct {
+	values []string
+	set    bool
+}
+
+func (l *stringList) String() string { return strings.Join(l.values, ",") }
+
+// Set adds one value; an empty one only marks the flag given, so that
+// an empty --post-logout-uri clears the list on update.
+func (l *stringList) Set(v string) error {
+	l.set = true
+	if v = strings.TrimSpace(v); v != "" {
+		l.values = append(l.values, v)
+	}
+	return nil
+}
+
+// ttlFlag is a token lifetime flag that remembers whether it was given:
+// a Go duration (10m, 1h), 0 for the default, -1 for none where allowed.
+type ttlFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (f *ttlFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f *ttlFlag) Set(v string) error {
+	v = strings.TrimSpace(v)
+	switch v {
+	case "0":
+		f.d = 0
+	case "-1", "none":
+		f.d = -1
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 10m or 1h", v)
+		}
+		f.d = d
+	}
+	f.set = true
+	return nil
 }
 
 type cmdCtx struct {
@@ -139,6 +200,25 @@ func commands() []command {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 				fs.StringVar(&o.file, "file", "", "policy JSON file, or - for standard input")
 			}},
+		{name: "oidc client create", summary: "register an application with the tenant's OpenID Connect provider and print its secret once (--tenant, --name, --redirect-uri, --public, …)", run: oidcClientCreate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { oidcClientFlags(fs, o, true) }},
+		{name: "oidc client list", summary: "list a tenant's OpenID Connect applications (--tenant)", run: oidcClientList, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
+		{name: "oidc client show", summary: "show an OpenID Connect application (--tenant, --client)", run: oidcClientShow, needs: true, flags: tenantClient},
+		{name: "oidc client update", summary: "change an OpenID Connect application; flags not given keep their values (--tenant, --client, …)", run: oidcClientUpdate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.client, "client", "", "client_id")
+				oidcClientFlags(fs, o, false)
+			}},
+		{name: "oidc client secret", summary: "replace a confidential application's secret and print the new one once (--tenant, --client)", run: oidcClientSecret, needs: true, flags: tenantClient},
+		{name: "oidc client delete", summary: "remove an OpenID Connect application and revoke its tokens (--tenant, --client)", run: oidcClientDelete, needs: true, flags: tenantClient},
+		{name: "oidc key rotate", summary: "make a new ID token signing key the tenant's signer (--tenant, --alg ES256|RS256)", run: oidcKeyRotate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.alg, "alg", "ES256", "ES256 or RS256")
+			}},
+		{name: "oidc key list", summary: "list a tenant's published ID token signing keys (--tenant)", run: oidcKeyList, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
 		{name: "keys rotate", summary: "add a new master key to the keyring file and make it active", run: keysRotate},
 		{name: "backup", summary: "write FILE: the SQLite database, copied while serving, with the keyring (PostgreSQL: the keyring only)", run: backup},
 		{name: "restore", summary: "put the backup FILE into an empty data directory and check that its keys open its data", run: restore},
@@ -153,6 +233,28 @@ func tenantName(fs *flag.FlagSet, o *opts) {
 func tenantUser(fs *flag.FlagSet, o *opts) {
 	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 	fs.StringVar(&o.user, "user", "", "user id or login ID")
+}
+
+func tenantClient(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+	fs.StringVar(&o.client, "client", "", "client_id")
+}
+
+// oidcClientFlags are the registration flags of oidc client create and
+// update; an application cannot change between public and confidential.
+func oidcClientFlags(fs *flag.FlagSet, o *opts, create bool) {
+	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+	fs.StringVar(&o.name, "name", "", "name people see when they sign in to it")
+	fs.Var(&o.redirectURIs, "redirect-uri", "redirect URI, exactly as the application sends it (repeat for several)")
+	fs.Var(&o.postLogoutURIs, "post-logout-uri", "address to return to after signing out (repeat for several)")
+	if create {
+		fs.BoolVar(&o.public, "public", false, "a public client (single-page or native application): no secret, PKCE required")
+	}
+	fs.StringVar(&o.scopes, "scopes", "", "comma-separated scopes it may ask for: openid,profile,email,phone,offline_access (default all)")
+	fs.StringVar(&o.alg, "alg", "", "ID token signing algorithm: ES256 (default) or RS256")
+	fs.Var(&o.accessTTL, "access-ttl", "access token lifetime, e.g. 10m (0 = default 10m)")
+	fs.Var(&o.idTokenTTL, "id-token-ttl", "ID token lifetime, e.g. 1h (0 = default 1h)")
+	fs.Var(&o.refreshTTL, "refresh-ttl", "refresh token lifetime, e.g. 720h (0 = default 720h, -1 = no refresh tokens)")
 }
 
 // Run executes the command line args (without the program name).

@@ -12,11 +12,14 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/server"
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/validate"
 )
 
 // gcPercent trades memory for CPU: a check allocates little that lives, so
@@ -463,5 +466,230 @@ func restore(ctx context.Context, c *cmdCtx) error {
 			return
 		}
 		fmt.Fprintf(w, "restored the keyring into %s. Restore the PostgreSQL database with pg_restore if not done yet; the server checks the keys against it as it starts.\n", b.Path)
+	})
+}
+
+// issuer is the tenant's OpenID Connect issuer as this configuration
+// publishes it.
+func (c *cmdCtx) issuer(t *store.Tenant) string {
+	return directory.Issuer(server.PublicBase(c.cfg), t.Slug)
+}
+
+// clientInput applies the registration flags given to in.
+func (c *cmdCtx) clientInput(in *flow.ClientInput) {
+	o := c.o
+	if o.name != "" {
+		in.Name = o.name
+	}
+	if o.redirectURIs.set {
+		in.RedirectURIs = o.redirectURIs.values
+	}
+	if o.postLogoutURIs.set {
+		in.PostLogoutURIs = o.postLogoutURIs.values
+	}
+	if o.scopes != "" {
+		in.Scopes = splitList(o.scopes)
+	}
+	if o.alg != "" {
+		in.SigningAlg = o.alg
+	}
+	for _, f := range []struct {
+		flag *ttlFlag
+		to   *time.Duration
+	}{{&o.accessTTL, &in.AccessTTL}, {&o.idTokenTTL, &in.IDTokenTTL}, {&o.refreshTTL, &in.RefreshTTL}} {
+		if f.flag.set {
+			*f.to = f.flag.d
+		}
+	}
+}
+
+func (c *cmdCtx) client(ctx context.Context) (*store.Tenant, *store.OIDCClient, error) {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.require("client", c.o.client); err != nil {
+		return nil, nil, err
+	}
+	cl, err := c.srv.Engine.Client(ctx, t.ID, c.o.client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client %q: %w", c.o.client, err)
+	}
+	return t, cl, nil
+}
+
+// printClient prints a client; a secret, when given, is shown this once.
+func (c *cmdCtx) printClient(v directory.ClientView, verb string) error {
+	return c.out(v, func(w io.Writer) {
+		kind := "confidential"
+		if v.Public {
+			kind = "public (no secret; PKCE required)"
+		}
+		if verb != "" {
+			fmt.Fprintf(w, "%s OpenID Connect client %q\n", verb, v.Name)
+		}
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "client_id:\t%s\n", v.ClientID)
+		if v.ClientSecret != "" {
+			fmt.Fprintf(tw, "client_secret:\t%s\t(shown once, store it now)\n", v.ClientSecret)
+		}
+		fmt.Fprintf(tw, "type:\t%s\n", kind)
+		fmt.Fprintf(tw, "issuer:\t%s\n", v.Issuer)
+		fmt.Fprintf(tw, "discovery:\t%s\n", v.DiscoveryURL)
+		fmt.Fprintf(tw, "redirect URIs:\t%s\n", strings.Join(v.RedirectURIs, " "))
+		fmt.Fprintf(tw, "post-logout URIs:\t%s\n", strings.Join(v.PostLogoutURIs, " "))
+		fmt.Fprintf(tw, "scopes:\t%s\n", strings.Join(v.Scopes, " "))
+		fmt.Fprintf(tw, "signing alg:\t%s\n", v.SigningAlg)
+		refresh := "none"
+		if v.RefreshTTL > 0 {
+			refresh = (time.Duration(v.RefreshTTL) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "lifetimes:\taccess %s, ID token %s, refresh %s\n",
+			time.Duration(v.AccessTTL)*time.Second, time.Duration(v.IDTokenTTL)*time.Second, refresh)
+		tw.Flush()
+	})
+}
+
+func oidcClientCreate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	in := flow.ClientInput{Public: c.o.public}
+	c.clientInput(&in)
+	cl, secret, err := c.srv.Engine.RegisterClient(ctx, c.operator(t.ID), in)
+	if err != nil {
+		return err
+	}
+	return c.printClient(directory.ToClientView(cl, secret, c.issuer(t)), "registered")
+}
+
+func oidcClientList(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	cls, err := c.srv.Engine.Clients(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	out := []directory.ClientView{}
+	for i := range cls {
+		out = append(out, directory.ToClientView(&cls[i], "", c.issuer(t)))
+	}
+	return c.out(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tALG\tREDIRECT URIS")
+		for _, v := range out {
+			kind := "confidential"
+			if v.Public {
+				kind = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.ClientID, v.Name, kind, v.SigningAlg, strings.Join(v.RedirectURIs, " "))
+		}
+		tw.Flush()
+	})
+}
+
+func oidcClientShow(ctx context.Context, c *cmdCtx) error {
+	t, cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	return c.printClient(directory.ToClientView(cl, "", c.issuer(t)), "")
+}
+
+func oidcClientUpdate(ctx context.Context, c *cmdCtx) error {
+	t, cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	in := directory.ClientInputOf(cl)
+	c.clientInput(&in)
+	cl, err = c.srv.Engine.UpdateClient(ctx, c.operator(t.ID), cl.ID, in)
+	if err != nil {
+		return err
+	}
+	return c.printClient(directory.ToClientView(cl, "", c.issuer(t)), "updated")
+}
+
+func oidcClientSecret(ctx context.Context, c *cmdCtx) error {
+	t, cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	secret, err := c.srv.Engine.NewClientSecret(ctx, c.operator(t.ID), cl.ID)
+	if err != nil {
+		return err
+	}
+	return c.out(map[string]string{"client_id": cl.ID, "client_secret": secret}, func(w io.Writer) {
+		fmt.Fprintf(w, "new secret for %s; the old one no longer works\nclient_secret (shown once, store it now): %s\n", cl.ID, secret)
+	})
+}
+
+func oidcClientDelete(ctx context.Context, c *cmdCtx) error {
+	t, cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.srv.Engine.RemoveClient(ctx, c.operator(t.ID), cl.ID); err != nil {
+		return err
+	}
+	return c.out(map[string]string{"client_id": cl.ID, "status": "deleted"}, func(w io.Writer) {
+		fmt.Fprintf(w, "deleted %s (%q); its tokens are revoked\n", cl.ID, cl.Name)
+	})
+}
+
+// checkAlg reports a signing algorithm the provider does not offer as a
+// field error, like every other invalid input.
+func checkAlg(alg string) error {
+	if alg != store.AlgES256 && alg != store.AlgRS256 {
+		return validate.Errors{{Field: "alg", Code: "invalid", Message: "Signing algorithm must be ES256 or RS256."}}
+	}
+	return nil
+}
+
+func oidcKeyRotate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkAlg(c.o.alg); err != nil {
+		return err
+	}
+	k, err := c.srv.Engine.RotateSigningKey(ctx, c.operator(t.ID), t.ID, c.o.alg)
+	if err != nil {
+		return err
+	}
+	v := directory.KeyView{KID: k.ID, Alg: k.Alg, CreatedAt: k.CreatedAt}
+	return c.out(v, func(w io.Writer) {
+		fmt.Fprintf(w, "new %s signing key %s now signs ID tokens; the key it replaces stays published until its tokens expire\n", v.Alg, v.KID)
+	})
+}
+
+func oidcKeyList(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := c.srv.Engine.PublishedKeys(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	out := []directory.KeyView{}
+	for i := range keys {
+		out = append(out, directory.ToKeyView(&keys[i]))
+	}
+	return c.out(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tCREATED\tRETIRED")
+		for _, k := range out {
+			retired := "-"
+			if k.RetiredAt != nil {
+				retired = k.RetiredAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.CreatedAt.Format(time.RFC3339), retired)
+		}
+		tw.Flush()
 	})
 }

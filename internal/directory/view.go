@@ -90,3 +90,75 @@ func ToSupportRequestBody(r *store.SupportRequest) SupportRequestBody {
 	return SupportRequestBody{Tracking: r.Tracking, LoginID: r.LoginID, Name: r.Name, Phone: r.Phone, Email: r.Email, Subject: r.Subject,
 		Message: r.Message, State: r.State, CreatedAt: r.CreatedAt, UserID: r.UserID}
 }
+
+// ClientView is an application registered with a tenant's OpenID Connect
+// provider (X2), as the admin API and the command line show it. It never
+// carries the secret's hash; ClientSecret is set only in the answer that
+// made a new secret, the one time it is shown. Lifetimes are in seconds; a
+// refresh_token_ttl of 0 means no refresh tokens.
+type ClientView struct {
+	ClientID       string    `json:"client_id"`
+	ClientSecret   string    `json:"client_secret,omitempty"`
+	Name           string    `json:"name"`
+	Issuer         string    `json:"issuer,omitempty"`
+	DiscoveryURL   string    `json:"discovery_url,omitempty"`
+	Public         bool      `json:"public"`
+	RedirectURIs   []string  `json:"redirect_uris"`
+	PostLogoutURIs []string  `json:"post_logout_redirect_uris"`
+	Scopes         []string  `json:"scopes"`
+	SigningAlg     string    `json:"signing_alg"`
+	AccessTTL      int64     `json:"access_token_ttl"`
+	IDTokenTTL     int64     `json:"id_token_ttl"`
+	RefreshTTL     int64     `json:"refresh_token_ttl"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Issuer is a tenant's OpenID Connect issuer under base, the address
+// Countersign is reached at.
+func Issuer(base, slug string) string { return base + "/oidc/" + slug }
+
+// DiscoveryURL is where an issuer publishes its configuration.
+func DiscoveryURL(issuer string) string { return issuer + "/.well-known/openid-configuration" }
+
+// ToClientView converts a stored client; secret is the one just made, if
+// any, and issuer the tenant's (empty leaves it out).
+func ToClientView(c *store.OIDCClient, secret, issuer string) ClientView {
+	v := ClientView{ClientID: c.ID, ClientSecret: secret, Name: c.Name, Issuer: issuer, Public: c.SecretHash == nil,
+		RedirectURIs: c.RedirectURIs, PostLogoutURIs: c.PostLogoutURIs, Scopes: c.Scopes, SigningAlg: c.SigningAlg,
+		AccessTTL: int64(c.AccessTTL / time.Second), IDTokenTTL: int64(c.IDTokenTTL / time.Second), RefreshTTL: int64(c.RefreshTTL / time.Second),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if issuer != "" {
+		v.DiscoveryURL = DiscoveryURL(issuer)
+	}
+	for _, l := range []*[]string{&v.RedirectURIs, &v.PostLogoutURIs, &v.Scopes} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	return v
+}
+
+// ClientInputOf is a client's registration as it stands, to change some
+// of it and keep the rest.
+func ClientInputOf(c *store.OIDCClient) flow.ClientInput {
+	in := flow.ClientInput{Name: c.Name, Public: c.SecretHash == nil, RedirectURIs: c.RedirectURIs, PostLogoutURIs: c.PostLogoutURIs,
+		Scopes: c.Scopes, SigningAlg: c.SigningAlg, AccessTTL: c.AccessTTL, IDTokenTTL: c.IDTokenTTL, RefreshTTL: c.RefreshTTL}
+	if c.RefreshTTL == 0 {
+		in.RefreshTTL = -1 // none, not the default
+	}
+	return in
+}
+
+// KeyView is one of a tenant's token-signing keys: its public part only.
+type KeyView struct {
+	KID       string     `json:"kid"`
+	Alg       string     `json:"alg"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+}
+
+// ToKeyView converts a published key.
+func ToKeyView(k *flow.SigningKey) KeyView {
+	return KeyView{KID: k.ID, Alg: k.Alg, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt}
+}

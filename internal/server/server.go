@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.observeDelivery = m.observeDelivery
 	proxies := cfg.TrustedProxyPrefixes()
 	a := &api.API{Engine: s.Engine, Directory: s.Directory, Log: log, ClientIP: clientIP(proxies), Observe: m.observeRequest,
-		Stopping: s.stopping}
+		Stopping: s.stopping, PublicBase: PublicBase(cfg)}
 	mux := http.NewServeMux()
 	a.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
