@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -34,6 +35,9 @@ func serve(ctx context.Context, c *cmdCtx) error {
 	cfg := c.cfg
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The OpenID Connect library logs through the default logger: make
+	// it the server's, so its lines share the configured format.
+	slog.SetDefault(c.log)
 	srv, err := server.New(ctx, cfg, c.log)
 	if err != nil {
 		return err
