@@ -110,7 +110,7 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 // authentication, so pages can ask the person to confirm it is them before
 // they try a change.
 func (e *Engine) FreshTxn(ctx context.Context, c Caller, txnID string) bool {
-	c.ApplicationID = PortalApplication
+	c.ApplicationID = portalOr(c.ApplicationID)
 	_, _, _, _, err := e.freshUser(ctx, c, txnID)
 	return err == nil
 }
@@ -157,4 +157,14 @@ func (e *Engine) PendingFactor(ctx context.Context, tenantID, userID, id string)
 		return nil, nil
 	}
 	return f, err
+}
+
+// portalOr is the application whose transaction a portal page works on:
+// the portal's own, unless the session began on the hosted login for an
+// application (X2), whose sign-in transaction the session carries.
+func portalOr(app string) string {
+	if app == "" {
+		return PortalApplication
+	}
+	return app
 }

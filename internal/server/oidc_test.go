@@ -537,3 +537,51 @@ func contains(v any, s string) bool {
 	l, _ := v.([]any)
 	return slices.Contains(l, any(s))
 }
+
+
+// TestEnrolmentOnTheWay: a person who must use MFA but has none is taken
+// through the portal's enrolment (email code, then security questions)
+// and brought back to finish the application's sign-in (X2, A10).
+func TestEnrolmentOnTheWay(t *testing.T) {
+	ts := startIssuer(t, nil)
+	ts.running()
+	ts.policy(`{"allowed_factors":["totp","email"]}`)
+	if r := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "carol", "password": "Correct-Horse-42"}); r.status != 201 {
+		t.Fatalf("create user: %d %s", r.status, r.raw)
+	}
+	r := newRP(t, ts, flow.ClientInput{})
+	pg, state, nonce, verifier := r.authorize()
+	pg = r.post("/portal/acme/login", url.Values{"request": {hidden(pg.body, "request")}, "login_id": {"carol"}, "password": {"Correct-Horse-42"}})
+	if !strings.HasSuffix(pg.url.Path, "/enrol") {
+		t.Fatalf("no enrolment: %s", pg.url)
+	}
+	pg = r.post("/portal/acme/enrol", url.Values{"method": {"email"}})
+	pg = r.post("/portal/acme/enrol/email", url.Values{"email": {"carol@example.org"}})
+	msg := ts.waitFor(func(m map[string]any) bool { return m["To"] == "carol@example.org" })
+	code := sixDigits.FindString(msg["Text"].(string))
+	pg = r.post("/portal/acme/enrol/verify", url.Values{"code": {code}})
+	if !strings.HasSuffix(pg.url.Path, "/enrol/questions") {
+		t.Fatalf("after the email code: %s %.300s", pg.url, pg.body)
+	}
+	qs := regexp.MustCompile(`<option value="([a-z_]+)"`).FindAllStringSubmatch(pg.body, -1)
+	form := url.Values{}
+	seen := map[string]bool{}
+	n := 1
+	for _, m := range qs {
+		if !seen[m[1]] && n <= 4 {
+			seen[m[1]] = true
+			form.Set("question_"+itoa(int64(n)), m[1])
+			form.Set("answer_"+itoa(int64(n)), "answer number "+itoa(int64(n)))
+			n++
+		}
+	}
+	pg = r.post("/portal/acme/enrol/questions", form)
+	if !strings.HasSuffix(pg.url.Path, "/enrol/welcome") || !strings.Contains(pg.body, "/login/continue") {
+		t.Fatalf("welcome: %s %.300s", pg.url, pg.body)
+	}
+	pg = r.get(ts.http.URL + "/portal/acme/login/continue")
+	_, _, claims := r.exchange(r.codeFrom(pg, state), verifier, nonce)
+	if got := amr(claims); !slices.Contains(got, "email") || claims["acr"] != flow.ACRMFA {
+		t.Fatalf("claims %v", claims)
+	}
+}
