@@ -538,7 +538,6 @@ func contains(v any, s string) bool {
 	return slices.Contains(l, any(s))
 }
 
-
 // TestEnrolmentOnTheWay: a person who must use MFA but has none is taken
 // through the portal's enrolment (email code, then security questions)
 // and brought back to finish the application's sign-in (X2, A10).
