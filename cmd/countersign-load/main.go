@@ -1,7 +1,9 @@
 // Command countersign-load measures how many second-factor verifications and
 // password logins a running Countersign server sustains. It creates its own
 // users through the admin API, so it needs an empty-enough tenant, an
-// application key and an admin key; scripts/load sets all of that up.
+// application key and an admin key; scripts/load sets all of that up. Its
+// oidc phase also needs an OpenID Connect client, which
+// `countersign-load register-client` registers.
 package main
 
 import (
@@ -14,7 +16,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "register-client" {
+		err = registerClient(ctx, os.Args[2:], os.Stdout)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stdout)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "countersign-load:", err)

@@ -41,15 +41,21 @@ type PhaseReport struct {
 type work func(ctx context.Context, t *tally) bool
 
 // runPhase runs work on cfg.concurrency workers until the phase duration
-// has passed or maxAttempts attempts were started. Requests in flight at the
+// has passed or maxAttempts attempts (or limit, when one is given: the
+// oidc phase's number of codes) were started. Requests in flight at the
 // deadline finish and count, so a slow answer is not cut off as an error.
-func runPhase(ctx context.Context, cfg config, name, unit string, do work) PhaseReport {
+func runPhase(ctx context.Context, cfg config, name, unit string, do work, limit ...int64) PhaseReport {
 	start := time.Now()
 	deadline := start.Add(cfg.duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var budget atomic.Int64
 	budget.Store(maxAttempts)
+	capName := "attempt cap"
+	if len(limit) > 0 && limit[0] < maxAttempts {
+		budget.Store(limit[0])
+		capName = "codes used"
+	}
 	var capped atomic.Bool
 	tallies := make([]*tally, cfg.concurrency)
 	var wg sync.WaitGroup
@@ -97,7 +103,7 @@ func runPhase(ctx context.Context, cfg config, name, unit string, do work) Phase
 	case ctx.Err() != nil:
 		rep.StoppedBy = "interrupted"
 	case capped.Load():
-		rep.StoppedBy = "attempt cap"
+		rep.StoppedBy = capName
 	}
 	return rep
 }

@@ -12,8 +12,16 @@ import (
 // a second look: failures, 503s and phases the user count held back.
 func printReport(w io.Writer, rep Report) error {
 	fmt.Fprintf(w, "Countersign load: %s, %d workers, client on %d CPUs (%s)\n", rep.URL, rep.Concurrency, rep.Machine.CPUs, rep.Machine.CPUModel)
-	fmt.Fprintf(w, "setup: %d TOTP users, %d password users in %.1fs (prefix %s)\n\n",
+	fmt.Fprintf(w, "setup: %d TOTP users, %d password users in %.1fs (prefix %s)\n",
 		rep.Setup.TOTPUsers, rep.Setup.PasswordUsers, rep.Setup.Seconds, rep.Prefix)
+	if c := rep.Codes; c != nil {
+		fmt.Fprintf(w, "oidc: %d of %d authorization codes obtained through the hosted login in %.1fs (%d users, not timed)", c.Codes, c.Wanted, c.Seconds, c.Users)
+		if len(c.Failures) > 0 {
+			fmt.Fprintf(w, "; failed sign-ins: %s", outcomes(c.Failures))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tok/s\tok\tfailed\t503 share\tp50 ms\tp90 ms\tp99 ms\tmax ms\tseconds\t")
 	for _, p := range rep.Phases {
@@ -27,7 +35,7 @@ func printReport(w io.Writer, rep Report) error {
 	for _, p := range rep.Phases {
 		fmt.Fprintf(w, "%s (%s/s, stopped by %s): %s\n", p.Name, p.Unit, p.StoppedBy, outcomes(p.Outcomes))
 		if p.Failures > 0 && p.Name != "password" {
-			fmt.Fprintf(w, "  BUG? %d of %d attempts failed; every verification in this phase uses a fresh valid code\n", p.Failures, p.Attempts)
+			fmt.Fprintf(w, "  BUG? %d of %d attempts failed; every attempt in this phase uses a fresh valid code\n", p.Failures, p.Attempts)
 		}
 		if p.Name == "password" && p.Failures > 0 {
 			fmt.Fprintf(w, "  %.1f%% of requests got 503 busy (expected when the hashing pool is saturated)", 100*p.BusyShare)

@@ -30,9 +30,16 @@ type config struct {
 	phases        []string
 	prefix        string
 	json          bool
+	tenant        string
+	clientID      string
+	clientSecret  string
+	codes         int
 }
 
-var phaseNames = []string{"totp", "password", "mfa"}
+var phaseNames = []string{"totp", "password", "mfa", "oidc"}
+
+// defaultPhases leaves out oidc, which needs a registered client.
+var defaultPhases = []string{"totp", "password", "mfa"}
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var cfg config
@@ -46,9 +53,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password phase")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent workers")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase (at most 2m)")
-	fs.StringVar(&phases, "phases", strings.Join(phaseNames, ","), "phases to run, in order: totp, password, mfa")
+	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, in order: totp, password, mfa, oidc")
 	fs.StringVar(&cfg.prefix, "prefix", randomString(4, alnum), "login ID prefix, random by default so runs do not collide")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
+	fs.StringVar(&cfg.tenant, "tenant", "load", "tenant slug, for the oidc phase's issuer and hosted login")
+	fs.StringVar(&cfg.clientID, "client-id", getenv("COUNTERSIGN_LOAD_CLIENT_ID"), "OpenID Connect client for the oidc phase (env COUNTERSIGN_LOAD_CLIENT_ID; see register-client)")
+	fs.StringVar(&cfg.clientSecret, "client-secret", getenv("COUNTERSIGN_LOAD_CLIENT_SECRET"), "its secret (env COUNTERSIGN_LOAD_CLIENT_SECRET)")
+	fs.IntVar(&cfg.codes, "codes", 200, "authorization codes the oidc phase obtains before timing their exchange (at most 5000)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -102,12 +113,26 @@ func (cfg *config) validate() error {
 	if !needs["password"] {
 		cfg.passwordUsers = 0
 	}
+	if needs["oidc"] {
+		if cfg.clientID == "" || cfg.clientSecret == "" {
+			errs = append(errs, errors.New("-client-id and -client-secret are required for the oidc phase (countersign-load register-client prints them)"))
+		}
+		if cfg.codes < 1 || cfg.codes > maxCodes {
+			errs = append(errs, fmt.Errorf("-codes must be between 1 and %d", maxCodes))
+		}
+		if strings.Trim(cfg.tenant, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || cfg.tenant == "" {
+			errs = append(errs, fmt.Errorf("-tenant %q: not a tenant slug", cfg.tenant))
+		}
+	}
+	if !needs["oidc"] {
+		cfg.codes = 0
+	}
 	cfg.users, cfg.passwordUsers = max(cfg.users, 0), max(cfg.passwordUsers, 0)
 	if strings.Trim(cfg.prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@") != "" || cfg.prefix == "" {
 		errs = append(errs, fmt.Errorf("-prefix %q: use letters, digits and ._-@ only", cfg.prefix))
 	}
 	// Login IDs are prefix, a kind letter and an index; the seed policy allows 15 characters.
-	if longest := len(cfg.prefix) + 1 + len(strconv.Itoa(max(cfg.users, cfg.passwordUsers, 1)-1)); longest > 15 {
+	if longest := len(cfg.prefix) + 1 + len(strconv.Itoa(max(cfg.users, cfg.passwordUsers, oidcUsers(*cfg), 1)-1)); longest > 15 {
 		errs = append(errs, fmt.Errorf("-prefix %q: login IDs would be %d characters, more than 15", cfg.prefix, longest))
 	}
 	return errors.Join(errs...)
@@ -115,12 +140,14 @@ func (cfg *config) validate() error {
 
 // Report is the whole result, as -json prints it.
 type Report struct {
-	URL         string        `json:"url"`
-	Machine     Machine       `json:"client_machine"`
-	Concurrency int           `json:"concurrency"`
-	Prefix      string        `json:"prefix"`
-	Setup       SetupReport   `json:"setup"`
-	Phases      []PhaseReport `json:"phases"`
+	URL         string      `json:"url"`
+	Machine     Machine     `json:"client_machine"`
+	Concurrency int         `json:"concurrency"`
+	Prefix      string      `json:"prefix"`
+	Setup       SetupReport `json:"setup"`
+	// Codes is the oidc phase's preparation, when it ran.
+	Codes  *PrepareReport `json:"oidc_codes,omitempty"`
+	Phases []PhaseReport  `json:"phases"`
 }
 
 // Machine describes where the tool ran; with scripts/load the server shares it.
@@ -161,7 +188,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(os.Stderr, "phase %s: %s with %d workers…\n", p, cfg.duration, cfg.concurrency)
+		if p != "oidc" {
+			fmt.Fprintf(os.Stderr, "phase %s: %s with %d workers…\n", p, cfg.duration, cfg.concurrency)
+		}
 		switch p {
 		case "totp":
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "verifications", checkWork(c, pop, sched)))
@@ -169,6 +198,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", passwordWork(c, pop)))
 		case "mfa":
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", mfaWork(c, pop, sched)))
+		case "oidc":
+			fmt.Fprintf(os.Stderr, "phase oidc: obtaining %d authorization codes through the hosted login…\n", cfg.codes)
+			codes, prep, err := prepareCodes(ctx, c, cfg)
+			rep.Codes = &prep
+			if err != nil {
+				return fmt.Errorf("oidc phase: %w", err)
+			}
+			fmt.Fprintf(os.Stderr, "phase oidc: %d codes in %.1fs; exchanging them with %d workers…\n", len(codes), prep.Seconds, cfg.concurrency)
+			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "exchanges", exchangeWork(c, cfg, codes), int64(len(codes))))
 		}
 	}
 	if cfg.json {
