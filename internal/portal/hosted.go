@@ -169,8 +169,7 @@ func (p *Portal) hostedPassword(rq *request) error {
 		if err := rq.startSession(res.User, store.SessionFull, res.Txn.ID, d); err != nil {
 			return err
 		}
-		rq.caller.ApplicationID = so.ClientID
-		return rq.finishSignOn()
+		return rq.continueToApp()
 	case flow.EnrolmentRequired:
 		// A person who must use MFA but has none enrols first, in the
 		// portal's wizard, and comes back here at its end.

@@ -165,7 +165,9 @@ func (rq *request) tokenView() (*tokenView, error) {
 // tokenPage is the token page, or nil when this sign-in did not start with
 // identity validation (it is then an ordinary second step).
 func (rq *request) tokenPage() (*Page, error) {
-	if !rq.data.Recovery {
+	// An application's sign-in on the hosted login may ask for a token
+	// after its password, as the REST API's may (C8, X2).
+	if !rq.data.Recovery && rq.data.App == "" {
 		rq.redirect("/signin/verify")
 		return nil, nil
 	}

@@ -157,7 +157,23 @@ func (rq *request) signedIn() (*renewal, string, error) {
 // enter makes the session a step began the browser's and goes on.
 func (rq *request) enter(rn *renewal, next string) error {
 	rq.install(rn)
+	if next == "/login/continue" {
+		return rq.continueToApp()
+	}
 	rq.redirect(next)
+	return nil
+}
+
+// continueToApp answers a form that completed an application's sign-in
+// with a page that moves on by itself. A redirect would be the form's, and
+// browsers hold a form's redirects to the page's form-action ('self'), which
+// the application's address is not.
+func (rq *request) continueToApp() error {
+	if rq.r.Method != http.MethodPost {
+		rq.redirect("/login/continue")
+		return nil
+	}
+	rq.render("continue", &Page{Title: "continue.title", Data: rq.base() + "/login/continue"})
 	return nil
 }
 
@@ -169,7 +185,10 @@ type factorOption struct {
 
 type verifyData struct {
 	// Remember offers "remember this device" (B4) on an application's sign-in.
-	Remember   bool
+	Remember bool
+	// App: an application's sign-in, whose lost-device way is a one-time
+	// access token for this sign-in.
+	App        bool
 	Options    []factorOption
 	SentTo     string
 	SentFactor string
@@ -181,7 +200,7 @@ func (rq *request) factorOptions() (*verifyData, error) {
 	if err != nil {
 		return nil, err
 	}
-	vd := &verifyData{SentTo: rq.data.SentTo, SentFactor: rq.data.SentFactor, Remember: rq.data.App != "" && rq.policy.TrustedDeviceTTL > 0}
+	vd := &verifyData{SentTo: rq.data.SentTo, SentFactor: rq.data.SentFactor, Remember: rq.data.App != "" && rq.policy.TrustedDeviceTTL > 0, App: rq.data.App != ""}
 	for _, f := range factors {
 		if f.Kind == flow.FactorQuestions {
 			// Security questions open the portal only, never an

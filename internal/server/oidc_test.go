@@ -127,8 +127,16 @@ func (r *rp) post(path string, form url.Values) page {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return r.read(resp)
+	pg := r.read(resp)
+	// A form that completes the sign-in answers with a page that moves on
+	// by itself (a refresh), as a browser follows it.
+	if m := refreshRe.FindStringSubmatch(pg.body); m != nil {
+		return r.get(r.ts.http.URL + m[1])
+	}
+	return pg
 }
+
+var refreshRe = regexp.MustCompile(`<meta http-equiv="refresh" content="0; url=([^"]+)">`)
 
 func (r *rp) read(resp *http.Response) page {
 	defer resp.Body.Close()
