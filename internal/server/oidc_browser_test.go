@@ -148,8 +148,20 @@ func openWindow(t *testing.T, browser context.Context) *window {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
+	// The first run opens the tab and must not carry a timeout of its own
+	// (its end would close the tab), so it is bounded from here.
+	errc := make(chan error, 1)
+	go func() { errc <- chromedp.Do(ctx) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("open window: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("open window: timed out")
+	}
 	w := &window{t: t, ctx: ctx}
-	w.do("open window", chromedp.EmulateViewport(375, 812))
+	w.do("phone-sized viewport", chromedp.EmulateViewport(375, 812))
 	return w
 }
 
@@ -744,6 +756,9 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 
 	// The sign-in on server 1.
 	lb.pinned.Store(1)
+	lb.mu.Lock()
+	lb.served = nil
+	lb.mu.Unlock()
 	pg, state, nonce, verifier := r.authorize()
 	pg = r.post("/portal/acme/login", url.Values{"request": {hidden(pg.body, "request")}, "login_id": {"alice"}, "password": {"Correct-Horse-42"}})
 	factor := hidden(pg.body, "factor")
