@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -148,8 +149,20 @@ func openWindow(t *testing.T, browser context.Context) *window {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
+	// The first run opens the tab and must not carry a timeout of its own
+	// (its end would close the tab), so it is bounded from here.
+	errc := make(chan error, 1)
+	go func() { errc <- chromedp.Do(ctx) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("open window: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("open window: timed out")
+	}
 	w := &window{t: t, ctx: ctx}
-	w.do("open window", chromedp.EmulateViewport(375, 812))
+	w.do("phone-sized viewport", chromedp.EmulateViewport(375, 812))
 	return w
 }
 
@@ -215,7 +228,10 @@ func (w *window) navigate(u string) {
 // fill types into a field as a person would.
 func (w *window) fill(sel, value string) {
 	w.t.Helper()
-	w.do("fill "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), value))
+	w.do("fill "+sel, chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](`(() => { const el = document.querySelector(`+jsQuote(sel)+`);
+			el.focus(); el.value = `+jsQuote(value)+`;
+			el.dispatchEvent(new Event("input", {bubbles: true})); el.dispatchEvent(new Event("change", {bubbles: true})); })()`))
 }
 
 // click presses a button that loads a page and waits for the next page.
@@ -695,6 +711,11 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.backends[i].ServeHTTP(w, r)
 }
 
+// at is endpoint (from discovery) on the server at base instead.
+func at(base, endpoint string) string {
+	return base + strings.TrimPrefix(endpoint, regexp.MustCompile(`^https?://[^/]+`).FindString(endpoint))
+}
+
 // TestHostedLoginTwoServersOnPostgres: two servers share one PostgreSQL
 // behind a balancer whose address is the public URL (so one issuer). A
 // sign-in on server 1 is redeemed at server 2; one code presented
@@ -744,6 +765,9 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 
 	// The sign-in on server 1.
 	lb.pinned.Store(1)
+	lb.mu.Lock()
+	lb.served = nil
+	lb.mu.Unlock()
 	pg, state, nonce, verifier := r.authorize()
 	pg = r.post("/portal/acme/login", url.Values{"request": {hidden(pg.body, "request")}, "login_id": {"alice"}, "password": {"Correct-Horse-42"}})
 	factor := hidden(pg.body, "factor")
@@ -764,7 +788,7 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 	// balancer serves it from either server.
 	lb.pinned.Store(0)
 	at2 := r.conf
-	at2.Endpoint.TokenURL = direct[1] + "/oidc/acme/token"
+	at2.Endpoint.TokenURL = at(direct[1], r.conf.Endpoint.TokenURL)
 	tok, err := at2.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("exchange at server 2: %v", err)
@@ -784,7 +808,7 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 	start := make(chan struct{})
 	for i := range 20 {
 		conf := r.conf
-		conf.Endpoint.TokenURL = direct[i%2] + "/oidc/acme/token"
+		conf.Endpoint.TokenURL = at(direct[i%2], r.conf.Endpoint.TokenURL)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
