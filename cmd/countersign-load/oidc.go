@@ -116,6 +116,9 @@ func prepareCodes(ctx context.Context, c *client, cfg config) ([]authCode, Prepa
 				slots <- struct{}{}
 				code, err := b.signIn(pctx, cfg, users[i])
 				<-slots
+				if err != nil && pctx.Err() != nil {
+					return // cut off by the time bound: not a failure
+				}
 				if err != nil {
 					left.Add(1)
 					mu.Lock()
@@ -259,6 +262,10 @@ func (b *browser) follow(ctx context.Context, method, target string, form url.Va
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
 		resp, err := b.http.Do(req)
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			// The URL is unique to each sign-in; the report counts causes.
+			return "", nil, fmt.Errorf("%s %s: %w", method, req.URL.Path, ue.Err)
+		}
 		if err != nil {
 			return "", nil, err
 		}
