@@ -44,7 +44,7 @@ const signinSlots = 16
 // when the exchanges begin.
 const (
 	maxCodes   = 5000
-	maxPrepare = 40 * time.Second
+	maxPrepare = 35 * time.Second
 )
 
 // authCode is one code ready to redeem, with the PKCE verifier it was
@@ -93,8 +93,9 @@ func prepareCodes(ctx context.Context, c *client, cfg config) ([]authCode, Prepa
 	}
 	rep.Users = workers
 
-	pctx, cancel := context.WithTimeout(ctx, maxPrepare)
-	defer cancel()
+	// No sign-in starts after the deadline; those under way finish, so
+	// the server sees no cancelled requests.
+	deadline := time.Now().Add(maxPrepare)
 	base := sourceBase(cfg.url)
 	var (
 		mu    sync.Mutex
@@ -109,15 +110,20 @@ func prepareCodes(ctx context.Context, c *client, cfg config) ([]authCode, Prepa
 		wg.Go(func() {
 			// Each worker signs its own user in, one sign-in at a time, until
 			// enough codes are collected, in at most signinsPerAddress tries.
-			for try := 0; try < signinsPerAddress && pctx.Err() == nil; try++ {
+			for try := 0; try < signinsPerAddress && ctx.Err() == nil && time.Now().Before(deadline); try++ {
 				if left.Add(-1) < 0 {
 					return
 				}
 				slots <- struct{}{}
-				code, err := b.signIn(pctx, cfg, users[i])
+				if !time.Now().Before(deadline) {
+					<-slots
+					left.Add(1)
+					return
+				}
+				code, err := b.signIn(ctx, cfg, users[i])
 				<-slots
-				if err != nil && pctx.Err() != nil {
-					return // cut off by the time bound: not a failure
+				if err != nil && ctx.Err() != nil {
+					return // interrupted: not a failure
 				}
 				if err != nil {
 					left.Add(1)
