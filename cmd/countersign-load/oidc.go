@@ -35,10 +35,16 @@ const callbackURI = "http://127.0.0.1:9/callback"
 // 30 sign-in submissions per address and tenant in ten minutes.
 const signinsPerAddress = 25
 
-// maxCodes bounds -codes; maxPrepare bounds the preparation's time.
+// signinSlots bounds concurrent sign-ins in the preparation: each hashes a
+// password, and more than the server's hashing pool can queue gets 503.
+const signinSlots = 16
+
+// maxCodes bounds -codes. maxPrepare bounds the preparation's time: a code
+// is redeemable for one minute, and the first ones obtained must still be
+// when the exchanges begin.
 const (
 	maxCodes   = 5000
-	maxPrepare = 3 * time.Minute
+	maxPrepare = 35 * time.Second
 )
 
 // authCode is one code ready to redeem, with the PKCE verifier it was
@@ -66,7 +72,7 @@ func (cfg config) issuer() string { return cfg.url + "/oidc/" + cfg.tenant }
 // prepareCodes turns the tenant's policy to mfa_required "nobody" (so that a
 // password completes a sign-in), creates password users, signs them in
 // through the hosted login until cfg.codes codes are collected or
-// maxPrepare has passed, then puts the tenant's policy back as it was.
+// maxPrepare has passed (whichever comes first), then puts the tenant's policy back as it was.
 func prepareCodes(ctx context.Context, c *client, cfg config) ([]authCode, PrepareReport, error) {
 	start := time.Now()
 	rep := PrepareReport{Wanted: cfg.codes, Failures: map[string]int64{}}
@@ -87,26 +93,38 @@ func prepareCodes(ctx context.Context, c *client, cfg config) ([]authCode, Prepa
 	}
 	rep.Users = workers
 
-	pctx, cancel := context.WithTimeout(ctx, maxPrepare)
-	defer cancel()
+	// No sign-in starts after the deadline; those under way finish, so
+	// the server sees no cancelled requests.
+	deadline := time.Now().Add(maxPrepare)
 	base := sourceBase(cfg.url)
 	var (
 		mu    sync.Mutex
 		codes []authCode
 		left  atomic.Int64
 		wg    sync.WaitGroup
+		slots = make(chan struct{}, signinSlots)
 	)
 	left.Store(int64(cfg.codes))
 	for i := range workers {
 		b := newBrowser(base, i)
 		wg.Go(func() {
-			// Each worker signs its own user in, one sign-in at a time, at
-			// most signinsPerAddress times and twice that many tries.
-			for try := 0; try < 2*signinsPerAddress && pctx.Err() == nil; try++ {
+			// Each worker signs its own user in, one sign-in at a time, until
+			// enough codes are collected, in at most signinsPerAddress tries.
+			for try := 0; try < signinsPerAddress && ctx.Err() == nil && time.Now().Before(deadline); try++ {
 				if left.Add(-1) < 0 {
 					return
 				}
-				code, err := b.signIn(pctx, cfg, users[i])
+				slots <- struct{}{}
+				if !time.Now().Before(deadline) {
+					<-slots
+					left.Add(1)
+					return
+				}
+				code, err := b.signIn(ctx, cfg, users[i])
+				<-slots
+				if err != nil && ctx.Err() != nil {
+					return // interrupted: not a failure
+				}
 				if err != nil {
 					left.Add(1)
 					mu.Lock()
@@ -250,6 +268,10 @@ func (b *browser) follow(ctx context.Context, method, target string, form url.Va
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
 		resp, err := b.http.Do(req)
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			// The URL is unique to each sign-in; the report counts causes.
+			return "", nil, fmt.Errorf("%s %s: %w", method, req.URL.Path, ue.Err)
+		}
 		if err != nil {
 			return "", nil, err
 		}

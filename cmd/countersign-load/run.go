@@ -59,7 +59,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.tenant, "tenant", "load", "tenant slug, for the oidc phase's issuer and hosted login")
 	fs.StringVar(&cfg.clientID, "client-id", getenv("COUNTERSIGN_LOAD_CLIENT_ID"), "OpenID Connect client for the oidc phase (env COUNTERSIGN_LOAD_CLIENT_ID; see register-client)")
 	fs.StringVar(&cfg.clientSecret, "client-secret", getenv("COUNTERSIGN_LOAD_CLIENT_SECRET"), "its secret (env COUNTERSIGN_LOAD_CLIENT_SECRET)")
-	fs.IntVar(&cfg.codes, "codes", 200, "authorization codes the oidc phase obtains before timing their exchange (at most 5000)")
+	fs.IntVar(&cfg.codes, "codes", 200, "authorization codes the oidc phase obtains (starting sign-ins for at most 35 s, as codes live a minute) before timing their exchange (at most 5000)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
