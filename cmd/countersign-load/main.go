@@ -2,8 +2,8 @@
 // password logins a running Countersign server sustains. It creates its own
 // users through the admin API, so it needs an empty-enough tenant, an
 // application key and an admin key; scripts/load sets all of that up. Its
-// oidc phase also needs an OpenID Connect client, which
-// `countersign-load register-client` registers.
+// oidc phase also needs an OpenID Connect client (`countersign oidc client
+// create`, or the admin API).
 package main
 
 import (
@@ -16,12 +16,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "register-client" {
-		err = registerClient(ctx, os.Args[2:], os.Stdout)
-	} else {
-		err = run(ctx, os.Args[1:], os.Stdout)
-	}
+	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "countersign-load:", err)

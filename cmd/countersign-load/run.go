@@ -57,7 +57,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.prefix, "prefix", randomString(4, alnum), "login ID prefix, random by default so runs do not collide")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.tenant, "tenant", "load", "tenant slug, for the oidc phase's issuer and hosted login")
-	fs.StringVar(&cfg.clientID, "client-id", getenv("COUNTERSIGN_LOAD_CLIENT_ID"), "OpenID Connect client for the oidc phase (env COUNTERSIGN_LOAD_CLIENT_ID; see register-client)")
+	fs.StringVar(&cfg.clientID, "client-id", getenv("COUNTERSIGN_LOAD_CLIENT_ID"), "OpenID Connect client for the oidc phase (env COUNTERSIGN_LOAD_CLIENT_ID; see countersign oidc client create)")
 	fs.StringVar(&cfg.clientSecret, "client-secret", getenv("COUNTERSIGN_LOAD_CLIENT_SECRET"), "its secret (env COUNTERSIGN_LOAD_CLIENT_SECRET)")
 	fs.IntVar(&cfg.codes, "codes", 200, "authorization codes the oidc phase obtains (starting sign-ins for at most 35 s, as codes live a minute) before timing their exchange (at most 5000)")
 	if err := fs.Parse(args); err != nil {
@@ -115,7 +115,7 @@ func (cfg *config) validate() error {
 	}
 	if needs["oidc"] {
 		if cfg.clientID == "" || cfg.clientSecret == "" {
-			errs = append(errs, errors.New("-client-id and -client-secret are required for the oidc phase (countersign-load register-client prints them)"))
+			errs = append(errs, errors.New("-client-id and -client-secret are required for the oidc phase (countersign oidc client create --json prints them)"))
 		}
 		if cfg.codes < 1 || cfg.codes > maxCodes {
 			errs = append(errs, fmt.Errorf("-codes must be between 1 and %d", maxCodes))
