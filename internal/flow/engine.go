@@ -59,6 +59,11 @@ type Caller struct {
 	Lang string
 	// TrustedDevice is the remembered-device token the request presented (B4).
 	TrustedDevice string
+	// Hosted marks a request of the portal's pages working on an
+	// application's sign-in (the hosted login, X2): the portal's
+	// self-service steps then take that application's transaction, which
+	// an application itself never may.
+	Hosted bool
 }
 
 func (e *Engine) now() time.Time {

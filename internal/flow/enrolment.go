@@ -31,7 +31,7 @@ type Step struct {
 // answered away from the page): proving the new factor is their second
 // step. The session change of step goes in the same transaction.
 func (e *Engine) CompleteEnrolmentTxn(ctx context.Context, c Caller, factorID string, step *Step) error {
-	c.ApplicationID = portalOr(c.ApplicationID)
+	c.ApplicationID = portalOr(c)
 	err := e.Store.InTx(ctx, func(q store.Queries) error {
 		return e.finishStep(ctx, q, c, step, factorID)
 	})
@@ -56,7 +56,7 @@ func (e *Engine) finishStep(ctx context.Context, q store.Queries, c Caller, step
 		// A portal sign-in, or an application's sign-in on the hosted login
 		// that sent a person with no factor through enrolment (X2).
 		portal := txn.Mode == ModePortal && txn.ApplicationID == PortalApplication
-		app := txn.Mode == ModePassword && txn.ApplicationID == c.ApplicationID && c.ApplicationID != PortalApplication && c.ApplicationID != ""
+		app := c.Hosted && txn.Mode == ModePassword && txn.ApplicationID == c.ApplicationID && c.ApplicationID != ""
 		if !portal && !app {
 			return ErrTxnGone
 		}
@@ -98,7 +98,7 @@ type Answer = questions.Answer
 // number of distinct questions from the catalogue, each answer hashed with
 // argon2id. Answering again replaces every earlier answer.
 func (e *Engine) SetSecurityAnswers(ctx context.Context, c Caller, txnID string, answers []Answer, step *Step) error {
-	c.ApplicationID = portalOr(c.ApplicationID)
+	c.ApplicationID = portalOr(c)
 	t, p, u, _, err := e.freshUser(ctx, c, txnID)
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func (e *Engine) SecurityQuestions(ctx context.Context, userID string) ([]string
 // fresh authentication. The last factor that opens applications stays while
 // policy asks the person for a second factor: they replace it instead.
 func (e *Engine) RemoveOwnFactor(ctx context.Context, c Caller, txnID, factorID string) error {
-	c.ApplicationID = portalOr(c.ApplicationID)
+	c.ApplicationID = portalOr(c)
 	t, p, u, _, err := e.freshUser(ctx, c, txnID)
 	if err != nil {
 		return err

@@ -110,7 +110,7 @@ func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string)
 // authentication, so pages can ask the person to confirm it is them before
 // they try a change.
 func (e *Engine) FreshTxn(ctx context.Context, c Caller, txnID string) bool {
-	c.ApplicationID = portalOr(c.ApplicationID)
+	c.ApplicationID = portalOr(c)
 	_, _, _, _, err := e.freshUser(ctx, c, txnID)
 	return err == nil
 }
@@ -162,9 +162,9 @@ func (e *Engine) PendingFactor(ctx context.Context, tenantID, userID, id string)
 // portalOr is the application whose transaction a portal page works on:
 // the portal's own, unless the session began on the hosted login for an
 // application (X2), whose sign-in transaction the session carries.
-func portalOr(app string) string {
-	if app == "" {
-		return PortalApplication
+func portalOr(c Caller) string {
+	if c.Hosted && c.ApplicationID != "" {
+		return c.ApplicationID
 	}
-	return app
+	return PortalApplication
 }

@@ -194,7 +194,7 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 		if rq.data.App != "" {
 			// The session's login transaction is an application's sign-in
 			// on the hosted login: its steps are that application's.
-			rq.caller.ApplicationID = rq.data.App
+			rq.caller.ApplicationID, rq.caller.Hosted = rq.data.App, true
 		}
 		if err := rq.useLanguage(); err != nil {
 			p.fail(rq, err)
