@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/flow"
@@ -265,6 +266,15 @@ func (rq *request) keepDevice(token string) {
 func (p *Portal) SignOnError(w http.ResponseWriter, r *http.Request, slug string, status int, cause error) {
 	p.headers(w)
 	l := p.language(r)
+	if chosenLanguage(r) == "" {
+		// The application's ui_locales, as on the hosted login's pages.
+		for _, code := range strings.Fields(r.Form.Get("ui_locales")) {
+			if c := p.byCode(strings.ToLower(code[:min(2, len(code))])); c != nil {
+				l = c
+				break
+			}
+		}
+	}
 	rq := &request{w: w, r: r, p: p, lang: l, text: l.text, status: status}
 	t, err := p.Engine.TenantBySlug(r.Context(), slug)
 	if err != nil {

@@ -627,6 +627,20 @@ func TestBrowserSingleSignOnAndLogout(t *testing.T) {
 		t.Errorf("post-logout state %v", q)
 	}
 
+	// An unregistered redirect URI: a page that says what happened, never
+	// a redirect, in English and in Spanish.
+	for _, lang := range []string{"en", "es"} {
+		w.navigate(ts.http.URL + "/oidc/acme/authorize?response_type=code&scope=openid&state=x&ui_locales=" + lang +
+			"&client_id=" + a.conf.ClientID + "&redirect_uri=" + url.QueryEscape("https://elsewhere.example/cb"))
+		if !strings.HasPrefix(w.href(), ts.http.URL+"/oidc/acme/authorize") || !w.exists(`div.alert[role="alert"]`) {
+			t.Fatalf("unregistered redirect URI (%s)\n%s", lang, w.where())
+		}
+		if want := map[string]string{"en": "does not work", "es": "no funciona"}[lang]; !strings.Contains(w.text(), want) {
+			t.Errorf("refusal page in %s does not say %q", lang, want)
+		}
+		w.shot("hosted-refused-"+lang, true)
+	}
+
 	// prompt=none after logout: login_required, with state.
 	s = a.request(oauth2.SetAuthURLParam("prompt", "none"))
 	w.navigate(s.url)
