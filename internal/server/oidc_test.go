@@ -592,3 +592,52 @@ func TestEnrolmentOnTheWay(t *testing.T) {
 		t.Fatalf("claims %v", claims)
 	}
 }
+
+// TestHostedLoginOneTimeToken (C8): a person without their authenticator
+// finishes an application's sign-in with a one-time access token sent to
+// their verified email, from the verify page's lost-device link.
+func TestHostedLoginOneTimeToken(t *testing.T) {
+	ts := startIssuer(t, nil)
+	ts.running()
+	enrolAuthenticator(t, ts, "alice")
+	tn, err := ts.srv.Engine.TenantBySlug(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := ts.srv.Store.UserByLoginID(t.Context(), tn.ID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.do("POST", "/api/v1/admin/users/"+u.ID+"/contact", ts.adminKey, map[string]any{"email": "alice@example.org"}); r.status/100 != 2 {
+		t.Fatalf("contact: %d %s", r.status, r.raw)
+	}
+	r := newRP(t, ts, flow.ClientInput{})
+	pg, state, nonce, verifier := r.authorize()
+	pg = r.post("/portal/acme/login", url.Values{"request": {hidden(pg.body, "request")}, "login_id": {"alice"}, "password": {"Correct-Horse-42"}})
+	if !strings.Contains(pg.body, `href="/portal/acme/recover/lost/token"`) {
+		t.Fatalf("no one-time token link on the verify page: %s", pg.url)
+	}
+	pg = r.get(ts.http.URL + "/portal/acme/recover/lost/token")
+	if pg.status != 200 || !strings.Contains(pg.body, `value="email"`) {
+		t.Fatalf("token page %d at %s: %.400s", pg.status, pg.url, pg.body)
+	}
+	pg = r.post("/portal/acme/recover/lost/token", url.Values{"channel": {"email"}})
+	msg := ts.waitFor(func(m map[string]any) bool {
+		text, _ := m["Text"].(string)
+		return m["To"] == "alice@example.org" && strings.Contains(text, "one-time access token")
+	})
+	token := regexp.MustCompile(`token is (\S+ \S+)`).FindStringSubmatch(msg["Text"].(string))
+	if token == nil {
+		t.Fatalf("no token in %q", msg["Text"])
+	}
+	// A wrong token first: the engine's E42, on the page.
+	pg = r.post("/portal/acme/recover/lost/token/verify", url.Values{"token": {"AAAAA-BBBBB"}})
+	if !strings.Contains(pg.body, "E42") {
+		t.Fatalf("wrong token: %.600s", pg.body)
+	}
+	pg = r.post("/portal/acme/recover/lost/token/verify", url.Values{"token": {token[1]}})
+	_, _, claims := r.exchange(r.codeFrom(pg, state), verifier, nonce)
+	if got := amr(claims); !slices.Contains(got, "otp") || !slices.Contains(got, "mfa") || claims["acr"] != flow.ACRMFA {
+		t.Fatalf("claims after a one-time token: %v", claims)
+	}
+}
