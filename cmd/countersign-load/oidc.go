@@ -31,8 +31,10 @@ import (
 // tool stops at the redirect and reads the code from it.
 const callbackURI = "http://127.0.0.1:9/callback"
 
-// signinsPerAddress keeps each source address under the portal's limit of
-// 30 sign-in submissions per address and tenant in ten minutes.
+// signinsPerAddress is how many codes one user gets, each user from its own
+// source address: users sign in side by side, and every address stays well
+// under the hosted login's 600 submissions per address and tenant in ten
+// minutes, however often the tool runs.
 const signinsPerAddress = 25
 
 // signinSlots bounds concurrent sign-ins in the preparation: each hashes a

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
@@ -309,6 +308,3 @@ func (rc *recorder) Write(b []byte) (int, error) {
 	rc.wrote = true
 	return rc.body.Write(b)
 }
-
-// keep the oidc package's error type in use for readers of this file.
-var _ = oidc.ErrInvalidRequest

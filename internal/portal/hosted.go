@@ -148,7 +148,7 @@ func (p *Portal) hostedPassword(rq *request) error {
 		return err
 	}
 	pg := &Page{Title: "login.title", Form: map[string]string{"request": so.ID, "login_id": rq.form("login_id")}, Data: hostedView{Request: so.ID, Client: cl.Name}}
-	if err := rq.formLimit("signin"); err != nil {
+	if err := rq.formLimit(hostedForm); err != nil {
 		return rq.renderForm("login", pg, err)
 	}
 	c := rq.caller

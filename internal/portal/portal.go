@@ -343,9 +343,20 @@ func (rq *request) form(name string) string { return strings.TrimSpace(rq.r.Post
 // limit counts one submission of a form that sends a message or checks a
 // secret against the person's address; false means they must wait.
 func (rq *request) limit(form string) (bool, error) {
-	const perWindow = 30
+	perWindow := 30
+	if form == hostedForm {
+		// Applications' sign-ins come from whole offices behind one
+		// address; each login ID keeps its own lockout (B5).
+		perWindow = hostedPerWindow
+	}
 	return rq.p.Engine.FormAttempt(rq.ctx(), "portal:"+form+":"+rq.tenant.ID+":"+rq.caller.IP, 10*time.Minute, perWindow)
 }
+
+// The hosted login's password form has its own, larger count per address.
+const (
+	hostedForm      = "login"
+	hostedPerWindow = 600
+)
 
 // errTooMany is returned by handlers whose form limit is spent.
 var errTooMany = &flow.RateLimitedError{Scope: "client", Wait: 10 * time.Minute}

@@ -325,8 +325,8 @@ func (s *Server) Start(ctx context.Context) {
 	s.startWorkers(ctx)
 }
 
-// sweep deletes login transactions, rate windows and portal sessions long
-// past their end, and once an hour disables accounts left unused for the
+// sweep deletes login transactions, rate windows, portal sessions and the
+// OpenID Connect provider's requests and tokens long past their end, and once an hour disables accounts left unused for the
 // tenant's disable_after_inactive (C10).
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
@@ -346,6 +346,9 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 			if _, err := s.Store.DeleteExpiredPortalSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping ended portal sessions", "err", err)
+			}
+			if _, err := s.Engine.CleanSignOn(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Warn("sweeping expired sign-on requests and tokens", "err", err)
 			}
 			if now.Sub(inactiveAt) >= time.Hour {
 				inactiveAt = now
