@@ -254,6 +254,9 @@ func (b *browser) signIn(ctx context.Context, cfg config, u passwordUser) (authC
 	return authCode{code: at.Query().Get("code"), verifier: verifier}, nil
 }
 
+// refresh finds a page's instant refresh (<meta http-equiv="refresh">).
+var refresh = regexp.MustCompile(`<meta http-equiv="refresh" content="0; url=([^"]+)">`)
+
 // follow sends the request and follows at most ten redirects, stopping at
 // the callback; it returns the last body and where the browser ended.
 func (b *browser) follow(ctx context.Context, method, target string, form url.Values) (string, *url.URL, error) {
@@ -282,8 +285,15 @@ func (b *browser) follow(ctx context.Context, method, target string, form url.Va
 		if err != nil {
 			return "", nil, err
 		}
-		loc := resp.Header.Get("Location")
-		if resp.StatusCode/100 != 3 || loc == "" {
+		loc := ""
+		if resp.StatusCode/100 == 3 {
+			loc = resp.Header.Get("Location")
+		} else if m := refresh.FindSubmatch(data); resp.StatusCode == http.StatusOK && m != nil {
+			// A page that moves on by itself, as the hosted login answers
+			// the form that completes a sign-in: a browser follows it.
+			loc = string(m[1])
+		}
+		if loc == "" {
 			if resp.StatusCode/100 != 2 && resp.StatusCode != 400 && resp.StatusCode != 401 && resp.StatusCode != 429 {
 				return string(data), req.URL, fmt.Errorf("%s %s: %d", method, req.URL.Path, resp.StatusCode)
 			}
