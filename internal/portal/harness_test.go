@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -16,8 +15,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,6 +29,7 @@ import (
 	"github.com/countersign/countersign/internal/delivery/devbox"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/server"
+	chromebrowser "github.com/countersign/countersign/internal/testutil/browser"
 	"github.com/countersign/countersign/internal/totp"
 )
 
@@ -394,7 +392,7 @@ func (c *client) signIn(p person, secret []byte, used int64) int64 {
 }
 
 // screenshotDir is where the browser tests save their pictures, if anywhere.
-func screenshotDir() string { return os.Getenv("COUNTERSIGN_SCREENSHOTS") }
+func screenshotDir() string { return chromebrowser.ScreenshotDir() }
 
 // The browser: one headless Chromium (Debian's) for the whole package, a
 // fresh browser context (its own cookies, like a private window) per tab.
@@ -422,25 +420,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// chromium finds Debian's browser. CI must run the browser tests, so there
-// a missing browser fails; elsewhere the tests are skipped.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is required in CI (scripts/test installs it)")
-	}
-	t.Skip("chromium not installed (scripts/test installs it)")
-	return ""
-}
-
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := chromium(t)
+	path := chromebrowser.Path(t)
 	shared.once.Do(func() {
 		dir, err := os.MkdirTemp("", "countersign-chromium-")
 		if err != nil {
@@ -448,31 +430,10 @@ func browser(t *testing.T) context.Context {
 			return
 		}
 		shared.dir = dir
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.NoFirstRun,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("hide-scrollbars", true),
-			chromedp.UserDataDir(dir),
-			chromedp.WindowSize(1280, 900),
-		)
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancelCtx := chromedp.NewContext(actx)
-		shared.ctx = ctx
-		shared.cancel = func() { cancelCtx(); cancelAlloc() }
-		// The first run starts the browser and must not carry a timeout of
-		// its own (that would stop the browser), so it is bounded from here.
-		errc := make(chan error, 1)
-		go func() { errc <- chromedp.Do(ctx) }()
-		select {
-		case shared.err = <-errc:
-		case <-time.After(60 * time.Second):
-			shared.err = errors.New("chromium did not start within 60 s")
+		var cancel context.CancelFunc
+		shared.ctx, cancel, shared.err = chromebrowser.Launch(path, dir, 1280, 900)
+		if shared.err == nil {
+			shared.cancel = cancel
 		}
 	})
 	if shared.err != nil {
@@ -490,18 +451,11 @@ type tab struct {
 
 func (e *env) tab(t *testing.T) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	errc := make(chan error, 1)
-	go func() { errc <- chromedp.Do(ctx) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("open tab: %v", err)
-		}
-	case <-time.After(stepTimeout):
-		t.Fatal("open tab: timed out")
+	ctx, cancel, err := chromebrowser.Open(browser(t), stepTimeout)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(cancel)
 	return &tab{t: t, e: e, ctx: ctx}
 }
 
@@ -673,65 +627,26 @@ func (b *tab) contains(want ...string) {
 func (b *tab) shot(name string) {
 	b.t.Helper()
 	b.audit(name)
-	dir := screenshotDir()
-	if dir == "" {
+	if chromebrowser.ScreenshotDir() == "" {
 		return
 	}
 	shot, err := palettePNG(run(b, "screenshot "+name, chromedp.FullScreenshot(100)))
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		b.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), shot, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-// axeSource is axe-core, the accessibility engine, from the file
-// COUNTERSIGN_AXE names (scripts/test downloads a pinned, checksummed
-// release). CI must audit, so there a missing file fails the test.
-var axeSource = sync.OnceValues(func() (string, error) {
-	path := os.Getenv("COUNTERSIGN_AXE")
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	return string(b), err
-})
-
-// axeViolation is one failed rule with the elements that fail it.
-type axeViolation struct {
-	ID     string   `json:"id"`
-	Impact string   `json:"impact"`
-	Help   string   `json:"help"`
-	Nodes  []string `json:"nodes"`
+	chromebrowser.Save(b.t, name, shot)
 }
 
 // audit runs axe-core's WCAG 2.0/2.1 A and AA rules on the page and fails
 // the test on any violation, naming the rule and the elements.
 func (b *tab) audit(name string) {
 	b.t.Helper()
-	src, err := axeSource()
-	if err != nil {
-		b.t.Fatalf("axe-core: %v", err)
-	}
-	if src == "" {
-		if os.Getenv("CI") != "" {
-			b.t.Fatal("COUNTERSIGN_AXE is required in CI (scripts/test downloads axe-core)")
-		}
+	load, check := chromebrowser.Audit(b.t)
+	if load == nil {
 		return
 	}
-	// DevTools evaluation is not subject to the page's CSP.
-	b.do("load axe-core", chromedp.Evaluate[chromedp.Void](src+"\n;undefined"))
-	found := run(b, "axe "+name, chromedp.Evaluate[[]axeViolation](`axe.run(document, {
-		runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]
-	}).then(r => r.violations.map(v => ({id: v.id, impact: v.impact || "", help: v.help,
-		nodes: v.nodes.map(n => n.target.join(" ") + " — " + (n.failureSummary || "").replace(/\s+/g, " "))})))`, chromedp.EvalAwaitPromise))
-	for _, v := range found {
-		b.t.Errorf("WCAG (axe %s) on %s: %s [%s]\n  %s", v.ID, name, v.Help, v.Impact, strings.Join(v.Nodes, "\n  "))
-	}
+	b.do("load axe-core", load)
+	chromebrowser.Report(b.t, name, run(b, "axe "+name, check))
 }
 
 // phoneTab is a tab with a phone-sized viewport (390 by 844 CSS pixels).

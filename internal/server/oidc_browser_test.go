@@ -11,9 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,6 +26,7 @@ import (
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/server"
+	chromebrowser "github.com/countersign/countersign/internal/testutil/browser"
 	"github.com/countersign/countersign/internal/testutil/pgtest"
 )
 
@@ -89,52 +87,15 @@ func (l *landing) wait(path string, n int) url.Values {
 	return nil
 }
 
-// browserChromium finds Debian's browser; CI must run these tests, so
-// there a missing browser fails them, as in the portal's browser tests.
-func browserChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is required in CI (scripts/test installs it)")
-	}
-	t.Skip("chromium not installed (scripts/test installs it)")
-	return ""
-}
-
 // chromeStart starts one headless Chromium for the test with a fresh
-// profile; it is stopped when the test ends.
+// profile, 375 CSS pixels wide like a small phone; it stops with the test.
 func chromeStart(t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browserChromium(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(375, 812),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	errc := make(chan error, 1)
-	go func() { errc <- chromedp.Do(ctx) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("chromium did not start within 60 s")
+	ctx, cancel, err := chromebrowser.Launch(chromebrowser.Path(t), t.TempDir(), 375, 812)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(cancel)
 	return ctx
 }
 
@@ -147,20 +108,11 @@ type window struct {
 
 func openWindow(t *testing.T, browser context.Context) *window {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	// The first run opens the tab and must not carry a timeout of its own
-	// (its end would close the tab), so it is bounded from here.
-	errc := make(chan error, 1)
-	go func() { errc <- chromedp.Do(ctx) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("open window: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("open window: timed out")
+	ctx, cancel, err := chromebrowser.Open(browser, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(cancel)
 	w := &window{t: t, ctx: ctx}
 	w.do("phone-sized viewport", chromedp.EmulateViewport(375, 812))
 	return w
@@ -261,55 +213,17 @@ func (w *window) waitURL(prefix string) {
 }
 
 // shot saves a full-page screenshot under COUNTERSIGN_SCREENSHOTS (the
-// portal tests' directory) and runs the axe-core audit when COUNTERSIGN_AXE
-// names it.
+// portal tests' directory) and, with audit, runs the axe-core audit.
 func (w *window) shot(name string, audit bool) {
 	w.t.Helper()
 	if audit {
-		w.audit(name)
-	}
-	dir := os.Getenv("COUNTERSIGN_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	png := result(w, "screenshot "+name, chromedp.FullScreenshot(100))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-type axeViolation struct {
-	ID     string   `json:"id"`
-	Impact string   `json:"impact"`
-	Help   string   `json:"help"`
-	Nodes  []string `json:"nodes"`
-}
-
-// audit runs axe-core's WCAG 2.0/2.1 A and AA rules on the page (X8), as
-// the portal's browser tests do; CI must audit.
-func (w *window) audit(name string) {
-	w.t.Helper()
-	path := os.Getenv("COUNTERSIGN_AXE")
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			w.t.Fatal("COUNTERSIGN_AXE is required in CI (scripts/test downloads axe-core)")
+		if load, check := chromebrowser.Audit(w.t); load != nil {
+			w.do("load axe-core", load)
+			chromebrowser.Report(w.t, name, result(w, "axe "+name, check))
 		}
-		return
 	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		w.t.Fatalf("axe-core: %v", err)
-	}
-	w.do("load axe-core", chromedp.Evaluate[chromedp.Void](string(src)+"\n;undefined"))
-	found := result(w, "axe "+name, chromedp.Evaluate[[]axeViolation](`axe.run(document, {
-		runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}, resultTypes: ["violations"]
-	}).then(r => r.violations.map(v => ({id: v.id, impact: v.impact || "", help: v.help,
-		nodes: v.nodes.map(n => n.target.join(" ") + " — " + (n.failureSummary || "").replace(/\s+/g, " "))})))`, chromedp.EvalAwaitPromise))
-	for _, v := range found {
-		w.t.Errorf("WCAG (axe %s) on %s: %s [%s]\n  %s", v.ID, name, v.Help, v.Impact, strings.Join(v.Nodes, "\n  "))
+	if chromebrowser.ScreenshotDir() != "" {
+		chromebrowser.Save(w.t, name, result(w, "screenshot "+name, chromedp.FullScreenshot(100)))
 	}
 }
 
