@@ -15,18 +15,28 @@ import (
 // whether a second factor is needed. Until the password is proven every
 // failure looks the same, whether or not the login ID exists (G4).
 func (e *Engine) PasswordLogin(ctx context.Context, c Caller, loginID, pw string) (*Result, error) {
-	t, p, err := e.Policy(ctx, c.TenantID)
+	t, p, u, err := e.passwordStep(ctx, c, loginID, pw, statusErr, "login.password")
 	if err != nil {
 		return nil, err
+	}
+	return e.afterPrimary(ctx, c, t, p, u, ModePassword, false)
+}
+
+// passwordStep proves a login ID and password (checkPassword) and then the
+// person's status with check; a status refused is audited as event.
+func (e *Engine) passwordStep(ctx context.Context, c Caller, loginID, pw string, check func(string) error, event string) (*store.Tenant, policy.Policy, *store.User, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, p, nil, err
 	}
 	u, err := e.checkPassword(ctx, c, p, loginID, pw)
 	if err != nil {
-		return nil, err
+		return nil, p, nil, err
 	}
-	if err := statusErr(u.Status); err != nil {
-		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	if err := check(u.Status); err != nil {
+		return nil, p, nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
-	return e.afterPrimary(ctx, c, t, p, u, ModePassword, false)
+	return t, p, u, nil
 }
 
 // checkPassword proves a login ID and password: the guess is charged before

@@ -66,16 +66,9 @@ const PortalApplication = "portal"
 // allows), or EnrolmentRequired for a person with no factor yet.
 func (e *Engine) PortalSignIn(ctx context.Context, c Caller, loginID, pw string) (*Result, error) {
 	c.ApplicationID = PortalApplication
-	t, p, err := e.Policy(ctx, c.TenantID)
+	t, p, u, err := e.passwordStep(ctx, c, loginID, pw, canManageMFA, "portal.sign_in")
 	if err != nil {
 		return nil, err
-	}
-	u, err := e.checkPassword(ctx, c, p, loginID, pw)
-	if err != nil {
-		return nil, err
-	}
-	if err := canManageMFA(u.Status); err != nil {
-		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "portal.sign_in", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
 	now := e.now()
 	if MFALocked(u, p, now) {

@@ -147,16 +147,9 @@ func (e *Engine) SignOnPassword(ctx context.Context, c Caller, id, loginID, pw s
 		return nil, err
 	}
 	c.ApplicationID = so.ClientID
-	t, p, err := e.Policy(ctx, c.TenantID)
+	t, p, u, err := e.passwordStep(ctx, c, loginID, pw, statusErr, "login.password")
 	if err != nil {
 		return nil, err
-	}
-	u, err := e.checkPassword(ctx, c, p, loginID, pw)
-	if err != nil {
-		return nil, err
-	}
-	if err := statusErr(u.Status); err != nil {
-		return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.password", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status, "sign_on": so.ID}}))
 	}
 	return e.afterPrimary(ctx, c, t, p, u, ModePassword, so.Req.WantsMFA())
 }

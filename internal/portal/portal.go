@@ -145,14 +145,18 @@ func (p *Portal) routes() []route {
 
 // headers are the portal's security headers: scripts and styles only from
 // the portal itself, no framing, no caching of pages that show secrets.
-func (p *Portal) headers(w http.ResponseWriter) {
+func (p *Portal) headers(w http.ResponseWriter) { Headers(w, p.Secure) }
+
+// Headers sets the portal pages' security headers on w; secure adds HSTS.
+// Other server-rendered pages of Countersign use them too.
+func Headers(w http.ResponseWriter, secure bool) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-	if p.Secure {
+	if secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+
+	"github.com/countersign/countersign/internal/portal"
 )
 
 // The page at / tells someone who has just started Countersign where things
@@ -43,17 +45,9 @@ var homePage = template.Must(template.New("home").Parse(`<!doctype html>
 
 // home serves the page at /.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
 	// The portal pages' headers.
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-	if strings.HasPrefix(s.Config.PublicURL, "https://") {
-		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
+	portal.Headers(w, strings.HasPrefix(s.Config.PublicURL, "https://"))
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	base := strings.TrimRight(s.Config.PublicURL, "/")
 	if base == "" {
 		// As the REST API's portal_url: the name this request reached us by.
