@@ -661,19 +661,9 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 	var srvs []*server.Server
 	var direct []string
 	for range 2 {
-		cfg := config.Default()
-		cfg.DataDir = t.TempDir()
-		cfg.DatabaseURL = dbURL
-		cfg.MasterKey = base64.StdEncoding.EncodeToString(key)
-		cfg.PublicURL = public
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		srv, err := server.New(t.Context(), cfg, discard())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
+		srv := newServer(t, discard(), func(c *config.Config) {
+			c.DatabaseURL, c.MasterKey, c.PublicURL = dbURL, base64.StdEncoding.EncodeToString(key), public
+		})
 		hs := httptest.NewServer(srv.Handler)
 		t.Cleanup(hs.Close)
 		u, _ := url.Parse(hs.URL)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
-	"github.com/countersign/countersign/internal/server"
 )
 
 // The relying party in these tests is go-oidc with x/oauth2, written to
@@ -39,20 +38,12 @@ func startIssuer(t *testing.T, mutate func(c *config.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.PublicURL = "http://" + ln.Addr().String()
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(t.Context(), cfg, discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := newServer(t, discard(), func(c *config.Config) {
+		c.PublicURL = "http://" + ln.Addr().String()
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	hs := httptest.NewUnstartedServer(srv.Handler)
 	_ = hs.Listener.Close()
 	hs.Listener = ln

@@ -43,8 +43,9 @@ func start(t *testing.T, mutate func(c *config.Config)) *testServer {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// startLogged is start with the server writing to log.
-func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) *testServer {
+// newServer builds a server on the defaults with its own data directory,
+// changed by mutate, closed when the test ends.
+func newServer(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) *server.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -59,6 +60,13 @@ func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// startLogged is start with the server writing to log.
+func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) *testServer {
+	t.Helper()
+	srv := newServer(t, log, mutate)
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(hs.Close)
 	return setupTenant(t, srv, hs)
