@@ -391,9 +391,6 @@ func (c *client) signIn(p person, secret []byte, used int64) int64 {
 	return step
 }
 
-// screenshotDir is where the browser tests save their pictures, if anywhere.
-func screenshotDir() string { return chromebrowser.ScreenshotDir() }
-
 // The browser: one headless Chromium (Debian's) for the whole package, a
 // fresh browser context (its own cookies, like a private window) per tab.
 
