@@ -29,10 +29,12 @@ const (
 	FactorSMS   = "sms"
 	FactorEmail = "email"
 	FactorVoice = "voice"
+	// FactorPush is the Mobile App method: a push approved in the phone app.
+	FactorPush = "push"
 )
 
 // KnownFactors lists the factor kinds a tenant may allow today.
-var KnownFactors = []string{FactorTOTP, FactorSMS, FactorEmail, FactorVoice}
+var KnownFactors = []string{FactorTOTP, FactorSMS, FactorEmail, FactorVoice, FactorPush}
 
 // Limit is at most Count events per Window.
 type Limit struct {
@@ -125,6 +127,33 @@ type Policy struct {
 	// them to someone (a lockout, a disabled account); when empty they are
 	// told to contact their organisation's help desk.
 	HelpDesk HelpDesk `json:"help_desk"`
+	// Push governs the Mobile App method (A9, X3).
+	Push Push `json:"push"`
+}
+
+// Push governs the Mobile App method: the activation code, the pushes and
+// what stands against MFA fatigue (X3).
+type Push struct {
+	// ActivationTTL bounds an activation code (A9: 10 minutes).
+	ActivationTTL Duration `json:"activation_ttl"`
+	// ChallengeTTL bounds how long a push may be answered.
+	ChallengeTTL Duration `json:"challenge_ttl"`
+	// NumberMatching shows a number on the sign-in page that the person
+	// picks among several in the app (X3).
+	NumberMatching bool `json:"number_matching"`
+	// Limit bounds the pushes one person gets in a window.
+	Limit Limit `json:"limit"`
+	// Cooldown is how long after a declined push no new one is sent.
+	Cooldown Duration `json:"cooldown"`
+	// BlockOnFraud stops pushes to a person who declined one with "I
+	// didn't request this" until an administrator clears it.
+	BlockOnFraud bool `json:"block_on_fraud"`
+	// RequireUnlock asks the app to require the phone's PIN or biometrics
+	// before answering.
+	RequireUnlock bool `json:"require_unlock"`
+	// AppLinks are where people get the app, shown at enrolment.
+	AndroidApp string `json:"android_app,omitempty"`
+	IOSApp     string `json:"ios_app,omitempty"`
 }
 
 // HelpDesk names the tenant's help desk and how to reach it; every part is
@@ -186,6 +215,14 @@ func Default() Policy {
 		OTAMaxConsecutive:    3,
 		DisableAfterInactive: Duration(180 * 24 * time.Hour),
 		Password:             password.DefaultPolicy(),
+		Push: Push{
+			ActivationTTL:  Duration(10 * time.Minute),
+			ChallengeTTL:   Duration(2 * time.Minute),
+			NumberMatching: true,
+			Limit:          Limit{Count: 5, Window: Duration(15 * time.Minute)},
+			Cooldown:       Duration(time.Minute),
+			BlockOnFraud:   true,
+		},
 		Portal: Portal{
 			SecurityQuestions: 4,
 			QuestionsSignIn:   true,
@@ -232,6 +269,23 @@ func (p Policy) Validate() error {
 	for _, f := range p.AllowedFactors {
 		if !slices.Contains(KnownFactors, f) {
 			errs = append(errs, fmt.Errorf("allowed_factors: %q is not a known factor (known: %v)", f, KnownFactors))
+		}
+	}
+	if p.Push.ActivationTTL < Duration(time.Minute) || p.Push.ActivationTTL > Duration(24*time.Hour) {
+		errs = append(errs, errors.New("push.activation_ttl: must be between 1m and 24h"))
+	}
+	if p.Push.ChallengeTTL < Duration(30*time.Second) || p.Push.ChallengeTTL > Duration(10*time.Minute) {
+		errs = append(errs, errors.New("push.challenge_ttl: must be between 30s and 10m"))
+	}
+	if p.Push.Limit.Count < 1 || p.Push.Limit.Window <= 0 {
+		errs = append(errs, errors.New("push.limit: count must be at least 1 and window positive"))
+	}
+	if p.Push.Cooldown < 0 || p.Push.Cooldown > Duration(time.Hour) {
+		errs = append(errs, errors.New("push.cooldown: must be between 0 and 1h"))
+	}
+	for name, link := range map[string]string{"push.android_app": p.Push.AndroidApp, "push.ios_app": p.Push.IOSApp} {
+		if link != "" && !strings.HasPrefix(link, "https://") {
+			errs = append(errs, fmt.Errorf("%s: %q must be an https link", name, link))
 		}
 	}
 	if p.MFAAttempts < 1 || p.MFAAttempts > 100 {
