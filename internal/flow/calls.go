@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/countersign/countersign/internal/delivery"
 	"github.com/countersign/countersign/internal/flow/factor"
@@ -389,17 +390,8 @@ func (e *Engine) fraud(ctx context.Context, cc *callCtx) (Script, error) {
 			Detail: map[string]any{"call": cc.call.ID, "leg": cc.call.Leg, "purpose": cc.call.Purpose, "txn": cc.call.TxnID}}); err != nil {
 			return err
 		}
-		iss := e.issuer(cc.t, cc.p)
-		for _, to := range slices.Compact(slices.Sorted(slices.Values(cc.p.AlertEmails))) {
-			alert := delivery.Message{ID: store.NewID("msg"), TenantID: cc.call.TenantID, Channel: delivery.Email, To: to,
-				Subject: iss + " security alert: fraud reported by " + cc.u.LoginID,
-				Text: fmt.Sprintf("%s (user %s) answered a sign-in call at %s and reported fraud by pressing 0 then #.\n\nThe sign-in was blocked. Someone may know this user's password: contact the user, reset the password, and review the audit log (event fraud.reported, call %s).\n",
-					cc.u.LoginID, cc.u.ID, MaskPhone(cc.call.Number), cc.call.ID)}
-			if err := outbox.Enqueue(ctx, q, e.Keys, alert, cc.u.ID, "fraud_alert", now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return e.alertFraud(ctx, q, cc.t, cc.p, cc.u, fmt.Sprintf("%s (user %s) answered a sign-in call at %s and reported fraud by pressing 0 then #.\n\nThe sign-in was blocked. Someone may know this user's password: contact the user, reset the password, and review the audit log (event fraud.reported, call %s).\n",
+			cc.u.LoginID, cc.u.ID, MaskPhone(cc.call.Number), cc.call.ID), now)
 	})
 	if errors.Is(err, errCallRace) {
 		return Script{}, ErrCallGone
@@ -421,4 +413,17 @@ func (e *Engine) CallRecord(ctx context.Context, id string) (*store.VoiceCall, e
 		return nil, notFoundAs(err, ErrCallGone)
 	}
 	return call, nil
+}
+
+// alertFraud tells the tenant's alert addresses (X5) that u reported fraud.
+func (e *Engine) alertFraud(ctx context.Context, q store.Queries, t *store.Tenant, p policy.Policy, u *store.User, text string, now time.Time) error {
+	iss := e.issuer(t, p)
+	for _, to := range slices.Compact(slices.Sorted(slices.Values(p.AlertEmails))) {
+		alert := delivery.Message{ID: store.NewID("msg"), TenantID: t.ID, Channel: delivery.Email, To: to,
+			Subject: iss + " security alert: fraud reported by " + u.LoginID, Text: text}
+		if err := outbox.Enqueue(ctx, q, e.Keys, alert, u.ID, "fraud_alert", now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -35,6 +35,9 @@ type Engine struct {
 	// PublicURL is where people reach Countersign (config public_url); links
 	// in messages start with it, and say where to go in words without it.
 	PublicURL string
+	// PushBase is where phone apps reach this server (the public URL, or
+	// the bound address), without a trailing slash (A9).
+	PushBase string
 
 	mu       sync.Mutex
 	policies map[string]cachedPolicy

@@ -9,6 +9,7 @@ import (
 	"github.com/countersign/countersign/internal/flow/factor/authenticator"
 	"github.com/countersign/countersign/internal/flow/factor/onetime"
 	"github.com/countersign/countersign/internal/flow/factor/phonecall"
+	"github.com/countersign/countersign/internal/flow/factor/push"
 	"github.com/countersign/countersign/internal/flow/factor/questions"
 	"github.com/countersign/countersign/internal/flow/factor/sentcode"
 	"github.com/countersign/countersign/internal/policy"
@@ -23,6 +24,7 @@ var kinds = registry(
 	sentcode.Email,
 	phonecall.Factor{},
 	questions.Factor{},
+	push.Factor{},
 )
 
 // oneTimeToken stands in for a lost authenticator app (C8); no factor row

@@ -45,5 +45,10 @@ type Store interface {
 	OIDCAuthRequestByID(ctx context.Context, tenantID, id string) (*store.OIDCAuthRequest, error)
 	OIDCTokenByID(ctx context.Context, tenantID, id string) (*store.OIDCToken, error)
 	OIDCRefreshByHash(ctx context.Context, tenantID string, hash []byte) (*store.OIDCToken, error)
+	PushChallengeByNonce(ctx context.Context, tenantID, nonce string) (*store.PushChallenge, error)
+	OpenPushChallenges(ctx context.Context, factorID string, now time.Time) ([]store.PushChallenge, error)
+	LatestPushChallenge(ctx context.Context, tenantID, txnOrFactorID string) (*store.PushChallenge, error)
+	CountPushChallenges(ctx context.Context, userID string, since time.Time) (int, *time.Time, error)
+	TouchPushPoll(ctx context.Context, factorID string, at time.Time) (bool, error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

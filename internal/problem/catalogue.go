@@ -69,6 +69,7 @@ var catalogue = []Entry{
 	{Code: "E44", Name: "wrong_verification_code", Status: 401},
 	{Code: "E45", Name: "temporarily_unavailable", Status: 503, RetryAfter: 5},
 	{Code: "E46", Name: "sign_on_gone", Status: 400},
+	{Code: "E47", Name: "push_not_registered", Status: 409},
 	{Code: "E99", Name: "internal", Status: 500},
 }
 

@@ -280,6 +280,10 @@ type Factors interface {
 	// means the step was already used (replay).
 	UseStep(ctx context.Context, factorID string, step int64) (bool, error)
 	RevokeFactor(ctx context.Context, factorID string, now time.Time) (bool, error)
+	// SetPendingFactorSecret stores the secret and config of a pending
+	// factor (a phone app's keys once it registered); false when the factor
+	// is no longer pending.
+	SetPendingFactorSecret(ctx context.Context, factorID string, secret []byte, config string) (bool, error)
 	RevokeAllFactors(ctx context.Context, userID string, now time.Time) (int, error)
 }
 
