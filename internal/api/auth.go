@@ -128,6 +128,7 @@ type transactionBody struct {
 	ExpiresAt   time.Time  `json:"expires_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	Call        *callBody  `json:"call,omitempty"`
+	Push        *pushBody  `json:"push,omitempty"`
 }
 
 // transaction reports where a login stands, with its current phone call;
@@ -140,6 +141,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 	}
 	var t *store.LoginTxn
 	var call *store.VoiceCall
+	var push *store.PushChallenge
 	read := func() (string, error) {
 		var err error
 		if t, err = a.Engine.Transaction(r.Context(), c.Caller, r.PathValue("id")); err != nil {
@@ -148,9 +150,15 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		if call, err = a.Engine.LatestCall(r.Context(), c.Caller, t.ID); err != nil {
 			return "", err
 		}
+		if push, err = a.Engine.LatestPush(r.Context(), c.Caller, t.ID); err != nil && !errors.Is(err, flow.ErrPushGone) {
+			return "", err
+		}
 		key := t.State
 		if call != nil {
 			key += call.ID + call.State
+		}
+		if push != nil {
+			key += push.Nonce + push.State
 		}
 		return key, nil
 	}
@@ -163,7 +171,7 @@ func (a *API) transaction(w http.ResponseWriter, r *http.Request, c *caller) err
 		status = "expired"
 	}
 	writeJSON(w, http.StatusOK, transactionBody{ID: t.ID, Status: status, Mode: t.Mode, UserID: t.UserID, FactorID: t.FactorID,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call, a.readerOf(r, c))})
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, CompletedAt: t.CompletedAt, Call: toCallBody(call, a.readerOf(r, c)), Push: toPushBody(push, a.Engine.CurrentTime())})
 	return nil
 }
 

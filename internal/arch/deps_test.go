@@ -19,6 +19,7 @@ var frontDoors = []string{
 	module + "/internal/api",
 	module + "/internal/portal",
 	module + "/internal/voicehook",
+	module + "/internal/pushhook",
 	module + "/internal/cli",
 	module + "/internal/oidc",
 	module + "/internal/radius",

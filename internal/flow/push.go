@@ -16,6 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/pushproto"
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/totp"
 )
 
 // The Mobile App method (A9, X3): the engine's side of the phone app's
@@ -481,3 +482,6 @@ func (e *Engine) pushFraud(ctx context.Context, c Caller, t *store.Tenant, p pol
 	e.wake()
 	return true, nil
 }
+
+// QR is the activation's QR code (PNG).
+func (en *PushEnrolment) QR() ([]byte, error) { return totp.QRPNG(en.URI, QRSize) }
