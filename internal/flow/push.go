@@ -356,7 +356,7 @@ func (e *Engine) PushAnswer(ctx context.Context, tenantID string, a pushproto.An
 		c.ApplicationID = txn.ApplicationID
 	}
 	switch {
-	case a.Decline && a.DeclineReason != pushproto.ReasonCancelled:
+	case a.Decline && a.DeclineReason != pushproto.DeclineReasonCancelled:
 		return e.pushFraud(ctx, c, t, p, u, f, ch)
 	case a.Decline:
 		return e.pushRefuse(ctx, c, p, u, f, ch, store.PushDeclined)

@@ -117,7 +117,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.answer(w, http.StatusNotFound, pushproto.ErrorResult(404, "No such activation or challenge, or it expired. Generate a new activation code in the MFA portal."))
 	case errors.Is(err, flow.ErrPushRefused):
 		h.answer(w, http.StatusBadRequest, pushproto.ErrorResult(400, "Could not verify signature!"))
-	case errors.Is(err, pushproto.ErrBadKey):
+	case errors.Is(err, pushproto.ErrAppKey):
 		h.answer(w, http.StatusBadRequest, pushproto.ErrorResult(400, err.Error()))
 	case errors.Is(err, store.ErrUnavailable):
 		h.Log.Warn("push request refused for now", "request_id", id, "err", err)
