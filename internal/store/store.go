@@ -593,6 +593,7 @@ type Queries interface {
 	PortalSessions
 	SupportRequests
 	OIDC
+	PushChallenges
 }
 
 // Store is a database.
