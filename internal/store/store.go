@@ -597,6 +597,7 @@ type Queries interface {
 	PortalSessions
 	SupportRequests
 	OIDC
+	PushChallenges
 }
 
 // Store is a database.
