@@ -74,7 +74,7 @@ func (e *Engine) BeginPushEnrolment(ctx context.Context, c Caller, txnID string)
 		if err := q.CreatePendingFactor(ctx, f, now); err != nil {
 			return err
 		}
-		if err := q.ConsumeAllChallenges(ctx, u.ID, PurposePushActivation, now); err != nil {
+		if _, err := q.ConsumeAllChallenges(ctx, u.ID, PurposePushActivation, now); err != nil {
 			return err
 		}
 		if err := q.CreateChallenge(ctx, ch); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/countersign/countersign/internal/outbox"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/portal"
+	"github.com/countersign/countersign/internal/pushhook"
 	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/requestid"
 	"github.com/countersign/countersign/internal/store"
@@ -141,6 +142,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", m.handler())
 	(&voicehook.Handler{Engine: s.Engine, Provider: s.voiceProvider, Log: log}).Register(mux)
+	(&pushhook.Handler{Engine: s.Engine, Log: log}).Register(mux)
+	s.Engine.PushBase = PublicBase(cfg)
 	pt, err := portal.New(s.Engine, log, clientIP(proxies), strings.HasPrefix(cfg.PublicURL, "https://"))
 	if err != nil {
 		s.Close()
@@ -274,7 +277,7 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 		// Without public_url the issuer is the address actually bound (a
 		// port chosen by the system included), fixed before any request.
 		base := "http://" + ln.Addr().String()
-		s.oidc.Base, s.portal.Base = base, base
+		s.oidc.Base, s.portal.Base, s.Engine.PushBase = base, base, base
 	}
 	s.Log.Info("countersign listening", "addr", ln.Addr().String(), "database", s.Store.Dialect())
 	s.logReady(ln.Addr().String())

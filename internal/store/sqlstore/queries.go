@@ -705,6 +705,11 @@ func (q *queries) RevokeFactor(ctx context.Context, factorID string, now time.Ti
 	return n == 1, err
 }
 
+func (q *queries) SetPendingFactorSecret(ctx context.Context, factorID string, secret []byte, config string) (bool, error) {
+	n, err := q.exec(ctx, `UPDATE factors SET secret = ?, config = ? WHERE id = ? AND state = 'pending'`, secret, config, factorID)
+	return n == 1, err
+}
+
 func (q *queries) RevokeAllFactors(ctx context.Context, userID string, now time.Time) (int, error) {
 	n, err := q.exec(ctx, `UPDATE factors SET state = 'revoked', revoked_at = ? WHERE user_id = ? AND state <> 'revoked'`, micros(now), userID)
 	return int(n), err

@@ -1,0 +1,204 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/testutil/pushapp"
+)
+
+// The Mobile App method over HTTP (A9, X3): the headless phone is written
+// from the app's protocol, never from Countersign's code.
+
+// pushPerson enrols a person's phone app through the REST API: activation
+// code, registration, and the approved test push that activates it.
+func pushPerson(t *testing.T, ts *testServer, login string) (*pushapp.Token, string) {
+	t.Helper()
+	ctx := t.Context()
+	r := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": login, "password": "Correct-Horse-42"})
+	if r.status != 201 {
+		t.Fatalf("create user: %d %s", r.status, r.raw)
+	}
+	r = ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": login, "password": "Correct-Horse-42"})
+	if r.str("status") != "enrolment_required" {
+		t.Fatalf("login: %d %s", r.status, r.raw)
+	}
+	txn := r.str("transaction_id")
+	r = ts.do("POST", "/api/v1/enrolments/push", ts.appKey, map[string]any{"transaction_id": txn})
+	if r.status != 201 || r.str("activation_code") == "" || r.str("qr_png_base64") == "" {
+		t.Fatalf("activation: %d %s", r.status, r.raw)
+	}
+	factor := r.str("enrolment_id")
+	phone, err := pushapp.NewWithBits(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := phone.Scan(r.str("otpauth_uri"))
+	if err != nil {
+		t.Fatalf("scan %q: %v", r.str("otpauth_uri"), err)
+	}
+	// "Authenticate me now" before the app registered: E47.
+	if r := ts.do("POST", "/api/v1/enrolments/"+factor+"/push", ts.appKey, map[string]any{"transaction_id": txn}); r.status != 409 || r.str("error", "code") != "E47" {
+		t.Fatalf("test push before registration: %d %s", r.status, r.raw)
+	}
+	if err := tok.Register(ctx, http.DefaultClient); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	r = ts.do("POST", "/api/v1/enrolments/"+factor+"/push", ts.appKey, map[string]any{"transaction_id": txn})
+	if r.status != 202 {
+		t.Fatalf("test push: %d %s", r.status, r.raw)
+	}
+	number := r.str("push", "number")
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 || !slices.Contains(reqs[0].Options, number) {
+		t.Fatalf("poll: %v %+v (number %q)", err, reqs, number)
+	}
+	if ok, err := reqs[0].Choose(ctx, http.DefaultClient, number); err != nil || !ok {
+		t.Fatalf("approve the test push: %v %v", ok, err)
+	}
+	return tok, factor
+}
+
+func pushServer(t *testing.T) *testServer {
+	ts := startIssuer(t, nil)
+	ts.policy(`{"allowed_factors":["totp","push"]}`)
+	return ts
+}
+
+// TestPushEnrolAndSignIn: enrolment, then a sign-in approved with the
+// number shown, learned by long-polling the transaction.
+func TestPushEnrolAndSignIn(t *testing.T) {
+	ts := pushServer(t)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+
+	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
+	if r.str("status") != "mfa_required" {
+		t.Fatalf("login: %d %s", r.status, r.raw)
+	}
+	txn := r.str("transaction_id")
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	if r.status != 202 || r.str("push", "state") != "open" {
+		t.Fatalf("push: %d %s", r.status, r.raw)
+	}
+	number := r.str("push", "number")
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 || len(reqs[0].Options) != 3 {
+		t.Fatalf("poll: %v %+v", err, reqs)
+	}
+	done := make(chan reply, 1)
+	go func() { done <- ts.do("GET", "/api/v1/auth/transactions/"+txn+"?wait=20", ts.appKey, nil) }()
+	time.Sleep(100 * time.Millisecond)
+	if ok, err := reqs[0].Choose(ctx, http.DefaultClient, number); err != nil || !ok {
+		t.Fatalf("approve: %v %v", ok, err)
+	}
+	if r := <-done; r.str("status") != "allowed" || r.str("push", "state") != "approved" {
+		t.Fatalf("long poll: %d %s", r.status, r.raw)
+	}
+	// The same answer again changes nothing.
+	if ok, err := tok.ReplayLastAnswer(ctx, http.DefaultClient); err != nil || ok {
+		t.Fatalf("replayed answer: %v %v", ok, err)
+	}
+}
+
+// TestPushWrongNumberAndFraud: a wrong number fails the attempt; "I
+// didn't request this" denies the sign-in and blocks the second factor.
+func TestPushWrongNumberAndFraud(t *testing.T) {
+	ts := pushServer(t)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+	login := func() string {
+		r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
+		return r.str("transaction_id")
+	}
+	txn := login()
+	r := ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	number := r.str("push", "number")
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("poll: %v", err)
+	}
+	wrong := ""
+	for _, o := range reqs[0].Options {
+		if o != number {
+			wrong = o
+		}
+	}
+	if _, err := reqs[0].Choose(ctx, http.DefaultClient, wrong); err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "pending" || r.str("push", "state") != "wrong" {
+		t.Fatalf("after a wrong number: %s", r.raw)
+	}
+	// A new push right after a wrong choice is allowed; the fraud report
+	// then denies and blocks.
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	if r.status != 202 {
+		t.Fatalf("second push: %d %s", r.status, r.raw)
+	}
+	reqs, _ = tok.Poll(ctx, http.DefaultClient)
+	if len(reqs) != 1 || !reqs[0].CanDeclineWithReason {
+		t.Fatalf("second poll: %+v", reqs)
+	}
+	if ok, err := reqs[0].Decline(ctx, http.DefaultClient); err != nil || !ok {
+		t.Fatalf("decline: %v %v", ok, err)
+	}
+	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "denied" || r.str("push", "state") != "fraud" {
+		t.Fatalf("after the fraud report: %s", r.raw)
+	}
+	if r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"}); r.str("error", "code") != "E03" {
+		t.Fatalf("login after a fraud report: %d %s", r.status, r.raw)
+	}
+}
+
+// TestPushParallelApprovals: one approval sent 20 times at once is taken
+// exactly once (X3, invariant 3); replays and stale polls are refused.
+func TestPushParallelApprovals(t *testing.T) {
+	ts := pushServer(t)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
+	txn := r.str("transaction_id")
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	number := r.str("push", "number")
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 {
+		t.Fatal(err)
+	}
+	// Twenty phones' worth of the same answer: copies of one request.
+	copies := make([]pushapp.Request, 20)
+	for i := range copies {
+		copies[i] = reqs[0]
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for i := range copies {
+		wg.Go(func() {
+			ok, err := copies[i].Choose(context.Background(), http.DefaultClient, number)
+			if err == nil && ok {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if taken != 1 {
+		t.Fatalf("%d of 20 parallel approvals were taken, want exactly 1", taken)
+	}
+	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "allowed" {
+		t.Fatalf("transaction: %s", r.raw)
+	}
+	if ok, err := tok.ReplayLastAnswer(ctx, http.DefaultClient); err != nil || ok {
+		t.Fatalf("replayed answer: %v %v", ok, err)
+	}
+	// A replayed poll (same timestamp and signature) is refused.
+	if _, err := tok.ReplayLastPoll(ctx, http.DefaultClient); err == nil {
+		t.Fatal("a replayed poll was answered")
+	}
+}
