@@ -262,7 +262,7 @@ func TestScanValidation(t *testing.T) {
 		tok.TTL != 10*time.Minute || tok.URL != "https://cs.example/ttype/push" || tok.EnrollmentCredential != "abc" {
 		t.Fatalf("parsed %+v", tok)
 	}
-	if tok, err = p.Scan("pia://PIPUSH/bob?url=cs.example/push&v=1&serial=S2&sslverify=junk&ttl=x&issuer=Acme"); err != nil {
+	if tok, err = p.Scan("pia://PIPUSH/bob?url=cs.example/push&v=1&serial=S2&sslverify=junk&ttl=x&issuer=Acme&poll_only=maybe"); err != nil {
 		t.Fatal(err)
 	}
 	if tok.Label != "bob" || tok.Issuer != "Acme" || !tok.SSLVerify || tok.TTL != 3*time.Minute || tok.URL != "https://cs.example/push" || tok.PollOnly != nil {
@@ -275,7 +275,7 @@ func TestScanValidation(t *testing.T) {
 		{"otpauth://pipush/a?serial=S&v=1", "url is required"},
 		{"otpauth://pipush/a?url=ftp%3A//h/p&serial=S&v=1", "http or https"},
 		{"otpauth://pipush/a?url=https%3A//h/p&serial=S&v=1&ttl=0", "ttl"},
-		{"otpauth://pipush/a?url=https%3A//h/p&serial=S&v=1&poll_only=maybe", "poll_only"},
+		{"otpauth://pipush/a?url=https%3A//h/p&serial=S&v=1&issuer=Steam", "Steam"},
 		{"otpauth://totp/a?secret=AAAA", "not a push token"},
 		{"https://pipush/a?url=https%3A//h/p&serial=S&v=1", "scheme"},
 	} {
@@ -504,10 +504,12 @@ func TestChooseAndAnswerParsing(t *testing.T) {
 		t.Error("answered twice")
 	}
 	for body, want := range map[string]string{
-		`{"result":{"status":true,"value":true}}`:  "",
-		`{"result":{"status":"yes","value":true}}`: "status is not a boolean",
-		`{"result":{"status":true,"value":"x"}}`:   "value is",
-		`<html>oops</html>`:                        "not a JSON object",
+		`{"result":{"status":true,"value":true}}`:                        "",
+		`{"result":{"status":"yes","value":true}}`:                       "status is not a boolean",
+		`{"result":{"status":true,"value":"x"}}`:                         "value is",
+		`<html>oops</html>`:                                              "not a JSON object",
+		`{"result":{"status":false,"error":{"code":"x","message":"m"}}}`: "error.code",
+		`{"result":{"status":false,"value":false,"time":5}}`:             "",
 	} {
 		f.answerBody = body
 		f.challenges = []map[string]any{f.challenge("PIPU0001", "N"+fmt.Sprint(len(f.answers)), nil, false)}
@@ -534,4 +536,24 @@ func TestScanPNG(t *testing.T) {
 		t.Fatal(tok, err)
 	}
 	_ = os.Remove(png)
+}
+
+func TestPollKeepsTheURLsQuery(t *testing.T) {
+	f := newFakeServer(t)
+	p := newPhone(t)
+	uri := strings.Replace(f.enrolURI("PIPU0003"), url.QueryEscape(f.url()), url.QueryEscape(f.url()+"?realm=a b&serial=old"), 1)
+	tok, err := p.Scan(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, c := context.Background(), f.srv.Client()
+	if err := tok.Register(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.Poll(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(f.pollQuery, "realm=a+b&serial=PIPU0003&timestamp=") {
+		t.Errorf("poll query %s", f.pollQuery)
+	}
 }
