@@ -296,8 +296,8 @@ func TestDartisms(t *testing.T) {
 	if got := dartTimestamp(ts.Truncate(time.Second)); got != "2026-03-04T04:06:07.000Z" {
 		t.Errorf("timestamp %s", got)
 	}
-	u, err := parseDartURI("HTTPS://CS.Example:443/a/./b/../c%7e%2f?x=%2f y")
-	if err != nil || u.String() != "https://cs.example/a/c~%2F?x=%2F%20y" {
+	u, err := parseDartURI("HTTPS://CS.Example:443/a/./b/../c%7e%2f?x=%2f y:@")
+	if err != nil || u.String() != "https://cs.example/a/c~%2F?x=%2F%20y:@" {
 		t.Errorf("dart url %v %v", u, err)
 	}
 	keys(t)
