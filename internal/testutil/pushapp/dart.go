@@ -210,11 +210,11 @@ func parseDartURI(s string) (*dartURI, error) {
 	}
 	rest := s[i+1:]
 	if k := strings.IndexByte(rest, '#'); k >= 0 {
-		u.fragment, u.hasFragment = normEscapes(rest[k+1:], "/?"), true
+		u.fragment, u.hasFragment = normEscapes(rest[k+1:], ":@/?"), true
 		rest = rest[:k]
 	}
 	if k := strings.IndexByte(rest, '?'); k >= 0 {
-		u.query, u.hasQuery = normEscapes(rest[k+1:], "/?"), true
+		u.query, u.hasQuery = normEscapes(rest[k+1:], ":@/?"), true
 		rest = rest[:k]
 	}
 	if strings.HasPrefix(rest, "//") {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,20 +53,39 @@ func (t *Token) Poll(ctx context.Context, client *http.Client) ([]Request, error
 	if err != nil {
 		return nil, err
 	}
-	// Existing query parameters first, then the app's, Dart-encoded.
-	var pairs []string
+	// As Dart's url.replace(queryParameters: {...url.queryParametersAll,
+	// ...params}): existing parameters decoded and re-encoded in their order,
+	// the app's overriding in place or appended.
+	var keys []string
+	vals := map[string][]string{}
 	for _, p := range u.queryPairs() {
 		if p == "" {
 			continue
 		}
-		k, _, _ := strings.Cut(p, "=")
-		if dk, _ := decodePercent(k, true); dk == "serial" || dk == "timestamp" || dk == "signature" || dk == "capabilities" {
-			continue
+		k, v, _ := strings.Cut(p, "=")
+		dk, err1 := decodePercent(k, true)
+		dv, err2 := decodePercent(v, true)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("pushapp: poll: token url query %q", u.query)
 		}
-		pairs = append(pairs, p)
+		if _, ok := vals[dk]; !ok {
+			keys = append(keys, dk)
+		}
+		vals[dk] = append(vals[dk], dv)
 	}
-	pairs = append(pairs, encodeForm([]kv{{"serial", t.Serial}, {"timestamp", ts}, {"signature", sig}, {"capabilities", Capabilities}}))
-	u.query, u.hasQuery = strings.Join(pairs, "&"), true
+	for _, f := range []kv{{"serial", t.Serial}, {"timestamp", ts}, {"signature", sig}, {"capabilities", Capabilities}} {
+		if _, ok := vals[f.k]; !ok {
+			keys = append(keys, f.k)
+		}
+		vals[f.k] = []string{f.v}
+	}
+	var fields []kv
+	for _, k := range keys {
+		for _, v := range vals[k] {
+			fields = append(fields, kv{k, v})
+		}
+	}
+	u.query, u.hasQuery = encodeForm(fields), true
 	full := u.String()
 	t.mu.Lock()
 	t.lastPoll = full
@@ -415,7 +435,8 @@ func (t *Token) ReplayLastAnswer(ctx context.Context, client *http.Client) (bool
 // status required; result.value a boolean when present.
 func (t *Token) send(ctx context.Context, client *http.Client, a *Answer) (bool, error) {
 	_, body, err := t.post(ctx, client, a.URL, a.SSLVerify, a.Body)
-	if err != nil && ctx.Err() == nil {
+	// The app retries once on a connection failure, not on a timeout.
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 		_, body, err = t.post(ctx, client, a.URL, a.SSLVerify, a.Body)
 	}
 	a.Response = body
@@ -439,6 +460,19 @@ func parseAnswerResponse(body []byte) (bool, error) {
 	}
 	if _, ok := res["status"].(bool); !ok {
 		return false, errors.New("pushapp: answer response: result.status is not a boolean")
+	}
+	if e, ok := res["error"].(map[string]any); ok {
+		code, isNum := e["code"].(float64)
+		if cs, isStr := e["code"].(string); isStr {
+			_, err := strconv.Atoi(cs)
+			isNum, code = err == nil, 0
+		}
+		if !isNum || code != float64(int64(code)) {
+			return false, errors.New("pushapp: answer response: result.error.code is not an integer")
+		}
+		if _, ok := e["message"].(string); !ok {
+			return false, errors.New("pushapp: answer response: result.error.message is not a string")
+		}
 	}
 	v, present := res["value"]
 	if !present || v == nil {

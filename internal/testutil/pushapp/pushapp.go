@@ -234,10 +234,19 @@ func (p *Phone) parse(raw string) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pushapp: enrolment URI: label: %w", err)
 	}
+	// The issuer parameter is decoded a second time (Uri.decodeFull on the
+	// already decoded value), falling back to the value itself.
+	issuer := q["issuer"]
+	if d, err := decodePercent(issuer, false); err == nil {
+		issuer = d
+	}
+	if issuer == "Steam" {
+		return nil, errors.New("pushapp: enrolment URI: issuer Steam makes a Steam token, not a push token (pipush)")
+	}
 	if parts := strings.Split(label, ":"); len(parts) > 1 {
 		t.Issuer, t.Label = parts[0], parts[1]
 	} else {
-		t.Label, t.Issuer = label, q["issuer"]
+		t.Label, t.Issuer = label, issuer
 	}
 	serial, ok := q["serial"]
 	if !ok {
@@ -250,11 +259,10 @@ func (p *Phone) parse(raw string) (*Token, error) {
 		}
 	}
 	if v, ok := q["poll_only"]; ok {
-		b, err := dartBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("pushapp: enrolment URI: poll_only: %w", err)
+		// Optional: an unreadable value is silently no value.
+		if b, err := dartBool(v); err == nil {
+			t.PollOnly = &b
 		}
-		t.PollOnly = &b
 	}
 	if v, ok := q["ttl"]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
