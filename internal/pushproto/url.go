@@ -2,6 +2,7 @@ package pushproto
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // ErrURL is returned (wrapped) by NormalizeURL for a URL it does not accept.
 var ErrURL = errors.New("pushproto: unusable push URL")
 
-func urlErr(msg string) error { return errors.New(ErrURL.Error() + ": " + msg) }
+func urlErr(msg string) error { return fmt.Errorf("%w: %s", ErrURL, msg) }
 
 // NormalizeURL returns raw as the app prints it after Dart's Uri.parse, which
 // is the form the app puts into the signed string it rebuilds from a challenge
