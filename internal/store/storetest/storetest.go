@@ -103,6 +103,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OIDCRefreshConcurrent", testOIDCRefreshConcurrent},
 		{"OIDCRevoke", testOIDCRevoke},
 		{"OIDCDeleteBefore", testOIDCDeleteBefore},
+		{"PushRoundTrip", testPushRoundTrip},
+		{"PushOnePerUser", testPushOnePerUser},
+		{"PushAnswer", testPushAnswer},
+		{"PushAnswerConcurrent", testPushAnswerConcurrent},
+		{"TouchPushPoll", testTouchPushPoll},
+		{"CountPushChallenges", testCountPushChallenges},
+		{"LatestPushChallenge", testLatestPushChallenge},
+		{"DeletePushChallengesBefore", testDeletePushChallengesBefore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
