@@ -96,6 +96,8 @@ func Routes() []Route {
 		{"POST", "/api/v1/admin/users/{id}/enrolments/totp", authAdmin, (*API).adminBeginEnrolment},
 		{"POST", "/api/v1/admin/enrolments/{id}/confirm", authAdmin, (*API).confirm},
 		{"POST", "/api/v1/admin/users/{id}/enrolments/voice", authAdmin, (*API).adminBeginVoiceEnrolment},
+		{"POST", "/api/v1/admin/users/{id}/enrolments/push", authAdmin, (*API).adminBeginPushEnrolment},
+		{"POST", "/api/v1/admin/enrolments/{id}/push", authAdmin, (*API).adminTestPush},
 		{"POST", "/api/v1/admin/users/{id}/contact", authAdmin, (*API).setContact},
 		{"GET", "/api/v1/admin/users/{id}/trusted-devices", authAdmin, (*API).listTrustedDevices},
 		{"POST", "/api/v1/admin/users/{id}/trusted-devices/{device}/revoke", authAdmin, (*API).revokeTrustedDevice},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -34,6 +35,39 @@ func (a *API) beginPushEnrolment(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
+	return writePushEnrolment(w, en)
+}
+
+// adminBeginPushEnrolment makes a user's activation code; whoever holds it
+// could register a phone of their own: tenant administrators only.
+func (a *API) adminBeginPushEnrolment(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := mustRole(c, store.RoleAdmin); err != nil {
+		return err
+	}
+	u, err := a.user(r, c)
+	if err != nil {
+		return err
+	}
+	en, err := a.Engine.AdminBeginPushEnrolment(r.Context(), c.Caller, u.ID)
+	if err != nil {
+		return err
+	}
+	return writePushEnrolment(w, en)
+}
+
+func (a *API) adminTestPush(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := mustRole(c, store.RoleAdmin); err != nil {
+		return err
+	}
+	ch, err := a.Engine.AdminSendTestPush(r.Context(), c.Caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"push": toPushBody(ch, a.Engine.CurrentTime())})
+	return nil
+}
+
+func writePushEnrolment(w http.ResponseWriter, en *flow.PushEnrolment) error {
 	png, err := en.QR()
 	if err != nil {
 		return err

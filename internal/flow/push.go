@@ -58,6 +58,24 @@ func (e *Engine) BeginPushEnrolment(ctx context.Context, c Caller, txnID string)
 	if err != nil {
 		return nil, err
 	}
+	return e.beginPush(ctx, c, t, p, u)
+}
+
+// AdminBeginPushEnrolment makes an activation code for a user on an
+// administrator's word (the help desk sets up a person's phone app).
+func (e *Engine) AdminBeginPushEnrolment(ctx context.Context, c Caller, userID string) (*PushEnrolment, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return e.beginPush(ctx, c, t, p, u)
+}
+
+func (e *Engine) beginPush(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User) (*PushEnrolment, error) {
 	if !p.Allows(policy.FactorPush) {
 		return nil, ErrFactorNotAllowed
 	}
@@ -70,7 +88,7 @@ func (e *Engine) BeginPushEnrolment(ctx context.Context, c Caller, txnID string)
 	code := pushproto.NewCredential()
 	ch := &store.Challenge{ID: store.NewID("chl"), TenantID: t.ID, UserID: u.ID, Purpose: PurposePushActivation, Channel: "push", Destination: f.ID,
 		CodeHash: e.Keys.MAC("push-activation", []byte(code)), CreatedAt: now, ExpiresAt: expires}
-	err = e.Store.InTx(ctx, func(q store.Queries) error {
+	err := e.Store.InTx(ctx, func(q store.Queries) error {
 		if err := q.CreatePendingFactor(ctx, f, now); err != nil {
 			return err
 		}
@@ -175,6 +193,28 @@ func (e *Engine) SendTestPush(ctx context.Context, c Caller, txnID, factorID str
 	if err != nil {
 		return nil, err
 	}
+	return e.testPush(ctx, c, t, p, u, factorID)
+}
+
+// AdminSendTestPush sends the activating push of a factor an administrator
+// began (AdminBeginPushEnrolment).
+func (e *Engine) AdminSendTestPush(ctx context.Context, c Caller, factorID string) (*store.PushChallenge, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
+	if err != nil {
+		return nil, notFoundAs(err, ErrEnrolmentGone)
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, f.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return e.testPush(ctx, c, t, p, u, factorID)
+}
+
+func (e *Engine) testPush(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, factorID string) (*store.PushChallenge, error) {
 	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
 	if err != nil {
 		return nil, notFoundAs(err, ErrEnrolmentGone)
