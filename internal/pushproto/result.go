@@ -26,7 +26,7 @@ type envelope[R any] struct {
 }
 
 // Result returns the success reply {"result":{"status":true,"value":…},"detail":…},
-// detail left out when nil. A nil slice value is written as [] (a poll answer's
+// detail left out when nil or empty. A nil slice value is written as [] (a poll answer's
 // value must be a list, never null); a nil value is written as null.
 func Result(value any, detail map[string]any) []byte {
 	if rv := reflect.ValueOf(value); rv.Kind() == reflect.Slice && rv.IsNil() {
