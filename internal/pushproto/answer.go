@@ -37,8 +37,9 @@ type Answer struct {
 	PresenceAnswer string // the number-matching option the person picked
 }
 
-// field returns the single value of name; present reports whether it was
-// sent at all.
+// field returns the single value of name ("" when it is absent and not
+// required), refusing a repeated, over-long, non-UTF-8 or control-character
+// value, and an absent or empty one when required.
 func field(form url.Values, name string, max int, required bool) (v string, err error) {
 	vs, ok := form[name]
 	if !ok {

@@ -25,9 +25,11 @@ type envelope[R any] struct {
 	Detail map[string]any `json:"detail,omitempty"`
 }
 
-// Result returns the success reply {"result":{"status":true,"value":…},"detail":…},
-// detail left out when nil. A nil slice value is written as [] (a poll answer's
-// value must be a list, never null); a nil value is written as null.
+// Result returns the success reply
+// {"result":{"status":true,"value":…},"detail":…}, detail left out when nil or
+// empty. A nil slice value is written as [] (a poll answer's value must be a
+// list, never null); a nil value is written as null, which the app treats as
+// no value.
 func Result(value any, detail map[string]any) []byte {
 	if rv := reflect.ValueOf(value); rv.Kind() == reflect.Slice && rv.IsNil() {
 		value = []any{}

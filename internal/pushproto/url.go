@@ -22,22 +22,29 @@ func urlErr(msg string) error { return fmt.Errorf("%w: %s", ErrURL, msg) }
 //   - the scheme (http or https only) in lower case;
 //   - the host in lower case; an IPv6 literal in brackets is checked and
 //     lower-cased as written (not compressed);
-//   - the default port (80 for http, 443 for https) and an empty port dropped,
-//     leading zeros of a port dropped;
+//   - the default port (80 for http, 443 for https) and an empty port dropped;
 //   - an empty path stays empty ("https://h" stays without "/");
 //   - dot segments ("." and "..") removed from the path;
 //   - percent-escapes: an escape of an unreserved character (A-Z a-z 0-9 - . _ ~)
 //     decoded (lower-cased in the host), lower-case hex digits upper-cased, a
 //     '%' not followed by two hex digits written as "%25";
-//   - characters URIs do not allow there (space, " < > ^ ` { | }, non-ASCII) as
-//     upper-case percent-escapes of their UTF-8 bytes; in the host the
-//     sub-delimiters stay, in the path also ':' '@' and '/', in the query also
-//     '/' and '?'.
+//   - characters URIs do not allow there (space, " < > ^ ` { | }, '[' and ']'
+//     outside the host, non-ASCII) as upper-case percent-escapes of their UTF-8
+//     bytes; in the host the sub-delimiters (!$&'()*+,;=) stay, in the path
+//     also ':' '@' and '/', in the query also '/' and '?'.
 //
 // Refused, because they are useless for a push endpoint or Dart's reading of
 // them is not worth relying on: other schemes, a missing host, user info,
-// fragments, '[' ']' outside an IPv6 host, '\\', control characters, invalid
-// UTF-8, ports outside 0-65535.
+// fragments, a backslash (Dart turns it into '/' in the path), control
+// characters, invalid UTF-8, a port that is not decimal digits, has a leading
+// zero or is above 65535 (Dart's fast path for already-normal URIs may keep a
+// port like ":0443" as written), general delimiters (: / ? # [ ] @) in a host
+// name.
+//
+// The rules follow the Dart SDK's sdk/lib/core/uri.dart (_Uri.notSimple,
+// _makeScheme, _makeHost, _normalizeRegName, _makePort, _makePath,
+// _removeDotSegments, _makeQuery, _normalize, _normalizeEscape and the
+// character tables _regNameTable, _pathCharOrSlashTable, _queryCharTable).
 func NormalizeURL(raw string) (string, error) {
 	if !utf8.ValidString(raw) {
 		return "", urlErr("not UTF-8")
@@ -125,11 +132,11 @@ func NormalizeURL(raw string) (string, error) {
 				return "", urlErr("bad port")
 			}
 		}
-		n, err := strconv.Atoi(strings.TrimLeft(port, "0") + "0")
-		if err != nil || n/10 > 65535 {
+		n, err := strconv.Atoi(port)
+		if err != nil || n > 65535 || (port[0] == '0' && port != "0") {
 			return "", urlErr("bad port")
 		}
-		if n /= 10; n != defaultPort {
+		if n != defaultPort {
 			b.WriteString(":" + strconv.Itoa(n))
 		}
 	}
@@ -203,9 +210,10 @@ func normalizeComponent(s string, allowed func(byte) bool, lower bool) (string, 
 				b.WriteString(strings.ToUpper(s[i : i+3]))
 			}
 			i += 2
-		case c == '[' || c == ']' || c == '#' || c == '@' || c == '/' || c == '?' || c == ':':
-			// General delimiters Dart refuses in this component.
-			return "", urlErr("character " + strconv.QuoteRune(rune(c)) + " not allowed here")
+		case lower && strings.IndexByte("#/:?@[]", c) >= 0:
+			// Dart refuses general delimiters in a host (_normalizeRegName);
+			// in the path and query it escapes them (escapeDelimiters).
+			return "", urlErr("character " + strconv.QuoteRune(rune(c)) + " not allowed in the host")
 		default:
 			b.WriteByte('%')
 			b.WriteByte(hexDigits[c>>4])

@@ -15,8 +15,6 @@ func TestNormalizeURL(t *testing.T) {
 		{"http://h:80/p", "http://h/p"},
 		{"http://h:443/p", "http://h:443/p"},
 		{"https://h:8443/p", "https://h:8443/p"},
-		{"https://h:08443/p", "https://h:8443/p"},
-		{"https://h:0443/p", "https://h/p"},
 		{"https://h:/p", "https://h/p"},
 		{"https://h", "https://h"},
 		{"https://h/", "https://h/"},
@@ -43,6 +41,8 @@ func TestNormalizeURL(t *testing.T) {
 		{"https://[::1]:8443/p", "https://[::1]:8443/p"},
 		{"https://[FE80::1]:443/", "https://[fe80::1]/"},
 		{"http://127.0.0.1:8080/push", "http://127.0.0.1:8080/push"},
+		{"https://h/[x]", "https://h/%5Bx%5D"},
+		{"https://h/p?a[]=1&b=@:", "https://h/p?a%5B%5D=1&b=@:"},
 	} {
 		got, err := NormalizeURL(tc.in)
 		if err != nil {
@@ -59,7 +59,7 @@ func TestNormalizeURL(t *testing.T) {
 	}
 	for _, in := range []string{
 		"", "mfa.example.com/push", "ftp://h/", "mailto:a@b", "https:/h/p", "https:///p",
-		"https://u:p@h/", "https://h/#frag", "https://h/[x]", "https://h/p?a[]=1",
+		"https://u:p@h/", "https://h/#frag", "https://h[x]/", "https://h:+80/", "https://h:0443/p", "https://h:08443/p",
 		"https://h:99999/", "https://h:x/", "https://h:1:2/", "https://[::1/", "https://[1.2.3.4]/",
 		"https://[fe80::1%25eth0]/", "https://h/a\\b", "https://h/a\tb", "https://h/\xff",
 	} {
