@@ -350,6 +350,9 @@ func (s *Server) sweep(ctx context.Context) {
 			if _, err := s.Store.DeleteExpiredPortalSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping ended portal sessions", "err", err)
 			}
+			if _, err := s.Store.DeletePushChallengesBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+				s.Log.Warn("sweeping expired pushes", "err", err)
+			}
 			if _, err := s.Engine.CleanSignOn(ctx); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping expired sign-on requests and tokens", "err", err)
 			}
