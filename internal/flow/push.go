@@ -154,15 +154,9 @@ func (e *Engine) RegisterPushApp(ctx context.Context, tenantID, serial, credenti
 	if err != nil {
 		return "", err
 	}
-	server, err := pushproto.GenerateServerKey()
-	if err != nil {
-		return "", err
-	}
-	sealed, err := push.Seal(e.Keys, f.ID, push.Keys{App: app, Server: server})
-	if err != nil {
-		return "", err
-	}
 	c := Caller{TenantID: tenantID, Actor: "app:push", ApplicationID: PortalApplication}
+	// The code is used first: nobody without it makes the server spend a
+	// key generation.
 	err = e.Store.InTx(ctx, func(q store.Queries) error {
 		ch, err := q.ConsumeChallenge(ctx, u.ID, PurposePushActivation, e.Keys.MAC("push-activation", []byte(credential)), now)
 		if err != nil {
@@ -171,6 +165,20 @@ func (e *Engine) RegisterPushApp(ctx context.Context, tenantID, serial, credenti
 		if ch == nil || ch.Destination != f.ID {
 			return ErrPushGone
 		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	server, err := pushproto.GenerateServerKey()
+	if err != nil {
+		return "", err
+	}
+	sealed, err := push.Seal(e.Keys, f.ID, push.Keys{App: app, Server: server})
+	if err != nil {
+		return "", err
+	}
+	err = e.Store.InTx(ctx, func(q store.Queries) error {
 		ok, err := q.SetPendingFactorSecret(ctx, f.ID, sealed, `{"registered":true}`)
 		if err != nil {
 			return err

@@ -2,8 +2,13 @@ package server_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +52,19 @@ func pushPerson(t *testing.T, ts *testServer, login string) (*pushapp.Token, str
 	}
 	if err := tok.Register(ctx, http.DefaultClient); err != nil {
 		t.Fatalf("register: %v", err)
+	}
+	// The activation code works once: the same registration again is refused.
+	u, _ := url.Parse(r.str("otpauth_uri"))
+	der, _ := x509.MarshalPKIXPublicKey(&phone.Key().PublicKey)
+	resp, err := http.PostForm(u.Query().Get("url"), url.Values{"enrollment_credential": {u.Query().Get("enrollment_credential")}, "serial": {factor},
+		"fbtoken": {"no_firebase_token"}, "pubkey": {base64.StdEncoding.EncodeToString(der)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(again), `"status":false`) {
+		t.Fatalf("second registration with one activation code: %d %s", resp.StatusCode, again)
 	}
 	r = ts.do("POST", "/api/v1/enrolments/"+factor+"/push", ts.appKey, map[string]any{"transaction_id": txn})
 	if r.status != 202 {
@@ -200,5 +218,35 @@ func TestPushParallelApprovals(t *testing.T) {
 	// A replayed poll (same timestamp and signature) is refused.
 	if _, err := tok.ReplayLastPoll(ctx, http.DefaultClient); err == nil {
 		t.Fatal("a replayed poll was answered")
+	}
+}
+
+// TestPushFatigueRules: a declined push starts a cool-down, the per-person
+// limit holds, and an activation code works once (X3, A9).
+func TestPushFatigueRules(t *testing.T) {
+	ts := pushServer(t)
+	ts.policy(`{"allowed_factors":["totp","push"],"push":{"limit":{"count":3,"window":"15m"},"cooldown":"1m"}}`)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
+	txn := r.str("transaction_id")
+	push := func() reply {
+		return ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	}
+	if r := push(); r.status != 202 {
+		t.Fatalf("push: %d %s", r.status, r.raw)
+	}
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 {
+		t.Fatal(err)
+	}
+	if ok, err := reqs[0].Cancel(ctx, http.DefaultClient); err != nil || !ok {
+		t.Fatalf("cancel: %v %v", ok, err)
+	}
+	if r := push(); r.status != 429 || r.str("error", "code") != "E25" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("push during the cool-down: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "pending" || r.str("push", "state") != "declined" {
+		t.Fatalf("after a cancel: %s", r.raw)
 	}
 }
