@@ -639,16 +639,12 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.backends[i].ServeHTTP(w, r)
 }
 
-// at is endpoint (from discovery) on the server at base instead.
-func at(base, endpoint string) string {
-	return base + strings.TrimPrefix(endpoint, regexp.MustCompile(`^https?://[^/]+`).FindString(endpoint))
-}
-
-// TestHostedLoginTwoServersOnPostgres: two servers share one PostgreSQL
-// behind a balancer whose address is the public URL (so one issuer). A
-// sign-in on server 1 is redeemed at server 2; one code presented
-// concurrently to both servers 20 times is accepted exactly once (X2, X7).
-func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
+// twoServersOnPostgres starts two servers sharing one PostgreSQL database
+// and master key behind a balancer whose address is both servers' public
+// URL; it returns the tenant set up through server 1, the balancer and each
+// server's own address.
+func twoServersOnPostgres(t *testing.T) (*testServer, *balancer, []string) {
+	t.Helper()
 	dbURL := pgtest.URL(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -676,7 +672,20 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 	front.Listener = ln
 	front.Start()
 	t.Cleanup(front.Close)
-	ts := setupTenant(t, srvs[0], front)
+	return setupTenant(t, srvs[0], front), lb, direct
+}
+
+// at is endpoint (from discovery) on the server at base instead.
+func at(base, endpoint string) string {
+	return base + strings.TrimPrefix(endpoint, regexp.MustCompile(`^https?://[^/]+`).FindString(endpoint))
+}
+
+// TestHostedLoginTwoServersOnPostgres: two servers share one PostgreSQL
+// behind a balancer whose address is the public URL (so one issuer). A
+// sign-in on server 1 is redeemed at server 2; one code presented
+// concurrently to both servers 20 times is accepted exactly once (X2, X7).
+func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
+	ts, lb, direct := twoServersOnPostgres(t)
 	secret := enrolAuthenticator(t, ts, "alice")
 	var used int64 = time.Now().Unix()/30 - 1
 	r := newRP(t, ts, flow.ClientInput{})
@@ -713,7 +722,7 @@ func TestHostedLoginTwoServersOnPostgres(t *testing.T) {
 	}
 	for range 2 {
 		id, err := r.verifier.Verify(t.Context(), tok.Extra("id_token").(string))
-		if err != nil || id.Nonce != nonce || id.Issuer != public+"/oidc/acme" {
+		if err != nil || id.Nonce != nonce || id.Issuer != ts.http.URL+"/oidc/acme" {
 			t.Fatalf("ID token from server 2: %v %+v", err, id)
 		}
 	}

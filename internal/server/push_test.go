@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -38,13 +41,33 @@ func pushPerson(t *testing.T, ts *testServer, login string) (*pushapp.Token, str
 		t.Fatalf("activation: %d %s", r.status, r.raw)
 	}
 	factor := r.str("enrolment_id")
+	uri := r.str("otpauth_uri")
+	// The QR code decodes, with an independent decoder, to the URI the app
+	// reads: the protocol's version, poll-only, this factor's serial.
+	png, err := base64.StdEncoding.DecodeString(r.str("qr_png_base64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "activation.png")
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(needTool(t, "zbarimg"), "--raw", "-q", path).Output()
+	if err != nil || strings.TrimSpace(string(out)) != uri {
+		t.Fatalf("QR code decodes to %q (%v), want %q", out, err, uri)
+	}
+	for _, part := range []string{"otpauth://pipush/" + login + "?", "&v=1&", "&serial=" + factor + "&", "&poll_only=True", "&sslverify=0&", "enrollment_credential=" + r.str("activation_code")} {
+		if !strings.Contains(uri, part) {
+			t.Errorf("activation URI %q lacks %q", uri, part)
+		}
+	}
 	phone, err := pushapp.NewWithBits(2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := phone.Scan(r.str("otpauth_uri"))
+	tok, err := phone.Scan(uri)
 	if err != nil {
-		t.Fatalf("scan %q: %v", r.str("otpauth_uri"), err)
+		t.Fatalf("scan %q: %v", uri, err)
 	}
 	// "Authenticate me now" before the app registered: E47.
 	if r := ts.do("POST", "/api/v1/enrolments/"+factor+"/push", ts.appKey, map[string]any{"transaction_id": txn}); r.status != 409 || r.str("error", "code") != "E47" {
@@ -54,7 +77,7 @@ func pushPerson(t *testing.T, ts *testServer, login string) (*pushapp.Token, str
 		t.Fatalf("register: %v", err)
 	}
 	// The activation code works once: the same registration again is refused.
-	u, _ := url.Parse(r.str("otpauth_uri"))
+	u, _ := url.Parse(uri)
 	der, _ := x509.MarshalPKIXPublicKey(&phone.Key().PublicKey)
 	resp, err := http.PostForm(u.Query().Get("url"), url.Values{"enrollment_credential": {u.Query().Get("enrollment_credential")}, "serial": {factor},
 		"fbtoken": {"no_firebase_token"}, "pubkey": {base64.StdEncoding.EncodeToString(der)}})
@@ -248,5 +271,47 @@ func TestPushFatigueRules(t *testing.T) {
 	}
 	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "pending" || r.str("push", "state") != "declined" {
 		t.Fatalf("after a cancel: %s", r.raw)
+	}
+}
+
+// TestPushTwoServersOnPostgres: two servers sharing one PostgreSQL behind a
+// balancer that alternates: the phone registers, polls and answers through
+// both, and 20 parallel approvals of one push, spread over both servers,
+// are taken exactly once (X3, X7).
+func TestPushTwoServersOnPostgres(t *testing.T) {
+	ts, _, _ := twoServersOnPostgres(t)
+	ts.policy(`{"allowed_factors":["totp","push"]}`)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
+	txn := r.str("transaction_id")
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	number := r.str("push", "number")
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("poll: %v %+v", err, reqs)
+	}
+	copies := make([]pushapp.Request, 20)
+	for i := range copies {
+		copies[i] = reqs[0]
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for i := range copies {
+		wg.Go(func() {
+			if ok, err := copies[i].Choose(context.Background(), http.DefaultClient, number); err == nil && ok {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if taken != 1 {
+		t.Fatalf("%d of 20 parallel approvals across two servers were taken, want exactly 1", taken)
+	}
+	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "allowed" {
+		t.Fatalf("transaction: %s", r.raw)
 	}
 }
