@@ -518,3 +518,17 @@ func parsePKCS1(s string) (*rsa.PublicKey, error) {
 	}
 	return &rsa.PublicKey{N: ints[0], E: int(ints[1].Int64())}, nil
 }
+
+// NewWithKey makes a phone with a key it had before (a phone whose state
+// was saved between runs, as the development phone command does).
+func NewWithKey(k *rsa.PrivateKey) *Phone { return &Phone{key: k, known: map[string]bool{}} }
+
+// Restore puts back a token that was rolled out before: what the app keeps
+// of it after the rollout.
+func (p *Phone) Restore(label, issuer, serial, url string, sslVerify bool, serverKey *rsa.PublicKey) *Token {
+	t := &Token{phone: p, Label: label, Issuer: issuer, Serial: serial, URL: url, SSLVerify: sslVerify, ServerKey: serverKey}
+	p.mu.Lock()
+	p.tokens = append(p.tokens, t)
+	p.mu.Unlock()
+	return t
+}
