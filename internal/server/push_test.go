@@ -315,3 +315,69 @@ func TestPushTwoServersOnPostgres(t *testing.T) {
 		t.Fatalf("transaction: %s", r.raw)
 	}
 }
+
+// TestPushRefusals: a poll with a stale clock or another key is refused;
+// an answer signed by another key, or for another person's push, is not
+// taken; bad input at the phone's endpoint is a stable error, never a 500.
+func TestPushRefusals(t *testing.T) {
+	ts := pushServer(t)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+	other, otherFactor := pushPerson(t, ts, "bob")
+	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
+	txn := r.str("transaction_id")
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	number := r.str("push", "number")
+
+	tok.Now = func() time.Time { return time.Now().Add(-2 * time.Minute) }
+	if _, err := tok.Poll(ctx, http.DefaultClient); err == nil {
+		t.Fatal("a poll two minutes old was answered")
+	}
+	tok.Now = nil
+	stranger, _ := pushapp.NewWithBits(2048)
+	tok.SignWith(stranger.Key())
+	if _, err := tok.Poll(ctx, http.DefaultClient); err == nil {
+		t.Fatal("a poll signed by another key was answered")
+	}
+	tok.SignWith(nil)
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 {
+		t.Fatal(err)
+	}
+	tok.SignWith(stranger.Key())
+	if ok, _ := reqs[0].Choose(ctx, http.DefaultClient, number); ok {
+		t.Fatal("an answer signed by another key was taken")
+	}
+	tok.SignWith(nil)
+	// Bob's phone answering Alice's push: his own polls never show it, and
+	// an answer naming it under his serial is not taken.
+	if reqs, err := other.Poll(ctx, http.DefaultClient); err != nil || len(reqs) != 0 {
+		t.Fatalf("bob's phone sees %d requests (%v)", len(reqs), err)
+	}
+	_ = otherFactor
+	if r := ts.do("GET", "/api/v1/auth/transactions/"+txn, ts.appKey, nil); r.str("status") != "pending" || r.str("push", "state") != "open" {
+		t.Fatalf("after refused answers: %s", r.raw)
+	}
+	for _, c := range []struct{ method, query, body string }{
+		{"GET", "", ""},
+		{"GET", "?serial=nothing&timestamp=2026-01-01T00:00:00Z&signature=AAAA", ""},
+		{"GET", "?serial=%00&timestamp=x&signature=y", ""},
+		{"POST", "", "%zz"},
+		{"POST", "", "serial=x&nonce=y&signature=z"},
+		{"POST", "", "enrollment_credential=x&serial=" + factor + "&pubkey=notakey"},
+		{"POST", "", "enrollment_credential=x&serial=nothing&pubkey=x"},
+		{"POST", "", "serial=%00"},
+	} {
+		req, _ := http.NewRequest(c.method, ts.http.URL+"/push/acme"+c.query, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 || !strings.Contains(string(b), `"status":false`) {
+			t.Errorf("%s %s %q: %d %s", c.method, c.query, c.body, resp.StatusCode, b)
+		}
+	}
+}
