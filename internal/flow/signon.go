@@ -249,6 +249,8 @@ var amrOf = map[string]string{
 	policy.FactorSMS:   "sms",
 	policy.FactorEmail: "email",
 	policy.FactorVoice: "tel",
+	// A push approved in the phone app: a signature by a key the app keeps.
+	policy.FactorPush: "swk",
 	onetime.Kind:       "otp",
 }
 
