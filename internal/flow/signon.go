@@ -251,7 +251,7 @@ var amrOf = map[string]string{
 	policy.FactorVoice: "tel",
 	// A push approved in the phone app: a signature by a key the app keeps.
 	policy.FactorPush: "swk",
-	onetime.Kind:       "otp",
+	onetime.Kind:      "otp",
 }
 
 // RefuseSignOn ends an authorization request that cannot be answered
