@@ -452,7 +452,9 @@ func (e *Engine) pushApprove(ctx context.Context, c Caller, t *store.Tenant, p p
 			return e.factorActivated(ctx, q, c, t, p, u, f, before, now)
 		},
 	}, txn, nil)
-	if errors.Is(err, errPushRace) {
+	if errors.Is(err, errPushRace) || errors.Is(err, ErrTxnGone) || errors.Is(err, ErrMFALocked) || refused(err) {
+		// Answered already, the sign-in finished another way, or the
+		// second factor is locked (B5): not taken, and the app is told so.
 		return false, nil
 	}
 	return err == nil, err
@@ -473,10 +475,10 @@ func (e *Engine) pushRefuse(ctx context.Context, c Caller, p policy.Policy, u *s
 		},
 		Wrong: func(string) error { return factor.ErrRefused },
 	}, nil, nil)
-	if errors.Is(err, errPushRace) {
+	if errors.Is(err, errPushRace) || errors.Is(err, ErrMFALocked) {
 		return false, nil
 	}
-	if err != nil && !refused(err) && !errors.Is(err, ErrMFALocked) {
+	if err != nil && !refused(err) {
 		return false, err
 	}
 	return true, nil

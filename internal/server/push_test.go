@@ -381,3 +381,4 @@ func TestPushRefusals(t *testing.T) {
 		}
 	}
 }
+
