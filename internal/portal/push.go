@@ -19,7 +19,10 @@ import (
 
 func (p *Portal) pushRoutes(add func(string, string, access, handlerFunc)) {
 	add("POST", "/signin/push", verify, p.sendPush)
-	add("GET", "/signin/push", verify, p.pushStatus)
+	// The waiting page checks the session itself: after "I didn't request
+	// this" the second step is locked (block_on_fraud), and the page must
+	// still say what happened rather than only that it is locked.
+	add("GET", "/signin/push", public, p.pushStatus)
 	add("POST", "/signin/push/done", verify, p.pushDone)
 }
 
@@ -233,6 +236,10 @@ func (p *Portal) sendPush(rq *request) error {
 }
 
 func (p *Portal) pushStatus(rq *request) error {
+	if !rq.allowed(verify) {
+		rq.redirect("/signin?ended=1")
+		return nil
+	}
 	ch, err := p.Engine.LatestPush(rq.ctx(), rq.caller, rq.sess.TxnID)
 	if errors.Is(err, flow.ErrPushGone) {
 		rq.redirect("/signin/verify")
@@ -242,6 +249,9 @@ func (p *Portal) pushStatus(rq *request) error {
 		return err
 	}
 	v := rq.viewPush(ch)
+	if !v.Final && rq.mfaLocked() {
+		return rq.lockedPage(rq.user)
+	}
 	return rq.renderForm("push", &Page{Title: "push.title", Alert: v.Outcome, Data: map[string]any{"Push": v, "Action": "/signin/push/done", "Again": "/signin/push"}}, nil)
 }
 
