@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/testutil/pushapp"
 )
@@ -231,4 +232,85 @@ func TestHTTPMobileAppEnrolAndSignInA9X3(t *testing.T) {
 	if pg = c.post("/signin/push/done", nil); pg.status != 423 || pg.location != "" {
 		t.Fatalf("done after fraud: %d %s", pg.status, pg.location)
 	}
+}
+
+// scanPage scans the QR code a browser tab shows.
+func (b *tab) scanPage(phone *pushapp.Phone) *pushapp.Token {
+	b.t.Helper()
+	return scanQR(b.t, phone, `src="`+b.attr("img.qr", "src")+`"`)
+}
+
+// mobileAppSetUp takes a person in the wizard from the method choice to the
+// approved test push, with screenshots named after prefix and suffix.
+func mobileAppSetUp(t *testing.T, b *tab, suffix string) *pushapp.Token {
+	t.Helper()
+	phone, err := pushapp.NewWithBits(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.chooseMethod("push")
+	b.expectPath("/enrol/push")
+	b.shot("enrol-push" + suffix)
+	b.click(`form[action$="/enrol/push"] button[type=submit]`)
+	if !b.exists("#push-code") || !b.exists("img.qr") {
+		t.Fatalf("no activation code\n%s", b.where())
+	}
+	b.shot("enrol-push-code" + suffix)
+	tok := b.scanPage(phone)
+	if err := tok.Register(t.Context(), http.DefaultClient); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	b.click(`form[action$="/enrol/push/test"] button[type=submit]`)
+	b.expectPath("/enrol/push/wait")
+	b.shot("enrol-push-wait" + suffix)
+	answerPush(t, tok, b.text("#push-number"))
+	// The page checks by itself and goes on once approved.
+	b.waitPath("/enrol/questions")
+	b.answerQuestions()
+	b.expectPath("/enrol/welcome")
+	return tok
+}
+
+// A3, A9, A10, X3 in a phone-sized browser, in English and Spanish: the
+// set-up's pages, the wait for the test push, the sign-in page showing the
+// number, and the page after "I didn't request this".
+func TestBrowserMobileAppA9X3(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setPolicy(pushPolicy)
+
+	p := e.newPerson("mobileapp", "5555550481")
+	b := e.phoneTab(t)
+	b.signInPassword(p)
+	tok := mobileAppSetUp(t, b, "")
+	b.contains("Mobile App")
+	b.shot("enrol-push-welcome")
+	b.signOut()
+	b.signInPassword(p)
+	b.expectPath("/signin/verify")
+	b.click(`form[action$="/signin/push"] button[type=submit]`)
+	b.expectPath("/signin/push")
+	b.shot("signin-push")
+	answerPush(t, tok, b.text("#push-number"))
+	b.waitPath("/account")
+
+	es := e.newPerson("movil", "5555550482")
+	b2 := e.phoneTab(t)
+	b2.open("/signin")
+	b2.click(`form.language button[value=es]`)
+	b2.signInPassword(es)
+	tok2 := mobileAppSetUp(t, b2, "-es")
+	b2.contains("Aplicación móvil")
+	b2.signOut()
+	b2.signInPassword(es)
+	b2.click(`form[action$="/signin/push"] button[type=submit]`)
+	b2.expectPath("/signin/push")
+	b2.shot("signin-push-es")
+	answerPush(t, tok2, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for b2.exists("[data-poll]") && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	b2.contains("mesa de ayuda")
+	b2.shot("signin-push-fraud-es")
 }
