@@ -143,7 +143,7 @@ func (p *Portal) enrolPushStatus(rq *request) error {
 	}
 	v := rq.viewPush(ch)
 	v.Enrol = true
-	return rq.renderForm("push", &Page{Title: "push.title_enrol", Alert: v.Outcome, Data: map[string]any{"Push": v, "Action": "/enrol/push/done", "Again": "/enrol/push/test"}}, nil)
+	return rq.renderForm("push", &Page{Title: v.title("push.title_enrol"), Alert: v.Outcome, Data: map[string]any{"Push": v, "Action": "/enrol/push/done", "Again": "/enrol/push/test"}}, nil)
 }
 
 func (p *Portal) enrolPushDone(rq *request) error {
@@ -210,11 +210,26 @@ func (rq *request) viewPush(ch *store.PushChallenge) *pushView {
 		v.Fraud = ch.State == store.PushFraud
 		v.Final = v.Fraud && ch.Purpose == store.PushLogin
 		v.Outcome = &Alert{Message: rq.text.T("push.outcome." + ch.State)}
-		if v.Fraud && ch.Purpose == store.PushEnrol {
+		switch {
+		case v.Final:
+			// The page says it all once; an alert would repeat it.
+			v.Outcome = nil
+		case v.Fraud:
 			v.Outcome.Message = rq.text.T("push.outcome.fraud_enrol")
 		}
 	}
 	return v
+}
+
+// title is the page's title: waiting is the open one's.
+func (v *pushView) title(waiting string) string {
+	switch {
+	case v.Final:
+		return "push.title_blocked"
+	case v.Done && !v.Approved:
+		return "push.title_refused"
+	}
+	return waiting
 }
 
 // sendPush sends a request to the person's phone app and shows the page
@@ -252,7 +267,7 @@ func (p *Portal) pushStatus(rq *request) error {
 	if !v.Final && rq.mfaLocked() {
 		return rq.lockedPage(rq.user)
 	}
-	return rq.renderForm("push", &Page{Title: "push.title", Alert: v.Outcome, Data: map[string]any{"Push": v, "Action": "/signin/push/done", "Again": "/signin/push"}}, nil)
+	return rq.renderForm("push", &Page{Title: v.title("push.title"), Alert: v.Outcome, Data: map[string]any{"Push": v, "Action": "/signin/push/done", "Again": "/signin/push"}}, nil)
 }
 
 // pushDone finishes the sign-in the approved push allowed, as callDone does

@@ -29,7 +29,18 @@ const pushPolicy = `{"allowed_factors":["totp","sms","email","voice","push"],
 var (
 	qrSrc      = regexp.MustCompile(`src="data:image/png;base64,([^"]+)"`)
 	pushNumber = regexp.MustCompile(`id="push-number"[^>]*>\s*(\d+)\s*<`)
+	// missingText is how a page shows a catalogue key it lacks.
+	missingText = regexp.MustCompile(`\[[a-z_]+(\.[a-z_0-9]+)+\]`)
 )
+
+// pushShot is shot, and fails when the page shows a key for missing text.
+func (b *tab) pushShot(name string) {
+	b.t.Helper()
+	if m := missingText.FindString(b.text("body")); m != "" {
+		b.t.Errorf("%s shows %s, a key without text", name, m)
+	}
+	b.shot(name)
+}
 
 // scanQR is the phone's camera on the QR code of an activation page.
 func scanQR(t *testing.T, phone *pushapp.Phone, body string) *pushapp.Token {
@@ -250,19 +261,19 @@ func mobileAppSetUp(t *testing.T, b *tab, suffix string) *pushapp.Token {
 	}
 	b.chooseMethod("push")
 	b.expectPath("/enrol/push")
-	b.shot("enrol-push" + suffix)
+	b.pushShot("enrol-push" + suffix)
 	b.click(`form[action$="/enrol/push"] button[type=submit]`)
 	if !b.exists("#push-code") || !b.exists("img.qr") {
 		t.Fatalf("no activation code\n%s", b.where())
 	}
-	b.shot("enrol-push-code" + suffix)
+	b.pushShot("enrol-push-code" + suffix)
 	tok := b.scanPage(phone)
 	if err := tok.Register(t.Context(), http.DefaultClient); err != nil {
 		t.Fatalf("register: %v", err)
 	}
 	b.click(`form[action$="/enrol/push/test"] button[type=submit]`)
 	b.expectPath("/enrol/push/wait")
-	b.shot("enrol-push-wait" + suffix)
+	b.pushShot("enrol-push-wait" + suffix)
 	answerPush(t, tok, b.text("#push-number"))
 	// The page checks by itself and goes on once approved.
 	b.waitPath("/enrol/questions")
@@ -284,13 +295,13 @@ func TestBrowserMobileAppA9X3(t *testing.T) {
 	b.signInPassword(p)
 	tok := mobileAppSetUp(t, b, "")
 	b.contains("Mobile App")
-	b.shot("enrol-push-welcome")
+	b.pushShot("enrol-push-welcome")
 	b.signOut()
 	b.signInPassword(p)
 	b.expectPath("/signin/verify")
 	b.click(`form[action$="/signin/push"] button[type=submit]`)
 	b.expectPath("/signin/push")
-	b.shot("signin-push")
+	b.pushShot("signin-push")
 	answerPush(t, tok, b.text("#push-number"))
 	b.waitPath("/account")
 
@@ -305,12 +316,12 @@ func TestBrowserMobileAppA9X3(t *testing.T) {
 	b2.signInPassword(es)
 	b2.click(`form[action$="/signin/push"] button[type=submit]`)
 	b2.expectPath("/signin/push")
-	b2.shot("signin-push-es")
+	b2.pushShot("signin-push-es")
 	answerPush(t, tok2, "")
 	deadline := time.Now().Add(10 * time.Second)
 	for b2.exists("[data-poll]") && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	b2.contains("mesa de ayuda")
-	b2.shot("signin-push-fraud-es")
+	b2.pushShot("signin-push-fraud-es")
 }
