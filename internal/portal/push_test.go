@@ -268,6 +268,11 @@ func mobileAppSetUp(t *testing.T, b *tab, suffix string) *pushapp.Token {
 	}
 	b.pushShot("enrol-push-code" + suffix)
 	tok := b.scanPage(phone)
+	// E47: "Authenticate me now" before the app used the code.
+	if st := b.click(`form[action$="/enrol/push/test"] button[type=submit]`); st != 409 || !strings.Contains(b.text("main"), "E47") {
+		t.Fatalf("E47: %d\n%s", st, b.where())
+	}
+	b.pushShot("enrol-push-e47" + suffix)
 	if err := tok.Register(t.Context(), http.DefaultClient); err != nil {
 		t.Fatalf("register: %v", err)
 	}
@@ -299,6 +304,7 @@ func TestBrowserMobileAppA9X3(t *testing.T) {
 	b.signOut()
 	b.signInPassword(p)
 	b.expectPath("/signin/verify")
+	b.pushShot("signin-verify-push")
 	b.click(`form[action$="/signin/push"] button[type=submit]`)
 	b.expectPath("/signin/push")
 	b.pushShot("signin-push")
