@@ -34,6 +34,13 @@ func (p *Portal) enrolRoutes(add func(string, string, access, handlerFunc)) {
 	// session authenticated before, the one waiting on this page included.
 	add("GET", "/enrol/phone/call", public, p.enrolPhoneStatus)
 	add("POST", "/enrol/phone/done", public, p.enrolPhoneDone)
+	add("GET", "/enrol/push", enrol, p.enrolPush)
+	add("POST", "/enrol/push", enrol, p.enrolPushGenerate)
+	add("POST", "/enrol/push/test", enrol, p.enrolPushTest)
+	// As the call pages: approving the test push of a new phone app
+	// revokes the app it replaces, which ends this session too.
+	add("GET", "/enrol/push/wait", public, p.enrolPushStatus)
+	add("POST", "/enrol/push/done", public, p.enrolPushDone)
 	add("GET", "/enrol/text", enrol, p.enrolContactForm(enrolText))
 	add("POST", "/enrol/text", enrol, p.enrolContactSend(enrolText))
 	add("GET", "/enrol/email", enrol, p.enrolContactForm(enrolEmail))
@@ -46,11 +53,12 @@ func (p *Portal) enrolRoutes(add func(string, string, access, handlerFunc)) {
 }
 
 // enrolOrder is the order methods are offered in (A3 first).
-var enrolOrder = []string{policy.FactorVoice, policy.FactorSMS, policy.FactorEmail, policy.FactorTOTP}
+var enrolOrder = []string{policy.FactorVoice, policy.FactorPush, policy.FactorSMS, policy.FactorEmail, policy.FactorTOTP}
 
 // enrolPaths is the set-up page of each method.
 var enrolPaths = map[string]string{
 	policy.FactorVoice: "/enrol/phone",
+	policy.FactorPush:  "/enrol/push",
 	policy.FactorSMS:   "/enrol/text",
 	policy.FactorEmail: "/enrol/email",
 	policy.FactorTOTP:  "/enrol/app",
@@ -103,6 +111,11 @@ type enrolView struct {
 
 	// Phone call.
 	PIN bool
+
+	// Mobile App: the store links, and the activation code just generated.
+	AndroidApp, IOSApp string
+	Code, URL          string
+	Pending            bool // an activation code of this session awaits its test push
 
 	// Text-enabled number or email address.
 	Kind    string // enrolText or enrolEmail
@@ -483,10 +496,14 @@ func (p *Portal) enrolPhoneCall(rq *request) error {
 // enrolCallSession admits the call pages' requests: true when it answered.
 // A session that is gone most likely ended when the person approved the
 // call, since a new phone revokes the one it replaces.
-func (rq *request) enrolCallSession() (bool, error) {
+func (rq *request) enrolCallSession() (bool, error) { return rq.enrolWaitSession("enrol.again.call") }
+
+// enrolWaitSession is enrolCallSession for a page waiting on the phone,
+// with the reason shown when the session is gone.
+func (rq *request) enrolWaitSession(reason string) (bool, error) {
 	switch {
 	case rq.sess == nil:
-		return true, rq.enrolAgain("enrol.again.call")
+		return true, rq.enrolAgain(reason)
 	case !rq.allowed(enrol):
 		rq.redirect("/signin?ended=1")
 		return true, nil

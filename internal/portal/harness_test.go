@@ -91,6 +91,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(hs.Close)
 	e.url = hs.URL
+	// Phone apps register, poll and answer at this server (A9).
+	srv.Engine.PushBase = hs.URL
 	srv.Start(t.Context())
 
 	ctx := t.Context()

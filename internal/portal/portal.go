@@ -138,6 +138,7 @@ func (p *Portal) routes() []route {
 	p.hostedRoutes(add)
 	p.accountRoutes(add)
 	p.enrolRoutes(add)
+	p.pushRoutes(add)
 	p.recoveryRoutes(add)
 	p.reportRoutes(add)
 	return rs

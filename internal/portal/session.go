@@ -22,6 +22,9 @@ type sessionData struct {
 	PendingTOTP string `json:"pending_totp,omitempty"`
 	// PendingVoice is the phone-call factor being verified by a call.
 	PendingVoice string `json:"pending_voice,omitempty"`
+	// PendingPush is the Mobile App factor whose activation code this
+	// session generated, waiting for the app and the test push (A9).
+	PendingPush string `json:"pending_push,omitempty"`
 	// Verification is the contact change waiting for its code (C7).
 	Verification     string `json:"verification,omitempty"`
 	VerificationKind string `json:"verification_kind,omitempty"`
