@@ -115,7 +115,9 @@ type enrolView struct {
 	// Mobile App: the store links, and the activation code just generated.
 	AndroidApp, IOSApp string
 	Code, URL          string
-	Pending            bool // an activation code of this session awaits its test push
+	// URI is the activation QR code's text, for the development phone.
+	URI     string
+	Pending bool // an activation code of this session awaits its test push
 
 	// Text-enabled number or email address.
 	Kind    string // enrolText or enrolEmail

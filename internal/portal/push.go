@@ -86,7 +86,7 @@ func (p *Portal) enrolPushGenerate(rq *request) error {
 	}
 	v := pg.Data.(*enrolView)
 	v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
-	v.Code, v.URL, v.Pending = en.Code, en.URL, true
+	v.Code, v.URL, v.Pending, v.URI = en.Code, en.URL, true, en.URI
 	v.Minutes = max(1, int(math.Ceil(en.ExpiresAt.Sub(rq.p.now()).Minutes())))
 	return rq.renderForm("enrol_push", pg, nil)
 }

@@ -381,4 +381,3 @@ func TestPushRefusals(t *testing.T) {
 		}
 	}
 }
-
