@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/testutil/pushapp"
 )
 
@@ -379,5 +381,37 @@ func TestPushRefusals(t *testing.T) {
 		if resp.StatusCode >= 500 || !strings.Contains(string(b), `"status":false`) {
 			t.Errorf("%s %s %q: %d %s", c.method, c.query, c.body, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestHostedLoginWithPush: an application's sign-in on the hosted login
+// finished with a push approved in the phone app; the ID token says so
+// (amr swk), and the application changed nothing for it (X2, A9).
+func TestHostedLoginWithPush(t *testing.T) {
+	ts := pushServer(t)
+	ctx := t.Context()
+	tok, factor := pushPerson(t, ts, "alice")
+	r := newRP(t, ts, flow.ClientInput{})
+	pg, state, nonce, verifier := r.authorize()
+	pg = r.post("/portal/acme/login", url.Values{"request": {hidden(pg.body, "request")}, "login_id": {"alice"}, "password": {"Correct-Horse-42"}})
+	if !strings.Contains(pg.body, factor) {
+		t.Fatalf("no Mobile App option on the verify page: %s", pg.url)
+	}
+	pg = r.post("/portal/acme/signin/push", url.Values{"factor": {factor}})
+	var number string
+	if m := regexp.MustCompile(`id="push-number"[^>]*>(\d+)<`).FindStringSubmatch(pg.body); m != nil {
+		number = m[1]
+	}
+	reqs, err := tok.Poll(ctx, http.DefaultClient)
+	if err != nil || len(reqs) != 1 || !slices.Contains(reqs[0].Options, number) {
+		t.Fatalf("poll: %v %+v; page number %q at %s", err, reqs, number, pg.url)
+	}
+	if ok, err := reqs[0].Choose(ctx, http.DefaultClient, number); err != nil || !ok {
+		t.Fatalf("approve: %v %v", ok, err)
+	}
+	pg = r.post("/portal/acme/signin/push/done", url.Values{})
+	_, _, claims := r.exchange(r.codeFrom(pg, state), verifier, nonce)
+	if got := amr(claims); !slices.Contains(got, "swk") || !slices.Contains(got, "mfa") || claims["acr"] != flow.ACRMFA {
+		t.Fatalf("claims after a push: %v", claims)
 	}
 }
