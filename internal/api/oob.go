@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -26,6 +27,16 @@ func (a *API) sendCode(w http.ResponseWriter, r *http.Request, c *caller) error 
 		FactorID string `json:"factor_id"`
 	}
 	if err := decode(r, &in); err != nil {
+		return err
+	}
+	// A push factor's challenge is a push to the phone app (A9): its
+	// outcome comes in the transaction's long poll.
+	ch, err := a.Engine.SendPush(r.Context(), c.Caller, r.PathValue("id"), in.FactorID)
+	if err == nil {
+		writeJSON(w, http.StatusAccepted, map[string]any{"kind": "push", "push": toPushBody(ch, a.Engine.CurrentTime())})
+		return nil
+	}
+	if !errors.Is(err, flow.ErrFactorNotAllowed) {
 		return err
 	}
 	sent, err := a.Engine.SendCode(r.Context(), c.Caller, r.PathValue("id"), in.FactorID)

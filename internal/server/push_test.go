@@ -124,8 +124,9 @@ func TestPushEnrolAndSignIn(t *testing.T) {
 		t.Fatalf("login: %d %s", r.status, r.raw)
 	}
 	txn := r.str("transaction_id")
-	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
-	if r.status != 202 || r.str("push", "state") != "open" {
+	// The challenge of a push factor is a push (kind push).
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/challenges", ts.appKey, map[string]any{"factor_id": factor})
+	if r.status != 202 || r.str("kind") != "push" || r.str("push", "state") != "open" {
 		t.Fatalf("push: %d %s", r.status, r.raw)
 	}
 	number := r.str("push", "number")
