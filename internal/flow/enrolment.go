@@ -210,11 +210,7 @@ func (e *Engine) BeginVoiceEnrolment(ctx context.Context, c Caller, txnID string
 // AdminBeginVoiceEnrolment lets the help desk change a user's phone numbers
 // (A12); the person still proves the number by answering the call.
 func (e *Engine) AdminBeginVoiceEnrolment(ctx context.Context, c Caller, userID string, n VoiceNumbers, pin string) (*store.Factor, *store.VoiceCall, error) {
-	t, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
+	t, p, u, err := e.tenantUser(ctx, c, userID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -296,15 +292,25 @@ func (e *Engine) BeginTOTPEnrolment(ctx context.Context, c Caller, txnID string)
 // AdminBeginTOTPEnrolment lets a tenant administrator set up a user's
 // authenticator (A12, and provisioning in bulk); the caller is authorised.
 func (e *Engine) AdminBeginTOTPEnrolment(ctx context.Context, c Caller, userID string) (*Enrolment, error) {
-	t, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
+	t, p, u, err := e.tenantUser(ctx, c, userID)
 	if err != nil {
 		return nil, err
 	}
 	return e.beginTOTP(ctx, c, t, p, u)
+}
+
+// tenantUser is a user of the caller's tenant with the tenant and its
+// policy, for an administrator's step on the user's behalf.
+func (e *Engine) tenantUser(ctx context.Context, c Caller, userID string) (*store.Tenant, policy.Policy, *store.User, error) {
+	t, p, err := e.Policy(ctx, c.TenantID)
+	if err != nil {
+		return nil, p, nil, err
+	}
+	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
+	if err != nil {
+		return nil, p, nil, err
+	}
+	return t, p, u, nil
 }
 
 func (e *Engine) beginTOTP(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User) (*Enrolment, error) {

@@ -64,11 +64,7 @@ func (e *Engine) BeginPushEnrolment(ctx context.Context, c Caller, txnID string)
 // AdminBeginPushEnrolment makes an activation code for a user on an
 // administrator's word (the help desk sets up a person's phone app).
 func (e *Engine) AdminBeginPushEnrolment(ctx context.Context, c Caller, userID string) (*PushEnrolment, error) {
-	t, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, userID)
+	t, p, u, err := e.tenantUser(ctx, c, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -207,15 +203,11 @@ func (e *Engine) SendTestPush(ctx context.Context, c Caller, txnID, factorID str
 // AdminSendTestPush sends the activating push of a factor an administrator
 // began (AdminBeginPushEnrolment).
 func (e *Engine) AdminSendTestPush(ctx context.Context, c Caller, factorID string) (*store.PushChallenge, error) {
-	t, p, err := e.Policy(ctx, c.TenantID)
-	if err != nil {
-		return nil, err
-	}
 	f, err := e.Store.FactorByID(ctx, c.TenantID, factorID)
 	if err != nil {
 		return nil, notFoundAs(err, ErrEnrolmentGone)
 	}
-	u, err := e.Store.UserByID(ctx, c.TenantID, f.UserID)
+	t, p, u, err := e.tenantUser(ctx, c, f.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -205,33 +205,13 @@ func TestPushParallelApprovals(t *testing.T) {
 	ts := pushServer(t)
 	ctx := t.Context()
 	tok, factor := pushPerson(t, ts, "alice")
-	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
-	txn := r.str("transaction_id")
-	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
-	number := r.str("push", "number")
+	txn, number := pushSignIn(t, ts, "alice", factor)
 	reqs, err := tok.Poll(ctx, http.DefaultClient)
 	if err != nil || len(reqs) != 1 {
 		t.Fatal(err)
 	}
 	// Twenty phones' worth of the same answer: copies of one request.
-	copies := make([]pushapp.Request, 20)
-	for i := range copies {
-		copies[i] = reqs[0]
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	taken := 0
-	for i := range copies {
-		wg.Go(func() {
-			ok, err := copies[i].Choose(context.Background(), http.DefaultClient, number)
-			if err == nil && ok {
-				mu.Lock()
-				taken++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	taken := approveInParallel(reqs[0], number, 20)
 	if taken != 1 {
 		t.Fatalf("%d of 20 parallel approvals were taken, want exactly 1", taken)
 	}
@@ -286,31 +266,12 @@ func TestPushTwoServersOnPostgres(t *testing.T) {
 	ts.policy(`{"allowed_factors":["totp","push"]}`)
 	ctx := t.Context()
 	tok, factor := pushPerson(t, ts, "alice")
-	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
-	txn := r.str("transaction_id")
-	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
-	number := r.str("push", "number")
+	txn, number := pushSignIn(t, ts, "alice", factor)
 	reqs, err := tok.Poll(ctx, http.DefaultClient)
 	if err != nil || len(reqs) != 1 {
 		t.Fatalf("poll: %v %+v", err, reqs)
 	}
-	copies := make([]pushapp.Request, 20)
-	for i := range copies {
-		copies[i] = reqs[0]
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	taken := 0
-	for i := range copies {
-		wg.Go(func() {
-			if ok, err := copies[i].Choose(context.Background(), http.DefaultClient, number); err == nil && ok {
-				mu.Lock()
-				taken++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	taken := approveInParallel(reqs[0], number, 20)
 	if taken != 1 {
 		t.Fatalf("%d of 20 parallel approvals across two servers were taken, want exactly 1", taken)
 	}
@@ -327,10 +288,7 @@ func TestPushRefusals(t *testing.T) {
 	ctx := t.Context()
 	tok, factor := pushPerson(t, ts, "alice")
 	other, otherFactor := pushPerson(t, ts, "bob")
-	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "alice", "password": "Correct-Horse-42"})
-	txn := r.str("transaction_id")
-	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
-	number := r.str("push", "number")
+	txn, number := pushSignIn(t, ts, "alice", factor)
 
 	tok.Now = func() time.Time { return time.Now().Add(-2 * time.Minute) }
 	if _, err := tok.Poll(ctx, http.DefaultClient); err == nil {
@@ -415,4 +373,40 @@ func TestHostedLoginWithPush(t *testing.T) {
 	if got := amr(claims); !slices.Contains(got, "swk") || !slices.Contains(got, "mfa") || claims["acr"] != flow.ACRMFA {
 		t.Fatalf("claims after a push: %v", claims)
 	}
+}
+
+// pushSignIn logs a person in through the REST API and sends a push; it
+// returns the transaction and the number shown.
+func pushSignIn(t *testing.T, ts *testServer, login, factor string) (string, string) {
+	t.Helper()
+	r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": login, "password": "Correct-Horse-42"})
+	txn := r.str("transaction_id")
+	r = ts.do("POST", "/api/v1/auth/transactions/"+txn+"/pushes", ts.appKey, map[string]any{"factor_id": factor})
+	if r.status != 202 {
+		t.Fatalf("push: %d %s", r.status, r.raw)
+	}
+	return txn, r.str("push", "number")
+}
+
+// approveInParallel sends one approval n times at once, as n copies of the
+// request, and counts how many were taken.
+func approveInParallel(req pushapp.Request, number string, n int) int {
+	copies := make([]pushapp.Request, n)
+	for i := range copies {
+		copies[i] = req
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for i := range copies {
+		wg.Go(func() {
+			if ok, err := copies[i].Choose(context.Background(), http.DefaultClient, number); err == nil && ok {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return taken
 }
