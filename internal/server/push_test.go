@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -409,4 +412,66 @@ func approveInParallel(req pushapp.Request, number string, n int) int {
 	}
 	wg.Wait()
 	return taken
+}
+
+// TestPushRegistrationAnswer pins the registration answer's shape, which
+// the app reads strictly: detail.public_key as PKCS #1 in standard base64
+// with a line break every 64 characters and padding, nothing else (A9).
+func TestPushRegistrationAnswer(t *testing.T) {
+	ts := pushServer(t)
+	r := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "carol", "password": "Correct-Horse-42"})
+	uid := r.str("id")
+	r = ts.do("POST", "/api/v1/admin/users/"+uid+"/enrolments/push", ts.adminKey, nil)
+	if r.status != 201 {
+		t.Fatalf("admin activation: %d %s", r.status, r.raw)
+	}
+	u, _ := url.Parse(r.str("otpauth_uri"))
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	resp, err := http.PostForm(u.Query().Get("url"), url.Values{"enrollment_credential": {u.Query().Get("enrollment_credential")},
+		"serial": {r.str("enrolment_id")}, "fbtoken": {"no_firebase_token"}, "pubkey": {base64.StdEncoding.EncodeToString(der)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Result struct {
+			Status bool `json:"status"`
+			Value  bool `json:"value"`
+		} `json:"result"`
+		Detail struct {
+			PublicKey    string `json:"public_key"`
+			RolloutState string `json:"rollout_state"`
+			Serial       string `json:"serial"`
+		} `json:"detail"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !body.Result.Status || !body.Result.Value || body.Detail.RolloutState != "enrolled" || body.Detail.Serial != r.str("enrolment_id") {
+		t.Fatalf("registration answer %d %+v", resp.StatusCode, body)
+	}
+	lines := strings.Split(body.Detail.PublicKey, "\n")
+	for i, l := range lines {
+		if len(l) != 64 && !(i == len(lines)-1 && len(l) > 0 && len(l) <= 64) {
+			t.Fatalf("public_key line %d is %d characters", i, len(l))
+		}
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(body.Detail.PublicKey, "\n", ""))
+	if err != nil {
+		t.Fatalf("public_key is not padded standard base64: %v", err)
+	}
+	if pub, err := x509.ParsePKCS1PublicKey(raw); err != nil || pub.N.BitLen() != 4096 {
+		t.Fatalf("public_key is not a 4096-bit PKCS #1 key: %v", err)
+	}
+	// The test push through the admin API, before and after: E47, then 202.
+	if r2 := ts.do("POST", "/api/v1/admin/enrolments/"+r.str("enrolment_id")+"/push", ts.support, nil); r2.status != 403 {
+		t.Fatalf("support sends the test push: %d %s", r2.status, r2.raw)
+	}
+	if r2 := ts.do("POST", "/api/v1/admin/enrolments/"+r.str("enrolment_id")+"/push", ts.adminKey, nil); r2.status != 202 || r2.str("push", "state") != "open" {
+		t.Fatalf("admin test push: %d %s", r2.status, r2.raw)
+	}
 }
