@@ -210,7 +210,7 @@ func (a *API) authenticate(r *http.Request, kind authKind) (*caller, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.TenantID, c.Actor, c.role = k.TenantID, "admin:"+k.ID, k.Role
+		c.TenantID, c.Actor, c.role, c.Caller.Role = k.TenantID, "admin:"+k.ID, k.Role, k.Role
 	}
 	requestid.SetTenant(r.Context(), c.TenantID)
 	return c, nil

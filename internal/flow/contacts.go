@@ -140,6 +140,9 @@ func (e *Engine) SetContact(ctx context.Context, c Caller, userID, channel, valu
 	if err != nil {
 		return err
 	}
+	if !mayRedirectCodes(c, p) {
+		return errors.Join(ErrForbidden, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "refused", Detail: map[string]any{"reason": "role", "channel": channel}}))
+	}
 	err = e.Store.InTx(ctx, func(q store.Queries) error { return e.applyContact(ctx, q, c, t, p, u, channel, value, e.now()) })
 	if err == nil {
 		e.wake() // the notice to the old contact point
@@ -186,4 +189,12 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 	}
 	return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "success",
 		Detail: map[string]any{"channel": channel, "to": factor.Mask(channel, value), "old_notified": old != "" && !strings.EqualFold(old, value)}})
+}
+
+// mayRedirectCodes says whether the caller may change where a person's
+// codes and calls go (B2, A12): an administrator may; the help desk
+// (role support) only where policy grants it, since whoever sets the
+// number receives the codes.
+func mayRedirectCodes(c Caller, p policy.Policy) bool {
+	return c.Role != store.RoleSupport || p.SupportMayChangeContacts
 }

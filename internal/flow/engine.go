@@ -62,6 +62,9 @@ type Caller struct {
 	Lang string
 	// TrustedDevice is the remembered-device token the request presented (B4).
 	TrustedDevice string
+	// Role is the administrator's role (store.RoleAdmin or RoleSupport)
+	// when an administrator acts; the engine's role rules read it.
+	Role string
 	// Hosted marks a request of the portal's pages working on an
 	// application's sign-in (the hosted login, X2): the portal's
 	// self-service steps then take that application's transaction, which

@@ -214,6 +214,10 @@ func (e *Engine) AdminBeginVoiceEnrolment(ctx context.Context, c Caller, userID 
 	if err != nil {
 		return nil, nil, err
 	}
+	if !mayRedirectCodes(c, p) {
+		// The numbers decide where the sign-in calls go.
+		return nil, nil, ErrForbidden
+	}
 	return e.beginVoice(ctx, c, t, p, u, n, pin)
 }
 

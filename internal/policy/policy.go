@@ -129,6 +129,10 @@ type Policy struct {
 	HelpDesk HelpDesk `json:"help_desk"`
 	// Push governs the Mobile App method (A9, X3).
 	Push Push `json:"push"`
+	// SupportMayChangeContacts lets the help desk (admin keys of role
+	// support) change a person's phone number or email address, which
+	// decides where their codes go; by default only role admin may.
+	SupportMayChangeContacts bool `json:"support_may_change_contacts"`
 }
 
 // Push governs the Mobile App method: the activation code, the pushes and

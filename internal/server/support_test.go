@@ -98,3 +98,29 @@ func TestSupportRequestsAdminAPI(t *testing.T) {
 		t.Fatalf("another tenant reads acme's request: %d %s", r.status, r.raw)
 	}
 }
+
+// TestHelpDeskCannotRedirectCodes: the help desk (role support) may not
+// change where a person's codes and calls go unless policy grants it; an
+// administrator may (B2, A12).
+func TestHelpDeskCannotRedirectCodes(t *testing.T) {
+	ts := start(t, nil)
+	r := ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "dana", "password": "Correct-Horse-42"})
+	id := r.str("id")
+	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/contact", ts.support, map[string]any{"phone": "5550001111"}); r.status != 403 || r.str("error", "code") != "E14" {
+		t.Fatalf("support changes the phone: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/contact", ts.support, map[string]any{"email": "dana@example.org"}); r.status != 403 {
+		t.Fatalf("support changes the email: %d %s", r.status, r.raw)
+	}
+	ts.policy(`{"allowed_factors":["totp","voice"]}`)
+	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/enrolments/voice", ts.support, map[string]any{"primary": "5550001111"}); r.status != 403 {
+		t.Fatalf("support sets the call numbers: %d %s", r.status, r.raw)
+	}
+	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/contact", ts.adminKey, map[string]any{"phone": "5550001111"}); r.status != 200 {
+		t.Fatalf("admin changes the phone: %d %s", r.status, r.raw)
+	}
+	ts.policy(`{"allowed_factors":["totp","voice"],"support_may_change_contacts":true}`)
+	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/contact", ts.support, map[string]any{"phone": "5550002222"}); r.status != 200 {
+		t.Fatalf("support with the policy's grant: %d %s", r.status, r.raw)
+	}
+}
