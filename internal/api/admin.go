@@ -227,6 +227,33 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	return nil
 }
 
+// patchPolicy changes only the settings the body names (a JSON merge
+// patch; null puts one back to its default).
+func (a *API) patchPolicy(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := mustRole(c, store.RoleAdmin); err != nil {
+		return err
+	}
+	doc, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.Named("too_large", err)
+		}
+		return err
+	}
+	if json.Valid(doc) {
+		if err := checkJSONText(doc); err != nil {
+			return err
+		}
+	}
+	p, err := a.Directory.PatchPolicy(r.Context(), c.Caller, doc)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
 // namedBody is a unit or a group.
 type namedBody struct {
 	ID       string `json:"id"`

@@ -107,6 +107,7 @@ func Routes() []Route {
 		{"GET", "/api/v1/admin/support-requests/{tracking}", authAdmin, (*API).getSupportRequest},
 		{"GET", "/api/v1/admin/policy", authAdmin, (*API).getPolicy},
 		{"PUT", "/api/v1/admin/policy", authAdmin, (*API).putPolicy},
+		{"PATCH", "/api/v1/admin/policy", authAdmin, (*API).patchPolicy},
 		{"POST", "/api/v1/admin/groups", authAdmin, (*API).createGroup},
 		{"POST", "/api/v1/admin/units", authAdmin, (*API).createUnit},
 		{"GET", "/api/v1/admin/oidc/clients", authAdmin, (*API).listClients},

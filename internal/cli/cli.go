@@ -65,6 +65,7 @@ type opts struct {
 	// OpenID Connect clients and keys (X2)
 	client         string
 	redirectURIs   stringList
+	policyKeys     stringList
 	postLogoutURIs stringList
 	public         bool
 	scopes         string
@@ -195,10 +196,11 @@ func commands() []command {
 			}},
 		{name: "policy show", summary: "print a tenant's policy as JSON (--tenant)", run: policyShow, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
-		{name: "policy set", summary: "replace a tenant's policy from a JSON file (--tenant, --file, - for stdin)", run: policySet, needs: true,
+		{name: "policy set", summary: "change settings (--key name=value, repeatable) or replace the whole policy from a JSON file (--file, - for stdin), listing what it resets (--tenant)", run: policySet, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
-				fs.StringVar(&o.file, "file", "", "policy JSON file, or - for standard input")
+				fs.StringVar(&o.file, "file", "", "policy JSON file replacing the whole policy, or - for standard input")
+				fs.Var(&o.policyKeys, "key", "one setting to change, as name=value with a JSON value (mfa_attempts=5, portal.session_idle=\"30m\", push.number_matching=false); name=null resets it; repeatable")
 			}},
 		{name: "oidc client create", summary: "register an application with the tenant's OpenID Connect provider and print its secret once (--tenant, --name, --redirect-uri, --public, …)", run: oidcClientCreate, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) { oidcClientFlags(fs, o, true) }},

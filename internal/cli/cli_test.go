@@ -403,6 +403,27 @@ func TestPolicy(t *testing.T) {
 		}
 	}
 	wantAll(t, s.fails("", "policy", "set", "--tenant", "acme"), "--file")
+
+	// --key changes one setting and keeps every other one.
+	s.ok(&set, "", "policy", "set", "--tenant", "acme", "--key", "password_attempts=4", "--key", `portal.session_idle="30m"`)
+	if set["password_attempts"] != float64(4) || set["mfa_attempts"] != float64(3) || set["lockout_release"] != "30m0s" {
+		t.Errorf("policy after --key = %v, want password_attempts 4 and the rest as before", set)
+	}
+	if portal, _ := set["portal"].(map[string]any); portal["session_idle"] != "30m0s" {
+		t.Errorf("portal after --key = %v", set["portal"])
+	}
+	s.ok(&set, "", "policy", "set", "--tenant", "acme", "--key", "mfa_attempts=null")
+	if set["mfa_attempts"] != float64(7) || set["password_attempts"] != float64(4) {
+		t.Errorf("policy after mfa_attempts=null = %v, want mfa_attempts back to 7", set)
+	}
+	wantAll(t, s.fails("", "policy", "set", "--tenant", "acme", "--key", "mfa_attempts=0"), "mfa_attempts")
+	wantAll(t, s.fails("", "policy", "set", "--tenant", "acme", "--key", "nonsense"), "name=value")
+	// A whole file says which settings it resets.
+	r := s.run(`{"allowed_factors": ["totp"]}`, "policy", "set", "--tenant", "acme", "--file", "-")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	wantAll(t, r.stderr, "lockout_release", "password_attempts", "portal.session_idle", "reset")
 }
 
 func TestConfiguration(t *testing.T) {

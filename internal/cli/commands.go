@@ -18,6 +18,7 @@ import (
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/server"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -383,6 +384,21 @@ func policySet(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
+	if len(c.o.policyKeys.values) > 0 {
+		if c.o.file != "" {
+			return fmt.Errorf("give either --key settings to change or a --file replacing the whole policy, not both")
+		}
+		patch, err := policyPatch(c.o.policyKeys.values)
+		if err != nil {
+			return err
+		}
+		p, err := c.srv.Directory.PatchPolicy(ctx, c.operator(t.ID), patch)
+		if err != nil {
+			return err
+		}
+		c.o.json = true
+		return c.out(p, nil)
+	}
 	if err := c.require("file", c.o.file); err != nil {
 		return err
 	}
@@ -395,12 +411,49 @@ func policySet(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
+	// A whole document puts back every setting it leaves out: say which.
+	c.srv.Engine.ForgetPolicy(t.ID)
+	if _, cur, err := c.srv.Engine.Policy(ctx, t.ID); err == nil {
+		if resets, err := policy.Resets(cur, doc); err == nil && len(resets) > 0 {
+			fmt.Fprintf(c.env.Stderr, "policy set: the file leaves out %d setting(s) that are not at their defaults; they are reset: %s\n(use --key name=value to change single settings instead)\n",
+				len(resets), strings.Join(resets, ", "))
+		}
+	}
 	p, err := c.srv.Directory.SetPolicy(ctx, c.operator(t.ID), doc)
 	if err != nil {
 		return err
 	}
 	c.o.json = true
 	return c.out(p, nil)
+}
+
+// policyPatch turns --key name=value pairs (dotted names, JSON values; a
+// value that is not JSON is taken as a string) into a JSON merge patch.
+func policyPatch(pairs []string) ([]byte, error) {
+	patch := map[string]any{}
+	for _, kv := range pairs {
+		name, raw, ok := strings.Cut(kv, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--key %q: write name=value, for example mfa_attempts=5", kv)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			v = raw
+		}
+		m := patch
+		parts := strings.Split(name, ".")
+		for _, part := range parts[:len(parts)-1] {
+			next, ok := m[part].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[part] = next
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	return json.Marshal(patch)
 }
 
 func keysRotate(ctx context.Context, c *cmdCtx) error {

@@ -392,6 +392,37 @@ func (s *Service) SetPolicy(ctx context.Context, c flow.Caller, doc []byte) (pol
 	return p, err
 }
 
+// PatchPolicy changes the settings a JSON merge patch names (RFC 7396; a
+// null puts a setting back to its default) and keeps every other one. The
+// current policy is read in the write transaction, so two administrators'
+// patches both apply.
+func (s *Service) PatchPolicy(ctx context.Context, c flow.Caller, patch []byte) (policy.Policy, error) {
+	var p policy.Policy
+	err := s.Store.InTx(ctx, func(q store.Queries) error {
+		t, err := q.TenantByID(ctx, c.TenantID)
+		if err != nil {
+			return err
+		}
+		cur, err := policy.Parse(t.Policy)
+		if err != nil {
+			return err
+		}
+		if p, err = policy.Patch(cur, patch); err != nil {
+			return validate.Errors{{Field: "policy", Code: "invalid", Message: err.Error()}}
+		}
+		canonical, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		if err := q.UpdateTenantPolicy(ctx, c.TenantID, canonical); err != nil {
+			return err
+		}
+		return s.Engine.Audit(ctx, q, c, flow.Event{Event: "policy.changed", Outcome: "success", Detail: map[string]any{"patch": json.RawMessage(patch), "policy": json.RawMessage(canonical)}})
+	})
+	s.Engine.ForgetPolicy(c.TenantID)
+	return p, err
+}
+
 func (s *Service) audited(ctx context.Context, c flow.Caller, ev flow.Event, change func(q store.Queries) error) error {
 	return s.Store.InTx(ctx, func(q store.Queries) error {
 		if err := change(q); err != nil {

@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +126,39 @@ func TestHelpDeskCannotRedirectCodes(t *testing.T) {
 	ts.policy(`{"allowed_factors":["totp","voice"],"support_may_change_contacts":true}`)
 	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/contact", ts.support, map[string]any{"phone": "5550002222"}); r.status != 200 {
 		t.Fatalf("support with the policy's grant: %d %s", r.status, r.raw)
+	}
+}
+
+// TestPolicyPatch: PATCH changes only the settings it names; role admin
+// only; a bad setting changes nothing.
+func TestPolicyPatch(t *testing.T) {
+	ts := start(t, nil)
+	ts.policy(`{"mfa_attempts": 5, "allowed_factors": ["totp", "sms"]}`)
+	patch := func(key, body string) reply {
+		req, _ := http.NewRequest("PATCH", ts.http.URL+"/api/v1/admin/policy", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		r := reply{status: resp.StatusCode, raw: raw}
+		_ = json.Unmarshal(raw, &r.body)
+		return r
+	}
+	if r := patch(ts.support, `{"password_attempts": 4}`); r.status != 403 {
+		t.Fatalf("support patches the policy: %d %s", r.status, r.raw)
+	}
+	if r := patch(ts.adminKey, `{"password_attempts": 0}`); r.status != 400 {
+		t.Fatalf("a bad setting: %d %s", r.status, r.raw)
+	}
+	r := patch(ts.adminKey, `{"password_attempts": 4}`)
+	if r.status != 200 || r.body["password_attempts"] != float64(4) || r.body["mfa_attempts"] != float64(5) {
+		t.Fatalf("patch: %d %s", r.status, r.raw)
+	}
+	if f, _ := r.body["allowed_factors"].([]any); len(f) != 2 {
+		t.Fatalf("allowed_factors after a patch that did not name it: %v", r.body["allowed_factors"])
 	}
 }
