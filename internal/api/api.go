@@ -103,6 +103,7 @@ func Routes() []Route {
 		{"POST", "/api/v1/admin/users/{id}/trusted-devices/{device}/revoke", authAdmin, (*API).revokeTrustedDevice},
 		{"GET", "/api/v1/admin/outbox", authAdmin, (*API).listOutbox},
 		{"GET", "/api/v1/admin/audit", authAdmin, (*API).listAudit},
+		{"GET", "/api/v1/admin/audit/export", authAdmin, (*API).exportAudit},
 		{"GET", "/api/v1/admin/support-requests", authAdmin, (*API).listSupportRequests},
 		{"GET", "/api/v1/admin/support-requests/{tracking}", authAdmin, (*API).getSupportRequest},
 		{"GET", "/api/v1/admin/policy", authAdmin, (*API).getPolicy},

@@ -66,6 +66,7 @@ type opts struct {
 	client         string
 	redirectURIs   stringList
 	policyKeys     stringList
+	format         string
 	postLogoutURIs stringList
 	public         bool
 	scopes         string
@@ -187,6 +188,14 @@ func commands() []command {
 				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
 				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
 				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
+			}},
+		{name: "audit export", summary: "write every matching audit event, newest first, as CSV or JSON lines to standard output (--tenant, --format csv|jsonl, --user, --event, --outcome)", run: auditExport, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.format, "format", "csv", "csv or jsonl")
+				fs.StringVar(&o.user, "user", "", "user id or login ID")
+				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
+				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
 			}},
 		{name: "support list", summary: "list reported MFA issues, newest first (--tenant, --before, --limit)", run: supportList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {

@@ -352,6 +352,16 @@ func TestUserCommands(t *testing.T) {
 		if len(events) != 1 {
 			t.Errorf("audit list --user alice --event user.unlock = %+v, want one event", events)
 		}
+		// The export: every matching event, as CSV or JSON lines (G5).
+		r := s.run("", "audit", "export", "--tenant", "acme", "--event", "user.created", "--format", "csv")
+		if r.err != nil || !strings.HasPrefix(r.stdout, "id,time,event,") || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stderr, "1 event") {
+			t.Errorf("audit export csv: %v\n%s\n%s", r.err, r.stdout, r.stderr)
+		}
+		r = s.run("", "audit", "export", "--tenant", "acme", "--user", "alice", "--format", "jsonl")
+		if r.err != nil || !strings.Contains(r.stdout, `"event":"user.unlock"`) {
+			t.Errorf("audit export jsonl: %v\n%s", r.err, r.stdout)
+		}
+		wantAll(t, s.fails("", "audit", "export", "--tenant", "acme", "--format", "xml"), "csv or jsonl")
 	})
 }
 

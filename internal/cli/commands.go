@@ -306,6 +306,30 @@ func userSetStatus(ctx context.Context, c *cmdCtx) error {
 	return c.out(map[string]string{"user_id": u.ID, "status": c.o.status}, func(w io.Writer) { fmt.Fprintf(w, "%s is now %s\n", u.LoginID, c.o.status) })
 }
 
+func auditExport(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if c.o.format != directory.ExportCSV && c.o.format != directory.ExportJSONL {
+		return fmt.Errorf("--format %q: use csv or jsonl", c.o.format)
+	}
+	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome}
+	if c.o.user != "" {
+		u, err := c.srv.Directory.User(ctx, t.ID, c.o.user)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", c.o.user, err)
+		}
+		f.UserID = u.ID
+	}
+	n, err := c.srv.Directory.ExportAudit(ctx, f, c.o.format, c.env.Stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.env.Stderr, "audit export: %d event(s)\n", n)
+	return nil
+}
+
 func auditList(ctx context.Context, c *cmdCtx) error {
 	t, err := c.tenant(ctx)
 	if err != nil {

@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,45 @@ func TestPolicyPatch(t *testing.T) {
 	}
 	if f, _ := r.body["allowed_factors"].([]any); len(f) != 2 {
 		t.Fatalf("allowed_factors after a patch that did not name it: %v", r.body["allowed_factors"])
+	}
+}
+
+// TestAuditExport (G5): every matching event as CSV or JSON lines, for
+// either role; a bad format is E12.
+func TestAuditExport(t *testing.T) {
+	ts := start(t, nil)
+	for i := range 3 {
+		r := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "nobody" + strconv.Itoa(i), "password": "wrong-password-1"})
+		if r.status != 401 {
+			t.Fatalf("login: %d %s", r.status, r.raw)
+		}
+	}
+	get := func(query string) (int, http.Header, string) {
+		req, _ := http.NewRequest("GET", ts.http.URL+"/api/v1/admin/audit/export"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+ts.support)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	status, h, body := get("?event=login.password&outcome=failure")
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if status != 200 || err != nil || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") || len(rows) != 4 || rows[0][0] != "id" {
+		t.Fatalf("csv export: %d %v %d rows\n%s", status, err, len(rows), body)
+	}
+	if !strings.Contains(rows[1][8], "unknown_login_id") {
+		t.Errorf("detail column %q", rows[1][8])
+	}
+	status, _, body = get("?format=jsonl&event=login.password")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	var first map[string]any
+	if status != 200 || len(lines) != 3 || json.Unmarshal([]byte(lines[0]), &first) != nil || first["event"] != "login.password" {
+		t.Fatalf("jsonl export: %d\n%s", status, body)
+	}
+	if status, _, body := get("?format=xlsx"); status != 400 || !strings.Contains(body, "E12") {
+		t.Fatalf("bad format: %d %s", status, body)
 	}
 }
