@@ -26,15 +26,9 @@ const MaxExport = 100_000
 
 // ExportAudit writes the events f matches (f.Limit and f.BeforeID are the
 // export's own) to w in format, at most MaxExport of them, and returns how
-// many it wrote.
+// many it wrote. Nothing is written before the first page was read.
 func (s *Service) ExportAudit(ctx context.Context, f store.AuditFilter, format string, w io.Writer) (int, error) {
 	var cw *csv.Writer
-	if format == ExportCSV {
-		cw = csv.NewWriter(w)
-		if err := cw.Write([]string{"id", "time", "event", "outcome", "user_id", "application_id", "actor", "ip", "detail"}); err != nil {
-			return 0, err
-		}
-	}
 	enc := json.NewEncoder(w)
 	n := 0
 	f.Limit, f.BeforeID = 1000, 0
@@ -42,6 +36,14 @@ func (s *Service) ExportAudit(ctx context.Context, f store.AuditFilter, format s
 		events, err := s.Audit(ctx, f)
 		if err != nil {
 			return n, err
+		}
+		if format == ExportCSV && cw == nil {
+			// Written once the first page is read: a database that cannot
+			// be read answers an error, not an empty file.
+			cw = csv.NewWriter(w)
+			if err := cw.Write([]string{"id", "time", "event", "outcome", "user_id", "application_id", "actor", "ip", "detail"}); err != nil {
+				return 0, err
+			}
 		}
 		for i := range events {
 			b := ToAuditBody(&events[i])
