@@ -268,19 +268,9 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	if err := mustRole(c, store.RoleAdmin); err != nil {
 		return err
 	}
-	doc, err := io.ReadAll(r.Body)
+	doc, err := policyDocument(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return problem.Named("too_large", err)
-		}
 		return err
-	}
-	// A document that is not JSON is the policy's to explain.
-	if json.Valid(doc) {
-		if err := checkJSONText(doc); err != nil {
-			return err
-		}
 	}
 	p, err := a.Directory.SetPolicy(r.Context(), c.Caller, doc)
 	if err != nil {
@@ -290,24 +280,34 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, c *caller) error
 	return nil
 }
 
+// policyDocument reads a policy document or patch; a body that is not JSON
+// is the policy's to explain.
+func policyDocument(r *http.Request) ([]byte, error) {
+	doc, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, problem.Named("too_large", err)
+		}
+		return nil, err
+	}
+	if json.Valid(doc) {
+		if err := checkJSONText(doc); err != nil {
+			return nil, err
+		}
+	}
+	return doc, nil
+}
+
 // patchPolicy changes only the settings the body names (a JSON merge
 // patch; null puts one back to its default).
 func (a *API) patchPolicy(w http.ResponseWriter, r *http.Request, c *caller) error {
 	if err := mustRole(c, store.RoleAdmin); err != nil {
 		return err
 	}
-	doc, err := io.ReadAll(r.Body)
+	doc, err := policyDocument(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return problem.Named("too_large", err)
-		}
 		return err
-	}
-	if json.Valid(doc) {
-		if err := checkJSONText(doc); err != nil {
-			return err
-		}
 	}
 	p, err := a.Directory.PatchPolicy(r.Context(), c.Caller, doc)
 	if err != nil {

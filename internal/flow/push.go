@@ -111,26 +111,35 @@ func isHTTPS(u string) bool {
 
 // pushFactor loads the factor a phone names (its serial) in the tenant
 // the request came to.
-func (e *Engine) pushFactor(ctx context.Context, tenantID, serial string) (*store.Factor, *store.User, policy.Policy, error) {
+func (e *Engine) pushFactor(ctx context.Context, tenantID, serial string) (*pushCtx, error) {
 	if serial == "" || len(serial) > 64 {
-		return nil, nil, policy.Policy{}, ErrPushGone
+		return nil, ErrPushGone
 	}
 	f, err := e.Store.FactorByID(ctx, tenantID, serial)
 	if err != nil {
-		return nil, nil, policy.Policy{}, notFoundAs(err, ErrPushGone)
+		return nil, notFoundAs(err, ErrPushGone)
 	}
 	if f.Kind != policy.FactorPush || f.State == store.FactorRevoked {
-		return nil, nil, policy.Policy{}, ErrPushGone
+		return nil, ErrPushGone
 	}
-	_, p, err := e.Policy(ctx, tenantID)
+	t, p, err := e.Policy(ctx, tenantID)
 	if err != nil {
-		return nil, nil, p, err
+		return nil, err
 	}
 	u, err := e.Store.UserByID(ctx, tenantID, f.UserID)
 	if err != nil {
-		return nil, nil, p, notFoundAs(err, ErrPushGone)
+		return nil, notFoundAs(err, ErrPushGone)
 	}
-	return f, u, p, nil
+	return &pushCtx{t: t, p: p, u: u, f: f}, nil
+}
+
+// pushCtx is what a phone's request is about: the factor it names, its
+// person, tenant and policy.
+type pushCtx struct {
+	t *store.Tenant
+	p policy.Policy
+	u *store.User
+	f *store.Factor
 }
 
 // RegisterPushApp is the app's registration with an activation code: the
@@ -138,10 +147,11 @@ func (e *Engine) pushFactor(ctx context.Context, tenantID, serial string) (*stor
 // factor is made and returned in the app's format. The factor stays
 // pending until a test push is approved (A9: "Authenticate me now").
 func (e *Engine) RegisterPushApp(ctx context.Context, tenantID, serial, credential, appKey string) (string, error) {
-	f, u, _, err := e.pushFactor(ctx, tenantID, serial)
+	pc, err := e.pushFactor(ctx, tenantID, serial)
 	if err != nil {
 		return "", err
 	}
+	f, u := pc.f, pc.u
 	now := e.now()
 	if f.State != store.FactorPending || f.ExpiresAt == nil || !now.Before(*f.ExpiresAt) {
 		return "", ErrPushGone
@@ -322,10 +332,11 @@ func (e *Engine) LatestPush(ctx context.Context, c Caller, ref string) (*store.P
 // signed for the app; a poll not signed by the factor's app, outside the
 // clock window, or not newer than the last one is refused.
 func (e *Engine) PushPoll(ctx context.Context, tenantID string, poll pushproto.Poll) ([]map[string]any, error) {
-	f, _, _, err := e.pushFactor(ctx, tenantID, poll.Serial)
+	pc, err := e.pushFactor(ctx, tenantID, poll.Serial)
 	if err != nil {
 		return nil, err
 	}
+	f, t := pc.f, pc.t
 	keys, err := push.Open(e.Keys, f)
 	if err != nil {
 		return nil, ErrPushGone
@@ -343,10 +354,6 @@ func (e *Engine) PushPoll(ctx context.Context, tenantID string, poll pushproto.P
 		return nil, ErrPushRefused
 	}
 	open, err := e.Store.OpenPushChallenges(ctx, f.ID, now)
-	if err != nil {
-		return nil, err
-	}
-	t, err := e.Store.TenantByID(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -368,10 +375,11 @@ func (e *Engine) PushPoll(ctx context.Context, tenantID string, poll pushproto.P
 // decline or a cancel fails the attempt, and "I didn't request this"
 // reports fraud (X3). It reports whether the answer was taken.
 func (e *Engine) PushAnswer(ctx context.Context, tenantID string, a pushproto.Answer) (bool, error) {
-	f, u, p, err := e.pushFactor(ctx, tenantID, a.Serial)
+	pc, err := e.pushFactor(ctx, tenantID, a.Serial)
 	if err != nil {
 		return false, err
 	}
+	t, p, u, f := pc.t, pc.p, pc.u, pc.f
 	keys, err := push.Open(e.Keys, f)
 	if err != nil {
 		return false, ErrPushGone
@@ -383,14 +391,10 @@ func (e *Engine) PushAnswer(ctx context.Context, tenantID string, a pushproto.An
 	if err != nil || ch.FactorID != f.ID || ch.State != store.PushOpen || !e.now().Before(ch.ExpiresAt) {
 		return false, errors.Join(notFoundAs(err, ErrPushGone), ErrPushGone)
 	}
-	t, err := e.Store.TenantByID(ctx, tenantID)
-	if err != nil {
-		return false, err
-	}
 	c := Caller{TenantID: tenantID, ApplicationID: PortalApplication, Actor: "user"}
+	var txn *store.LoginTxn
 	if ch.TxnID != "" {
-		txn, err := e.Store.LoginTxnByID(ctx, tenantID, ch.TxnID)
-		if err != nil {
+		if txn, err = e.Store.LoginTxnByID(ctx, tenantID, ch.TxnID); err != nil {
 			return false, notFoundAs(err, ErrPushGone)
 		}
 		c.ApplicationID = txn.ApplicationID
@@ -403,20 +407,13 @@ func (e *Engine) PushAnswer(ctx context.Context, tenantID string, a pushproto.An
 	case len(ch.Options) > 0 && a.PresenceAnswer != ch.Answer:
 		return e.pushRefuse(ctx, c, p, u, f, ch, store.PushWrong)
 	}
-	return e.pushApprove(ctx, c, t, p, u, f, ch)
+	return e.pushApprove(ctx, c, t, p, u, f, ch, txn)
 }
 
 var errPushRace = errors.New("push already answered")
 
-func (e *Engine) pushApprove(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, f *store.Factor, ch *store.PushChallenge) (bool, error) {
+func (e *Engine) pushApprove(ctx context.Context, c Caller, t *store.Tenant, p policy.Policy, u *store.User, f *store.Factor, ch *store.PushChallenge, txn *store.LoginTxn) (bool, error) {
 	now := e.now()
-	var txn *store.LoginTxn
-	if ch.TxnID != "" {
-		var err error
-		if txn, err = e.Store.LoginTxnByID(ctx, t.ID, ch.TxnID); err != nil {
-			return false, notFoundAs(err, ErrPushGone)
-		}
-	}
 	var before []store.Factor
 	if ch.Purpose == store.PushEnrol {
 		var err error
