@@ -45,7 +45,10 @@ type API struct {
 type Route struct {
 	Method, Path string
 	auth         authKind
-	handle       func(a *API, w http.ResponseWriter, r *http.Request, c *caller) error
+	// action is what an admin route does; flow.Allow decides whether the
+	// key's role may, before the handler runs.
+	action flow.Action
+	handle func(a *API, w http.ResponseWriter, r *http.Request, c *caller) error
 }
 
 type authKind int
@@ -59,66 +62,65 @@ const (
 // caller is the authenticated party of a request.
 type caller struct {
 	flow.Caller
-	role string // admin keys only
 }
 
 // Routes lists every endpoint of the REST API.
 func Routes() []Route {
 	return []Route{
-		{"GET", "/api/v1/openapi.json", authNone, (*API).openAPI},
-		{"POST", "/api/v1/auth/login", authApp, (*API).login},
-		{"POST", "/api/v1/auth/mfa", authApp, (*API).beginMFA},
-		{"POST", "/api/v1/auth/check", authApp, (*API).check},
-		{"GET", "/api/v1/auth/transactions/{id}", authApp, (*API).transaction},
-		{"POST", "/api/v1/auth/transactions/{id}/verify", authApp, (*API).verify},
-		{"POST", "/api/v1/auth/transactions/{id}/challenges", authApp, (*API).sendCode},
-		{"POST", "/api/v1/auth/transactions/{id}/calls", authApp, (*API).startCall},
-		{"POST", "/api/v1/auth/transactions/{id}/pushes", authApp, (*API).sendPush},
-		{"GET", "/api/v1/auth/transactions/{id}/trusted-devices", authApp, (*API).ownTrustedDevices},
-		{"POST", "/api/v1/auth/transactions/{id}/trusted-devices/{device}/revoke", authApp, (*API).revokeOwnTrustedDevice},
-		{"POST", "/api/v1/auth/one-time-tokens", authApp, (*API).requestOneTimeToken},
-		{"POST", "/api/v1/enrolments/totp", authApp, (*API).beginEnrolment},
-		{"POST", "/api/v1/contacts/verifications", authApp, (*API).beginContactChange},
-		{"POST", "/api/v1/contacts/verifications/{id}/confirm", authApp, (*API).confirmContactChange},
-		{"POST", "/api/v1/enrolments/voice", authApp, (*API).beginVoiceEnrolment},
-		{"POST", "/api/v1/enrolments/push", authApp, (*API).beginPushEnrolment},
-		{"POST", "/api/v1/enrolments/{id}/push", authApp, (*API).testPush},
-		{"GET", "/api/v1/enrolments/{id}", authApp, (*API).enrolment},
-		{"GET", "/api/v1/enrolments/{id}/qr.png", authApp, (*API).enrolmentQR},
-		{"POST", "/api/v1/enrolments/{id}/confirm", authApp, (*API).confirm},
-		{"GET", "/api/v1/admin/users", authAdmin, (*API).listUsers},
-		{"POST", "/api/v1/admin/users", authAdmin, (*API).createUser},
-		{"GET", "/api/v1/admin/users/{id}", authAdmin, (*API).getUser},
-		{"POST", "/api/v1/admin/users/{id}/status", authAdmin, (*API).setStatus},
-		{"POST", "/api/v1/admin/users/{id}/unlock", authAdmin, (*API).unlock},
-		{"POST", "/api/v1/admin/users/{id}/reset-factors", authAdmin, (*API).resetFactors},
-		{"GET", "/api/v1/admin/users/{id}/factors", authAdmin, (*API).listFactors},
-		{"POST", "/api/v1/admin/users/{id}/enrolments/totp", authAdmin, (*API).adminBeginEnrolment},
-		{"POST", "/api/v1/admin/enrolments/{id}/confirm", authAdmin, (*API).confirm},
-		{"POST", "/api/v1/admin/users/{id}/enrolments/voice", authAdmin, (*API).adminBeginVoiceEnrolment},
-		{"POST", "/api/v1/admin/users/{id}/enrolments/push", authAdmin, (*API).adminBeginPushEnrolment},
-		{"POST", "/api/v1/admin/enrolments/{id}/push", authAdmin, (*API).adminTestPush},
-		{"POST", "/api/v1/admin/users/{id}/contact", authAdmin, (*API).setContact},
-		{"GET", "/api/v1/admin/users/{id}/trusted-devices", authAdmin, (*API).listTrustedDevices},
-		{"POST", "/api/v1/admin/users/{id}/trusted-devices/{device}/revoke", authAdmin, (*API).revokeTrustedDevice},
-		{"GET", "/api/v1/admin/outbox", authAdmin, (*API).listOutbox},
-		{"GET", "/api/v1/admin/audit", authAdmin, (*API).listAudit},
-		{"GET", "/api/v1/admin/audit/export", authAdmin, (*API).exportAudit},
-		{"GET", "/api/v1/admin/support-requests", authAdmin, (*API).listSupportRequests},
-		{"GET", "/api/v1/admin/support-requests/{tracking}", authAdmin, (*API).getSupportRequest},
-		{"GET", "/api/v1/admin/policy", authAdmin, (*API).getPolicy},
-		{"PUT", "/api/v1/admin/policy", authAdmin, (*API).putPolicy},
-		{"PATCH", "/api/v1/admin/policy", authAdmin, (*API).patchPolicy},
-		{"POST", "/api/v1/admin/groups", authAdmin, (*API).createGroup},
-		{"POST", "/api/v1/admin/units", authAdmin, (*API).createUnit},
-		{"GET", "/api/v1/admin/oidc/clients", authAdmin, (*API).listClients},
-		{"POST", "/api/v1/admin/oidc/clients", authAdmin, (*API).createClient},
-		{"GET", "/api/v1/admin/oidc/clients/{id}", authAdmin, (*API).getClient},
-		{"PUT", "/api/v1/admin/oidc/clients/{id}", authAdmin, (*API).updateClient},
-		{"DELETE", "/api/v1/admin/oidc/clients/{id}", authAdmin, (*API).deleteClient},
-		{"POST", "/api/v1/admin/oidc/clients/{id}/secret", authAdmin, (*API).newClientSecret},
-		{"GET", "/api/v1/admin/oidc/keys", authAdmin, (*API).listSigningKeys},
-		{"POST", "/api/v1/admin/oidc/keys/rotate", authAdmin, (*API).rotateSigningKey},
+		{"GET", "/api/v1/openapi.json", authNone, "", (*API).openAPI},
+		{"POST", "/api/v1/auth/login", authApp, "", (*API).login},
+		{"POST", "/api/v1/auth/mfa", authApp, "", (*API).beginMFA},
+		{"POST", "/api/v1/auth/check", authApp, "", (*API).check},
+		{"GET", "/api/v1/auth/transactions/{id}", authApp, "", (*API).transaction},
+		{"POST", "/api/v1/auth/transactions/{id}/verify", authApp, "", (*API).verify},
+		{"POST", "/api/v1/auth/transactions/{id}/challenges", authApp, "", (*API).sendCode},
+		{"POST", "/api/v1/auth/transactions/{id}/calls", authApp, "", (*API).startCall},
+		{"POST", "/api/v1/auth/transactions/{id}/pushes", authApp, "", (*API).sendPush},
+		{"GET", "/api/v1/auth/transactions/{id}/trusted-devices", authApp, "", (*API).ownTrustedDevices},
+		{"POST", "/api/v1/auth/transactions/{id}/trusted-devices/{device}/revoke", authApp, "", (*API).revokeOwnTrustedDevice},
+		{"POST", "/api/v1/auth/one-time-tokens", authApp, "", (*API).requestOneTimeToken},
+		{"POST", "/api/v1/enrolments/totp", authApp, "", (*API).beginEnrolment},
+		{"POST", "/api/v1/contacts/verifications", authApp, "", (*API).beginContactChange},
+		{"POST", "/api/v1/contacts/verifications/{id}/confirm", authApp, "", (*API).confirmContactChange},
+		{"POST", "/api/v1/enrolments/voice", authApp, "", (*API).beginVoiceEnrolment},
+		{"POST", "/api/v1/enrolments/push", authApp, "", (*API).beginPushEnrolment},
+		{"POST", "/api/v1/enrolments/{id}/push", authApp, "", (*API).testPush},
+		{"GET", "/api/v1/enrolments/{id}", authApp, "", (*API).enrolment},
+		{"GET", "/api/v1/enrolments/{id}/qr.png", authApp, "", (*API).enrolmentQR},
+		{"POST", "/api/v1/enrolments/{id}/confirm", authApp, "", (*API).confirm},
+		{"GET", "/api/v1/admin/users", authAdmin, flow.ReadPeople, (*API).listUsers},
+		{"POST", "/api/v1/admin/users", authAdmin, flow.ManagePeople, (*API).createUser},
+		{"GET", "/api/v1/admin/users/{id}", authAdmin, flow.ReadPeople, (*API).getUser},
+		{"POST", "/api/v1/admin/users/{id}/status", authAdmin, flow.ChangeStatus, (*API).setStatus},
+		{"POST", "/api/v1/admin/users/{id}/unlock", authAdmin, flow.Unlock, (*API).unlock},
+		{"POST", "/api/v1/admin/users/{id}/reset-factors", authAdmin, flow.ResetFactors, (*API).resetFactors},
+		{"GET", "/api/v1/admin/users/{id}/factors", authAdmin, flow.ReadPeople, (*API).listFactors},
+		{"POST", "/api/v1/admin/users/{id}/enrolments/totp", authAdmin, flow.EnrolForPerson, (*API).adminBeginEnrolment},
+		{"POST", "/api/v1/admin/enrolments/{id}/confirm", authAdmin, flow.EnrolForPerson, (*API).confirm},
+		{"POST", "/api/v1/admin/users/{id}/enrolments/voice", authAdmin, flow.EnrolForPerson, (*API).adminBeginVoiceEnrolment},
+		{"POST", "/api/v1/admin/users/{id}/enrolments/push", authAdmin, flow.EnrolForPerson, (*API).adminBeginPushEnrolment},
+		{"POST", "/api/v1/admin/enrolments/{id}/push", authAdmin, flow.EnrolForPerson, (*API).adminTestPush},
+		{"POST", "/api/v1/admin/users/{id}/contact", authAdmin, flow.ReadPeople, (*API).setContact},
+		{"GET", "/api/v1/admin/users/{id}/trusted-devices", authAdmin, flow.ReadPeople, (*API).listTrustedDevices},
+		{"POST", "/api/v1/admin/users/{id}/trusted-devices/{device}/revoke", authAdmin, flow.ReadPeople, (*API).revokeTrustedDevice},
+		{"GET", "/api/v1/admin/outbox", authAdmin, flow.ReadPeople, (*API).listOutbox},
+		{"GET", "/api/v1/admin/audit", authAdmin, flow.ReadPeople, (*API).listAudit},
+		{"GET", "/api/v1/admin/audit/export", authAdmin, flow.ReadPeople, (*API).exportAudit},
+		{"GET", "/api/v1/admin/support-requests", authAdmin, flow.ReadPeople, (*API).listSupportRequests},
+		{"GET", "/api/v1/admin/support-requests/{tracking}", authAdmin, flow.ReadPeople, (*API).getSupportRequest},
+		{"GET", "/api/v1/admin/policy", authAdmin, flow.ReadPeople, (*API).getPolicy},
+		{"PUT", "/api/v1/admin/policy", authAdmin, flow.ChangePolicy, (*API).putPolicy},
+		{"PATCH", "/api/v1/admin/policy", authAdmin, flow.ChangePolicy, (*API).patchPolicy},
+		{"POST", "/api/v1/admin/groups", authAdmin, flow.ManagePeople, (*API).createGroup},
+		{"POST", "/api/v1/admin/units", authAdmin, flow.ManagePeople, (*API).createUnit},
+		{"GET", "/api/v1/admin/oidc/clients", authAdmin, flow.ReadPeople, (*API).listClients},
+		{"POST", "/api/v1/admin/oidc/clients", authAdmin, flow.ManageApplications, (*API).createClient},
+		{"GET", "/api/v1/admin/oidc/clients/{id}", authAdmin, flow.ReadPeople, (*API).getClient},
+		{"PUT", "/api/v1/admin/oidc/clients/{id}", authAdmin, flow.ManageApplications, (*API).updateClient},
+		{"DELETE", "/api/v1/admin/oidc/clients/{id}", authAdmin, flow.ManageApplications, (*API).deleteClient},
+		{"POST", "/api/v1/admin/oidc/clients/{id}/secret", authAdmin, flow.ManageApplications, (*API).newClientSecret},
+		{"GET", "/api/v1/admin/oidc/keys", authAdmin, flow.ReadPeople, (*API).listSigningKeys},
+		{"POST", "/api/v1/admin/oidc/keys/rotate", authAdmin, flow.ManageApplications, (*API).rotateSigningKey},
 	}
 }
 
@@ -180,6 +182,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	}()
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	c, err := a.authenticate(r, rt.auth)
+	if err == nil && rt.auth == authAdmin {
+		err = a.Directory.Allow(r.Context(), c.Caller, rt.action)
+	}
 	if err == nil {
 		err = checkInput(r, rt)
 	}
@@ -212,7 +217,7 @@ func (a *API) authenticate(r *http.Request, kind authKind) (*caller, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.TenantID, c.Actor, c.role, c.Caller.Role = k.TenantID, "admin:"+k.ID, k.Role, k.Role
+		c.TenantID, c.Actor, c.Role = k.TenantID, "admin:"+k.ID, k.Role
 	}
 	requestid.SetTenant(r.Context(), c.TenantID)
 	return c, nil
@@ -298,12 +303,4 @@ func (a *API) openAPI(w http.ResponseWriter, _ *http.Request, _ *caller) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, err := w.Write(OpenAPIDocument)
 	return err
-}
-
-// mustRole refuses callers whose admin role is not role.
-func mustRole(c *caller, role string) error {
-	if c.role != role {
-		return flow.ErrForbidden
-	}
-	return nil
 }

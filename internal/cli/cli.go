@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/server"
+	"github.com/countersign/countersign/internal/store"
 )
 
 // Env is the outside world a command sees; tests supply their own.
@@ -365,5 +366,5 @@ func (c *cmdCtx) require(pairs ...string) error {
 // operator is the audit identity of the command line.
 func (c *cmdCtx) operator(tenantID string) flow.Caller {
 	host, _ := os.Hostname()
-	return flow.Caller{TenantID: tenantID, Actor: "cli@" + host}
+	return flow.Caller{TenantID: tenantID, Actor: "cli@" + host, Role: store.RoleAdmin}
 }

@@ -275,7 +275,7 @@ func userUnlock(ctx context.Context, c *cmdCtx) error {
 		return err
 	}
 	// The operator of the server acts with a tenant administrator's authority.
-	if err := c.srv.Directory.Unlock(ctx, c.operator(t.ID), store.RoleAdmin, u.ID); err != nil {
+	if err := c.srv.Directory.Unlock(ctx, c.operator(t.ID), u.ID); err != nil {
 		return err
 	}
 	return c.out(map[string]string{"user_id": u.ID, "status": "unlocked"}, func(w io.Writer) { fmt.Fprintf(w, "unlocked %s\n", u.LoginID) })

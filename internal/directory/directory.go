@@ -352,9 +352,9 @@ func (s *Service) SetLocale(ctx context.Context, c flow.Caller, userID, locale s
 }
 
 // Unlock clears a user's lockouts. Only a tenant administrator may (B6).
-func (s *Service) Unlock(ctx context.Context, c flow.Caller, role, userID string) error {
-	if role != store.RoleAdmin {
-		return errors.Join(flow.ErrForbidden, s.Engine.Audit(ctx, s.Store, c, flow.Event{UserID: userID, Event: "user.unlock", Outcome: "refused", Detail: map[string]any{"reason": "role_" + role}}))
+func (s *Service) Unlock(ctx context.Context, c flow.Caller, userID string) error {
+	if err := s.Allow(ctx, c, flow.Unlock); err != nil {
+		return errors.Join(err, s.Engine.Audit(ctx, s.Store, c, flow.Event{UserID: userID, Event: "user.unlock", Outcome: "refused", Detail: map[string]any{"reason": "role_" + c.Role}}))
 	}
 	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.unlock", Outcome: "success"},
 		func(q store.Queries) error { return q.Unlock(ctx, c.TenantID, userID) })
@@ -421,6 +421,16 @@ func (s *Service) PatchPolicy(ctx context.Context, c flow.Caller, patch []byte) 
 	})
 	s.Engine.ForgetPolicy(c.TenantID)
 	return p, err
+}
+
+// Allow asks the engine's role rules (flow.Allow) with the tenant's policy:
+// front doors call it for each administrator action.
+func (s *Service) Allow(ctx context.Context, c flow.Caller, a flow.Action) error {
+	_, p, err := s.Engine.Policy(ctx, c.TenantID)
+	if err != nil {
+		return err
+	}
+	return flow.Allow(c, p, a)
 }
 
 func (s *Service) audited(ctx context.Context, c flow.Caller, ev flow.Event, change func(q store.Queries) error) error {

@@ -90,7 +90,7 @@ func newEnv(t *testing.T, st store.Store) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, st: st, eng: eng, dir: dir, clock: c, tenant: tn,
-		admin: flow.Caller{TenantID: tn.ID, Actor: "admin:test", IP: "192.0.2.1"}}
+		admin: flow.Caller{TenantID: tn.ID, Actor: "admin:test", IP: "192.0.2.1", Role: store.RoleAdmin}}
 	a1, _, err := dir.CreateApplication(ctx, e.admin, "portal")
 	if err != nil {
 		t.Fatal(err)
