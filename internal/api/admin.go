@@ -63,6 +63,23 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, c *caller) error {
 	return nil
 }
 
+func (a *API) setConsoleRole(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		Role string `json:"role"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	u, err := a.user(r, c)
+	if err != nil {
+		return err
+	}
+	if err := a.Directory.SetConsoleRole(r.Context(), c.Caller, u.ID, in.Role); err != nil {
+		return err
+	}
+	return a.writeUser(w, r, c, u.ID)
+}
+
 func (a *API) setStatus(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var in struct {
 		Status string `json:"status"`

@@ -92,6 +92,7 @@ func Routes() []Route {
 		{"POST", "/api/v1/admin/users", authAdmin, flow.ManagePeople, (*API).createUser},
 		{"GET", "/api/v1/admin/users/{id}", authAdmin, flow.ReadPeople, (*API).getUser},
 		{"POST", "/api/v1/admin/users/{id}/status", authAdmin, flow.ChangeStatus, (*API).setStatus},
+		{"POST", "/api/v1/admin/users/{id}/console-role", authAdmin, flow.ManagePeople, (*API).setConsoleRole},
 		{"POST", "/api/v1/admin/users/{id}/unlock", authAdmin, flow.Unlock, (*API).unlock},
 		{"POST", "/api/v1/admin/users/{id}/reset-factors", authAdmin, flow.ResetFactors, (*API).resetFactors},
 		{"GET", "/api/v1/admin/users/{id}/factors", authAdmin, flow.ReadPeople, (*API).listFactors},

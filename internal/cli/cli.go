@@ -168,6 +168,7 @@ func commands() []command {
 				fs.StringVar(&o.dob, "date-of-birth", "", "date of birth (YYYY-MM-DD) for identity validation in the portal")
 				fs.StringVar(&o.ssn, "ssn", "", "9-digit SSN for identity validation in the portal")
 				fs.StringVar(&o.locale, "locale", "", "language of the person's messages: en or es (default English)")
+				fs.StringVar(&o.role, "console-role", "", "admin or support: lets the person into the admin console")
 			}},
 		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
@@ -177,6 +178,11 @@ func commands() []command {
 		{name: "user show", summary: "show a user and their factors (--tenant, --user)", run: userShow, needs: true, flags: tenantUser},
 		{name: "user unlock", summary: "clear a user's lockouts (--tenant, --user)", run: userUnlock, needs: true, flags: tenantUser},
 		{name: "user reset-factors", summary: "revoke every factor of a user (--tenant, --user)", run: userResetFactors, needs: true, flags: tenantUser},
+		{name: "user console-role", summary: "let a person into the admin console (--tenant, --user, --role admin|support|none)", run: userConsoleRole, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				tenantUser(fs, o)
+				fs.StringVar(&o.role, "role", "", "admin (everything), support (help desk) or none")
+			}},
 		{name: "user set-status", summary: "change a user's status (--tenant, --user, --status)", run: userSetStatus, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				tenantUser(fs, o)

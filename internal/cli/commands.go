@@ -177,7 +177,7 @@ func userCreate(ctx context.Context, c *cmdCtx) error {
 		return err
 	}
 	in := directory.NewUser{LoginID: c.o.loginID, Email: c.o.email, Phone: c.o.phone, DisplayName: c.o.display, Status: c.o.status,
-		Groups: splitList(c.o.groups), Units: splitList(c.o.units), DateOfBirth: c.o.dob, SSN: c.o.ssn, Locale: c.o.locale}
+		Groups: splitList(c.o.groups), Units: splitList(c.o.units), DateOfBirth: c.o.dob, SSN: c.o.ssn, Locale: c.o.locale, ConsoleRole: c.o.role}
 	if c.o.pwStdin {
 		line, err := bufio.NewReader(c.env.Stdin).ReadString('\n')
 		if err != nil && line == "" {
@@ -292,6 +292,27 @@ func userResetFactors(ctx context.Context, c *cmdCtx) error {
 	}
 	return c.out(map[string]any{"user_id": u.ID, "revoked": n}, func(w io.Writer) {
 		fmt.Fprintf(w, "revoked %d factor(s) of %s; they must enrol again\n", n, u.LoginID)
+	})
+}
+
+func userConsoleRole(ctx context.Context, c *cmdCtx) error {
+	t, u, err := c.user(ctx)
+	if err != nil {
+		return err
+	}
+	role := c.o.role
+	if role == "none" {
+		role = ""
+	}
+	if err := c.srv.Directory.SetConsoleRole(ctx, c.operator(t.ID), u.ID, role); err != nil {
+		return err
+	}
+	return c.out(map[string]string{"user_id": u.ID, "console_role": role}, func(w io.Writer) {
+		if role == "" {
+			fmt.Fprintf(w, "%s no longer has a console role\n", u.LoginID)
+			return
+		}
+		fmt.Fprintf(w, "%s may now use the admin console as %s\n", u.LoginID, role)
 	})
 }
 

@@ -212,6 +212,9 @@ type NewUser struct {
 	// Locale is the language of the person's messages ("en", "es"); the
 	// portal also records the language the person uses it in.
 	Locale string `json:"locale"`
+	// ConsoleRole lets the person into the admin console: admin, support
+	// or empty.
+	ConsoleRole string `json:"console_role"`
 }
 
 // CreateUser validates every field (C11), reporting each problem, checks the
@@ -238,6 +241,13 @@ func (s *Service) CreateUser(ctx context.Context, c flow.Caller, in NewUser) (*s
 	}
 	if in.SSN != "" {
 		ssn = validate.SSN(&errs, "ssn", in.SSN)
+	}
+	u.ConsoleRole = in.ConsoleRole
+	if u.ConsoleRole != "" && u.ConsoleRole != store.RoleAdmin && u.ConsoleRole != store.RoleSupport {
+		errs.Add("console_role", "invalid", "Console role must be admin, support or empty.")
+	}
+	if u.ConsoleRole != "" && !flow.Permits(c.Role, p, flow.ManagePeople) {
+		errs.Add("console_role", "forbidden", "Only an administrator may give a console role.")
 	}
 	u.Status = in.Status
 	if u.Status == "" {
@@ -338,6 +348,21 @@ func (s *Service) SetStatus(ctx context.Context, c flow.Caller, userID, status s
 	}
 	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.status_changed", Outcome: "success", Detail: map[string]any{"status": status}},
 		func(q store.Queries) error { return q.SetUserStatus(ctx, c.TenantID, userID, status, s.now()) })
+}
+
+// SetConsoleRole lets a person into the admin console as an administrator
+// (store.RoleAdmin) or the help desk (store.RoleSupport), or takes the role
+// away (""). Only an administrator may; the last administrator of a tenant
+// keeps their role only through the command line's operator.
+func (s *Service) SetConsoleRole(ctx context.Context, c flow.Caller, userID, role string) error {
+	if err := s.Allow(ctx, c, flow.ManagePeople); err != nil {
+		return err
+	}
+	if role != "" && role != store.RoleAdmin && role != store.RoleSupport {
+		return validate.Errors{{Field: "role", Code: "invalid", Message: "Role must be admin, support or none."}}
+	}
+	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.console_role_changed", Outcome: "success", Detail: map[string]any{"role": role}},
+		func(q store.Queries) error { return q.SetConsoleRole(ctx, c.TenantID, userID, role) })
 }
 
 // SetLocale changes the language of a person's messages (X8).

@@ -31,6 +31,8 @@ type UserBody struct {
 	CreatedAt        time.Time  `json:"created_at"`
 	// Locale is the language of the person's messages.
 	Locale string `json:"locale"`
+	// ConsoleRole is the person's role in the admin console, if any.
+	ConsoleRole string `json:"console_role,omitempty"`
 }
 
 // ToUserBody converts a stored user.
@@ -38,7 +40,7 @@ func ToUserBody(u *store.User) UserBody {
 	b := UserBody{ID: u.ID, LoginID: u.LoginID, Email: u.Email, Phone: u.Phone, DisplayName: u.DisplayName, Status: u.Status,
 		Groups: u.Groups, Units: u.Units, HasPassword: u.PasswordHash != "",
 		MFAFailures: u.MFAFailures, MFALockedAt: u.MFALockedAt, PasswordFailures: u.PasswordFailures, PasswordLockedAt: u.PasswordLockedAt,
-		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale}
+		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale, ConsoleRole: u.ConsoleRole}
 	if b.Locale == "" {
 		b.Locale = flow.DefaultLanguage
 	}

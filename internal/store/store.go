@@ -122,6 +122,9 @@ type User struct {
 	// "es"); empty means the default, English. The portal records the
 	// language the person uses it in.
 	Locale string
+	// ConsoleRole lets the person into the admin console: RoleAdmin,
+	// RoleSupport, or empty for none.
+	ConsoleRole string
 }
 
 type Factor struct {
@@ -255,6 +258,9 @@ type Users interface {
 	UnlockPassword(ctx context.Context, tenantID, userID string) error
 	// SetIdentity records the keyed hashes of a user's date of birth and SSN (C6).
 	SetIdentity(ctx context.Context, tenantID, userID string, dobHash, ssnHash []byte) error
+	// SetConsoleRole gives a person a console role (store.RoleAdmin,
+	// store.RoleSupport) or takes it away ("").
+	SetConsoleRole(ctx context.Context, tenantID, userID, role string) error
 	// SetUserLocale records the language of the person's messages.
 	SetUserLocale(ctx context.Context, tenantID, userID, locale string) error
 	// UsersByPhone lists the users whose verified phone is phone (B7: a number

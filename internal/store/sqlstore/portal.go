@@ -15,6 +15,11 @@ func (q *queries) UnlockPassword(ctx context.Context, tenantID, userID string) e
 	return oneRow(n, err)
 }
 
+func (q *queries) SetConsoleRole(ctx context.Context, tenantID, userID, role string) error {
+	n, err := q.exec(ctx, `UPDATE users SET console_role = ? WHERE tenant_id = ? AND id = ?`, role, tenantID, userID)
+	return oneRow(n, err)
+}
+
 func (q *queries) SetUserLocale(ctx context.Context, tenantID, userID, locale string) error {
 	n, err := q.exec(ctx, `UPDATE users SET locale = ? WHERE tenant_id = ? AND id = ?`, locale, tenantID, userID)
 	return oneRow(n, err)

@@ -364,7 +364,7 @@ func (q *queries) AdminKeyByHash(ctx context.Context, hash []byte) (*store.Admin
 
 const userCols = `id, tenant_id, login_id, email, phone, display_name, status, password_hash,
 	password_failures, password_locked_at, mfa_failures, mfa_locked_at, last_login_at, created_at, updated_at,
-	phone_verified_at, email_verified_at, ota_consecutive, dob_hash, ssn_hash, locale`
+	phone_verified_at, email_verified_at, ota_consecutive, dob_hash, ssn_hash, locale, console_role`
 
 func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
 	return scanUserExtra(sc)
@@ -377,7 +377,7 @@ func scanUserExtra(sc interface{ Scan(...any) error }, extra ...any) (*store.Use
 	var created, updated int64
 	dest := []any{&u.ID, &u.TenantID, &u.LoginID, &u.Email, &u.Phone, &u.DisplayName, &u.Status, &u.PasswordHash,
 		&u.PasswordFailures, &pwLocked, &u.MFAFailures, &mfaLocked, &lastLogin, &created, &updated,
-		&phoneVerified, &emailVerified, &u.OTAConsecutive, &u.DOBHash, &u.SSNHash, &u.Locale}
+		&phoneVerified, &emailVerified, &u.OTAConsecutive, &u.DOBHash, &u.SSNHash, &u.Locale, &u.ConsoleRole}
 	err := sc.Scan(append(dest, extra...)...)
 	if err != nil {
 		return nil, mapErr(err)
@@ -395,11 +395,11 @@ func scanUserExtra(sc interface{ Scan(...any) error }, extra ...any) (*store.Use
 func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
 	return q.atomic(ctx, func(q *queries) error {
 		_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, login_id, login_id_norm, email, email_norm, phone, display_name,
-			status, password_hash, created_at, updated_at, phone_verified_at, email_verified_at, dob_hash, ssn_hash, locale)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			status, password_hash, created_at, updated_at, phone_verified_at, email_verified_at, dob_hash, ssn_hash, locale, console_role)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.TenantID, u.LoginID, strings.ToLower(u.LoginID), u.Email, nullString(strings.ToLower(u.Email)),
 			u.Phone, u.DisplayName, u.Status, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt),
-			nullMicros(u.PhoneVerifiedAt), nullMicros(u.EmailVerifiedAt), u.DOBHash, u.SSNHash, u.Locale)
+			nullMicros(u.PhoneVerifiedAt), nullMicros(u.EmailVerifiedAt), u.DOBHash, u.SSNHash, u.Locale, u.ConsoleRole)
 		if err != nil {
 			return err
 		}

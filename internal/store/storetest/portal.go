@@ -609,3 +609,31 @@ func testUserLocale(t *testing.T, s store.Store) {
 	}
 	wantErr(t, "SetUserLocale in another tenant", s.SetUserLocale(ctx, other.ID, u.ID, "es"), store.ErrNotFound)
 }
+
+// Console roles (issue 13): stored at creation, given, taken away, kept
+// within the tenant.
+func testConsoleRole(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tn := newTenant(t, s, "acme")
+	other := newTenant(t, s, "other")
+	u := &store.User{ID: store.NewID("usr"), TenantID: tn.ID, LoginID: "ada", Status: store.StatusActive, CreatedAt: t0, UpdatedAt: t0, ConsoleRole: store.RoleAdmin}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got := getUser(t, s, u).ConsoleRole; got != store.RoleAdmin {
+		t.Errorf("created as admin: %q", got)
+	}
+	if err := s.SetConsoleRole(ctx, tn.ID, u.ID, store.RoleSupport); err != nil {
+		t.Fatal(err)
+	}
+	if got := getUser(t, s, u).ConsoleRole; got != store.RoleSupport {
+		t.Errorf("after SetConsoleRole(support): %q", got)
+	}
+	if err := s.SetConsoleRole(ctx, tn.ID, u.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := getUser(t, s, u).ConsoleRole; got != "" {
+		t.Errorf("after taking the role away: %q", got)
+	}
+	wantErr(t, "SetConsoleRole in another tenant", s.SetConsoleRole(ctx, other.ID, u.ID, store.RoleAdmin), store.ErrNotFound)
+}

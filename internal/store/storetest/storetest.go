@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteExpiredPortalSessions", testDeleteExpiredPortalSessions},
 		{"UserIdentity", testUserIdentity},
 		{"UserLocale", testUserLocale},
+		{"ConsoleRole", testConsoleRole},
 		{"UnlockPassword", testUnlockPassword},
 		{"UsersByPhone", testUsersByPhone},
 		{"UpsertFactorSecret", testUpsertFactorSecret},
