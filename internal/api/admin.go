@@ -218,7 +218,7 @@ func (e *exportWriter) Write(b []byte) (int, error) {
 func (a *API) auditFilter(r *http.Request, c *caller) (store.AuditFilter, error) {
 	q := r.URL.Query()
 	var errs validate.Errors
-	f := store.AuditFilter{TenantID: c.TenantID, Event: q.Get("event"), Outcome: q.Get("outcome")}
+	f := store.AuditFilter{TenantID: c.TenantID, Event: q.Get("event"), Outcome: q.Get("outcome"), IP: q.Get("ip")}
 	f.Since = timeParam(&errs, q.Get("since"), "since")
 	f.Until = timeParam(&errs, q.Get("until"), "until")
 	if err := errs.Err(); err != nil {

@@ -433,7 +433,7 @@ func policySet(ctx context.Context, c *cmdCtx) error {
 		if c.o.file != "" {
 			return fmt.Errorf("give either --key settings to change or a --file replacing the whole policy, not both")
 		}
-		patch, err := policyPatch(c.o.policyKeys.values)
+		patch, err := policy.KeyPatch(c.o.policyKeys.values)
 		if err != nil {
 			return err
 		}
@@ -474,33 +474,6 @@ func policySet(ctx context.Context, c *cmdCtx) error {
 
 // policyPatch turns --key name=value pairs (dotted names, JSON values; a
 // value that is not JSON is taken as a string) into a JSON merge patch.
-func policyPatch(pairs []string) ([]byte, error) {
-	patch := map[string]any{}
-	for _, kv := range pairs {
-		name, raw, ok := strings.Cut(kv, "=")
-		name = strings.TrimSpace(name)
-		if !ok || name == "" {
-			return nil, fmt.Errorf("--key %q: write name=value, for example mfa_attempts=5", kv)
-		}
-		var v any
-		if err := json.Unmarshal([]byte(raw), &v); err != nil {
-			v = raw
-		}
-		m := patch
-		parts := strings.Split(name, ".")
-		for _, part := range parts[:len(parts)-1] {
-			next, ok := m[part].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				m[part] = next
-			}
-			m = next
-		}
-		m[parts[len(parts)-1]] = v
-	}
-	return json.Marshal(patch)
-}
-
 func keysRotate(ctx context.Context, c *cmdCtx) error {
 	cfg := c.cfg
 	if cfg.MasterKey != "" {

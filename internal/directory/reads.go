@@ -3,6 +3,8 @@ package directory
 import (
 	"context"
 
+	"github.com/countersign/countersign/internal/policy"
+
 	"github.com/countersign/countersign/internal/store"
 )
 
@@ -57,4 +59,15 @@ func (s *Service) Outbox(ctx context.Context, f store.OutboxFilter) ([]store.Out
 // Tenants lists every tenant.
 func (s *Service) Tenants(ctx context.Context) ([]store.Tenant, error) {
 	return s.Store.ListTenants(ctx)
+}
+
+// CountPeople counts a tenant's people, and those in any of the groups.
+func (s *Service) CountPeople(ctx context.Context, tenantID string, groups []string) (total, members int, err error) {
+	return s.Store.CountUsers(ctx, tenantID, groups)
+}
+
+// Policy returns a tenant's policy as the engine applies it.
+func (s *Service) Policy(ctx context.Context, tenantID string) (policy.Policy, error) {
+	_, p, err := s.Engine.Policy(ctx, tenantID)
+	return p, err
 }

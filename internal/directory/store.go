@@ -25,6 +25,7 @@ type Store interface {
 	ListTenants(ctx context.Context) ([]store.Tenant, error)
 	ListTrustedDevices(ctx context.Context, userID string) ([]store.TrustedDevice, error)
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]store.User, error)
+	CountUsers(ctx context.Context, tenantID string, groups []string) (total, members int, err error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	InTx(ctx context.Context, fn func(q store.Queries) error) error

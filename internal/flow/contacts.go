@@ -187,8 +187,19 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 			return err
 		}
 	}
+	// A change an administrator made is told on the new point too: the
+	// person did not prove it with a code, so they learn of it there (B2).
+	newNotified := c.Role != "" && !strings.EqualFold(old, value)
+	if newNotified {
+		iss, lang := e.issuer(t, p), languageOf(c, u)
+		notice := message(c.TenantID, channel, value, words(lang, "changed.subject."+channel, iss),
+			words(lang, "added.text."+channel, iss)+" "+words(lang, "notice.if_not_you"))
+		if err := outbox.Enqueue(ctx, q, e.Keys, notice, u.ID, "notice", now); err != nil {
+			return err
+		}
+	}
 	return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "success",
-		Detail: map[string]any{"channel": channel, "to": factor.Mask(channel, value), "old_notified": old != "" && !strings.EqualFold(old, value)}})
+		Detail: map[string]any{"channel": channel, "to": factor.Mask(channel, value), "old_notified": old != "" && !strings.EqualFold(old, value), "new_notified": newNotified}})
 }
 
 // mayRedirectCodes says whether the caller may change where a person's

@@ -111,3 +111,75 @@ func equalJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// KeyPatch builds a merge patch from settings written name=value, the name
+// dotted for nested settings (portal.session_idle) and the value JSON (5,
+// false, "30m"; text that is not JSON is taken as a string; null resets).
+func KeyPatch(pairs []string) ([]byte, error) {
+	patch := map[string]any{}
+	for _, kv := range pairs {
+		name, raw, ok := strings.Cut(kv, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q: write name=value, for example mfa_attempts=5", kv)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			v = raw
+		}
+		m := patch
+		parts := strings.Split(name, ".")
+		for _, part := range parts[:len(parts)-1] {
+			next, ok := m[part].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[part] = next
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	return json.Marshal(patch)
+}
+
+// Setting is one setting of a policy, named as KeyPatch names it, with its
+// value and default written as JSON.
+type Setting struct {
+	Key, Value, Default string
+}
+
+// Settings lists every setting of p in name order, nested ones dotted.
+func Settings(p Policy) ([]Setting, error) {
+	cur, err := toMap(p)
+	if err != nil {
+		return nil, err
+	}
+	def, err := toMap(Default())
+	if err != nil {
+		return nil, err
+	}
+	var out []Setting
+	flatten("", cur, def, &out)
+	slices.SortFunc(out, func(a, b Setting) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+func flatten(prefix string, cur, def map[string]any, out *[]Setting) {
+	for k, v := range cur {
+		d := def[k]
+		if m, ok := v.(map[string]any); ok {
+			dm, _ := d.(map[string]any)
+			flatten(prefix+k+".", m, dm, out)
+			continue
+		}
+		*out = append(*out, Setting{Key: prefix + k, Value: compact(v), Default: compact(d)})
+	}
+}
+
+func compact(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

@@ -73,7 +73,7 @@ func (rq *request) useRequestedLanguage(so *flow.SignOn) {
 		if len(code) >= 2 {
 			if l := rq.p.byCode(code[:2]); l != nil {
 				rq.lang, rq.text, rq.caller.Lang = l, l.text, l.text.Lang
-				http.SetCookie(rq.w, &http.Cookie{Name: langCookie, Value: l.text.Lang, Path: "/portal/", MaxAge: int(365 * 24 * time.Hour / time.Second),
+				http.SetCookie(rq.w, &http.Cookie{Name: langCookie, Value: l.text.Lang, Path: "/", MaxAge: int(365 * 24 * time.Hour / time.Second),
 					HttpOnly: true, Secure: rq.p.Secure, SameSite: http.SameSiteLaxMode})
 				return
 			}

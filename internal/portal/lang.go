@@ -114,7 +114,7 @@ func (p *Portal) setLanguage(rq *request) error {
 	if err := rq.recordLanguage(code); err != nil {
 		return err
 	}
-	http.SetCookie(rq.w, &http.Cookie{Name: langCookie, Value: code, Path: "/portal/", MaxAge: int(365 * 24 * time.Hour / time.Second),
+	http.SetCookie(rq.w, &http.Cookie{Name: langCookie, Value: code, Path: "/", MaxAge: int(365 * 24 * time.Hour / time.Second),
 		Secure: p.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	back := rq.form("back")
 	// Only a page of this tenant's portal: never another site (an open redirect).

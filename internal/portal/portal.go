@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/requestid"
@@ -27,7 +28,9 @@ var staticFS embed.FS
 // Portal serves the self-service pages under /portal/{tenant}/.
 type Portal struct {
 	Engine *flow.Engine
-	Log    *slog.Logger
+	// Directory carries out the admin console's changes.
+	Directory *directory.Service
+	Log       *slog.Logger
 	// ClientIP returns the address of the person (behind trusted proxies).
 	ClientIP func(*http.Request) string
 	// Secure marks cookies Secure and sends HSTS; set when people reach the
@@ -118,6 +121,7 @@ func (p *Portal) Register(mux *http.ServeMux) {
 		h := p.wrap(rt.access, rt.handler)
 		mux.Handle(rt.method+" /portal/{tenant}"+rt.path, cop.Handler(h))
 	}
+	p.registerConsole(mux, cop.Handler)
 }
 
 type route struct {
@@ -141,6 +145,7 @@ func (p *Portal) routes() []route {
 	p.pushRoutes(add)
 	p.recoveryRoutes(add)
 	p.reportRoutes(add)
+	add("GET", "/console", full, p.openConsole)
 	return rs
 }
 
@@ -166,32 +171,10 @@ func Headers(w http.ResponseWriter, secure bool) {
 // whatever error the handler returns.
 func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.headers(w)
-		l := p.language(r)
-		rq := &request{w: w, r: r, p: p, lang: l, text: l.text}
-		var t *store.Tenant
-		err := store.ErrNotFound // text the database cannot hold names no tenant
-		if slug := r.PathValue("tenant"); validate.Usable(slug) {
-			t, err = p.Engine.TenantBySlug(r.Context(), slug)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			rq.status = http.StatusNotFound
-			rq.render("notfound", &Page{Title: "notfound.title"})
+		rq, ok := p.begin(w, r, false)
+		if !ok {
 			return
 		}
-		if err != nil {
-			// An outage is not a missing portal: say so, and when to return.
-			p.fail(rq, err)
-			return
-		}
-		requestid.SetTenant(r.Context(), t.ID)
-		_, pol, err := p.Engine.Policy(r.Context(), t.ID)
-		if err != nil {
-			p.fail(rq, err)
-			return
-		}
-		rq.tenant, rq.policy = t, pol
-		rq.caller = flow.Caller{TenantID: t.ID, ApplicationID: flow.PortalApplication, Actor: "user", IP: p.ClientIP(r), Lang: l.text.Lang}
 		if err := rq.loadSession(); err != nil {
 			p.fail(rq, err)
 			return
@@ -218,22 +201,62 @@ func (p *Portal) wrap(a access, h handlerFunc) http.Handler {
 			_ = rq.lockedPage(rq.user)
 			return
 		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if err := r.ParseForm(); err != nil {
-				rq.status = http.StatusBadRequest
-				rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: "E18", Message: rq.text.T("error.bad_form")}})
-				return
-			}
-		}
-		if errs := unusableInput(r); len(errs) > 0 {
-			rq.refuseInput(errs)
+		rq.serve(h)
+	})
+}
+
+// begin sets the security headers and the language, and resolves the
+// tenant of the path and its policy: every page of the portal and of the
+// admin console starts here. False means the answer was given.
+func (p *Portal) begin(w http.ResponseWriter, r *http.Request, console bool) (*request, bool) {
+	p.headers(w)
+	l := p.language(r)
+	rq := &request{w: w, r: r, p: p, lang: l, text: l.text, console: console}
+	var t *store.Tenant
+	err := store.ErrNotFound // text the database cannot hold names no tenant
+	if slug := r.PathValue("tenant"); validate.Usable(slug) {
+		t, err = p.Engine.TenantBySlug(r.Context(), slug)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		rq.status = http.StatusNotFound
+		rq.render("notfound", &Page{Title: "notfound.title"})
+		return nil, false
+	}
+	if err != nil {
+		// An outage is not a missing portal: say so, and when to return.
+		p.fail(rq, err)
+		return nil, false
+	}
+	requestid.SetTenant(r.Context(), t.ID)
+	_, pol, err := p.Engine.Policy(r.Context(), t.ID)
+	if err != nil {
+		p.fail(rq, err)
+		return nil, false
+	}
+	rq.tenant, rq.policy = t, pol
+	rq.caller = flow.Caller{TenantID: t.ID, ApplicationID: flow.PortalApplication, Actor: "user", IP: p.ClientIP(r), Lang: l.text.Lang}
+	return rq, true
+}
+
+// serve reads a form's fields, refuses input no page can use, and runs the
+// page's handler, showing the error it returns.
+func (rq *request) serve(h handlerFunc) {
+	r := rq.r
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(rq.w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			rq.status = http.StatusBadRequest
+			rq.render("error", &Page{Title: "error.title", Alert: &Alert{Code: "E18", Message: rq.text.T("error.bad_form")}})
 			return
 		}
-		if err := h(rq); err != nil {
-			p.fail(rq, err)
-		}
-	})
+	}
+	if errs := unusableInput(r); len(errs) > 0 {
+		rq.refuseInput(errs)
+		return
+	}
+	if err := h(rq); err != nil {
+		rq.p.fail(rq, err)
+	}
 }
 
 func (rq *request) allowed(a access) bool {
@@ -260,6 +283,10 @@ func (rq *request) allowed(a access) bool {
 // to sign in again and come back; anything unexpected is logged and shown
 // as E99 without its cause.
 func (p *Portal) fail(rq *request, err error) {
+	if errors.Is(err, flow.ErrFreshAuthRequired) && rq.console {
+		rq.consoleSignIn(true)
+		return
+	}
 	if errors.Is(err, flow.ErrFreshAuthRequired) {
 		next := rq.r.URL.Path
 		if p.postOnly[strings.TrimPrefix(next, rq.base())] {
@@ -330,12 +357,21 @@ type request struct {
 	// labels maps a field to the catalogue key of its label on this page,
 	// where it differs from fieldLabels.
 	labels map[string]string
+	// console marks a page of the admin console: its paths are under
+	// /admin/{tenant}, its session is the console's.
+	console bool
 }
 
 func (rq *request) ctx() context.Context { return rq.r.Context() }
 
-// base is the portal root of the tenant, without the trailing slash.
-func (rq *request) base() string { return "/portal/" + rq.tenant.Slug }
+// base is the portal root of the tenant (or the console's, on a console
+// page), without the trailing slash.
+func (rq *request) base() string {
+	if rq.console {
+		return consoleRoot + rq.tenant.Slug
+	}
+	return "/portal/" + rq.tenant.Slug
+}
 
 // redirect answers a POST or GET with 303 to a path below the tenant root.
 func (rq *request) redirect(path string) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/problem"
 	"github.com/countersign/countersign/internal/requestid"
@@ -45,6 +46,17 @@ type Page struct {
 	Languages []langChoice
 	// HelpDesk is the tenant's help desk, when its policy names one.
 	HelpDesk policy.HelpDesk
+	// Console is set on the admin console's pages for its navigation.
+	Console *ConsoleNav
+}
+
+// ConsoleNav is what the console's header needs: the signed-in person's
+// role and which sections it opens.
+type ConsoleNav struct {
+	Role  string
+	Admin bool
+	// Section is the navigation entry of this page.
+	Section string
 }
 
 // FieldError is one problem with one field.
@@ -93,6 +105,8 @@ func parsePages(cat *Catalogue) (map[string]*pageTemplate, error) {
 			return m, nil
 		},
 		"has": cat.Has,
+		// list makes a list of words for a template to range over.
+		"list": func(v ...string) []string { return v },
 		// tn words a count: "1 minute", "3 minutes".
 		"tn": cat.N,
 	}
@@ -139,6 +153,13 @@ func (rq *request) render(name string, pg *Page) {
 	}
 	if rq.sess != nil {
 		pg.Level = rq.sess.Level
+	}
+	if rq.console && rq.user != nil {
+		if pg.Console == nil {
+			pg.Console = &ConsoleNav{}
+		}
+		pg.Console.Role = rq.user.ConsoleRole
+		pg.Console.Admin = flow.Permits(rq.user.ConsoleRole, rq.policy, flow.ChangePolicy)
 	}
 	if pg.Form == nil {
 		pg.Form = map[string]string{}

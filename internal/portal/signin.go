@@ -43,6 +43,8 @@ func (p *Portal) signInForm(rq *request) error {
 		if rq.user != nil {
 			pg.Form["login_id"] = rq.user.LoginID
 		}
+	case q.Get("console") != "":
+		pg.Notice = rq.text.T("signin.console")
 	case q.Get("ended") != "":
 		pg.Notice = rq.text.T("signin.session_ended")
 	case q.Get("done") != "":

@@ -70,6 +70,8 @@ var catalogue = []Entry{
 	{Code: "E45", Name: "temporarily_unavailable", Status: 503, RetryAfter: 5},
 	{Code: "E46", Name: "sign_on_gone", Status: 400},
 	{Code: "E47", Name: "push_not_registered", Status: 409},
+	{Code: "E60", Name: "console_no_role", Status: 403},
+	{Code: "E61", Name: "console_second_factor", Status: 403},
 	{Code: "E99", Name: "internal", Status: 500},
 }
 

@@ -149,6 +149,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Close()
 		return nil, err
 	}
+	pt.Directory = s.Directory
 	pt.Base = PublicBase(cfg)
 	pt.Register(mux)
 	op, err := oidc.New(s.Engine, PublicBase(cfg), log, clientIP(proxies))

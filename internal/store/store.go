@@ -181,6 +181,7 @@ type AuditFilter struct {
 	UserID   string
 	Event    string
 	Outcome  string
+	IP       string // the client address, exactly
 	Since    time.Time
 	Until    time.Time
 	BeforeID int64 // for paging backwards
@@ -224,6 +225,9 @@ type Users interface {
 	UserByLoginID(ctx context.Context, tenantID, loginID string) (*User, error)
 	UserByEmail(ctx context.Context, tenantID, email string) (*User, error)
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]User, error)
+	// CountUsers counts a tenant's people, and those who belong to any of
+	// the groups.
+	CountUsers(ctx context.Context, tenantID string, groups []string) (total, members int, err error)
 	// SetUserStatus also records when the status changed, which counts as
 	// activity for DisableInactiveUsers.
 	SetUserStatus(ctx context.Context, tenantID, id, status string, now time.Time) error

@@ -392,6 +392,24 @@ func scanUserExtra(sc interface{ Scan(...any) error }, extra ...any) (*store.Use
 	return &u, nil
 }
 
+func (q *queries) CountUsers(ctx context.Context, tenantID string, groups []string) (total, members int, err error) {
+	if err := q.queryRow(ctx, `SELECT COUNT(*) FROM users WHERE tenant_id = ?`, tenantID).Scan(&total); err != nil {
+		return 0, 0, mapErr(err)
+	}
+	if len(groups) == 0 {
+		return total, 0, nil
+	}
+	args := []any{tenantID}
+	marks := make([]string, len(groups))
+	for i, g := range groups {
+		marks[i] = "?"
+		args = append(args, g)
+	}
+	err = q.queryRow(ctx, `SELECT COUNT(DISTINCT u.id) FROM users u JOIN user_memberships m ON m.user_id = u.id
+		WHERE u.tenant_id = ? AND m.kind = 'group' AND m.name IN (`+strings.Join(marks, ", ")+`)`, args...).Scan(&members)
+	return total, members, mapErr(err)
+}
+
 func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
 	return q.atomic(ctx, func(q *queries) error {
 		_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, login_id, login_id_norm, email, email_norm, phone, display_name,
@@ -799,6 +817,9 @@ func (q *queries) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.A
 	}
 	if f.Outcome != "" {
 		add("outcome = ?", f.Outcome)
+	}
+	if f.IP != "" {
+		add("ip = ?", f.IP)
 	}
 	if !f.Since.IsZero() {
 		add("created_at >= ?", micros(f.Since))

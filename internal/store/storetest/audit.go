@@ -77,7 +77,11 @@ func testAuditFilters(t *testing.T, s store.Store) {
 	a := newTenant(t, s, "a")
 	b := newTenant(t, s, "b")
 	ev := func(tenantID, user, event, outcome string, at time.Duration) store.AuditEvent {
-		return appendAudit(t, s, store.AuditEvent{TenantID: tenantID, UserID: user, Event: event, Outcome: outcome, CreatedAt: t0.Add(at)})
+		ip := "192.0.2.1"
+		if user == "usr_2" {
+			ip = "198.51.100.7"
+		}
+		return appendAudit(t, s, store.AuditEvent{TenantID: tenantID, UserID: user, Event: event, Outcome: outcome, IP: ip, CreatedAt: t0.Add(at)})
 	}
 	e1 := ev(a.ID, "usr_1", "login", "success", 0)
 	e2 := ev(a.ID, "usr_2", "login", "failure", time.Minute)
@@ -98,6 +102,8 @@ func testAuditFilters(t *testing.T, s store.Store) {
 		{"since inclusive", store.AuditFilter{TenantID: a.ID, Since: t0.Add(time.Minute)}, []store.AuditEvent{e4, e3, e2}},
 		{"until exclusive", store.AuditFilter{TenantID: a.ID, Until: t0.Add(2 * time.Minute)}, []store.AuditEvent{e2, e1}},
 		{"range", store.AuditFilter{TenantID: a.ID, Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []store.AuditEvent{e3, e2}},
+		{"address", store.AuditFilter{TenantID: a.ID, IP: "198.51.100.7"}, []store.AuditEvent{e4, e2}},
+		{"address of another tenant's event", store.AuditFilter{TenantID: b.ID, IP: "198.51.100.7"}, nil},
 		{"combined", store.AuditFilter{TenantID: a.ID, UserID: "usr_2", Outcome: "success"}, []store.AuditEvent{e4}},
 		{"before id", store.AuditFilter{TenantID: a.ID, BeforeID: e3.ID}, []store.AuditEvent{e2, e1}},
 		{"limit", store.AuditFilter{TenantID: a.ID, Limit: 1}, []store.AuditEvent{e4}},

@@ -637,3 +637,33 @@ func testConsoleRole(t *testing.T, s store.Store) {
 	}
 	wantErr(t, "SetConsoleRole in another tenant", s.SetConsoleRole(ctx, other.ID, u.ID, store.RoleAdmin), store.ErrNotFound)
 }
+
+// Counting people for the console's "who is affected": all of a tenant's,
+// and those in any of some groups, each person once.
+func testCountUsers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tn := newTenant(t, s, "acme")
+	other := newTenant(t, s, "other")
+	for i, groups := range [][]string{{"nurses"}, {"nurses", "doctors"}, {"billing"}, nil} {
+		u := &store.User{ID: store.NewID("usr"), TenantID: tn.ID, LoginID: fmt.Sprintf("p%d", i), Status: store.StatusActive, CreatedAt: t0, UpdatedAt: t0, Groups: groups}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newUser(t, s, other.ID, "elsewhere")
+	for _, tc := range []struct {
+		groups         []string
+		total, members int
+	}{
+		{nil, 4, 0},
+		{[]string{"nurses"}, 4, 2},
+		{[]string{"nurses", "doctors"}, 4, 2},
+		{[]string{"billing", "doctors"}, 4, 2},
+		{[]string{"nobody-here"}, 4, 0},
+	} {
+		total, members, err := s.CountUsers(ctx, tn.ID, tc.groups)
+		if err != nil || total != tc.total || members != tc.members {
+			t.Errorf("CountUsers(%v) = %d, %d, %v; want %d, %d", tc.groups, total, members, err, tc.total, tc.members)
+		}
+	}
+}

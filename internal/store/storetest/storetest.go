@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UserIdentity", testUserIdentity},
 		{"UserLocale", testUserLocale},
 		{"ConsoleRole", testConsoleRole},
+		{"CountUsers", testCountUsers},
 		{"UnlockPassword", testUnlockPassword},
 		{"UsersByPhone", testUsersByPhone},
 		{"UpsertFactorSecret", testUpsertFactorSecret},
