@@ -109,7 +109,7 @@ func (p *Portal) showPerson(rq *request, pg *Page, formErr error) error {
 	}
 	now := p.now()
 	v.Devices = slices.DeleteFunc(v.Devices, func(d store.TrustedDevice) bool { return d.RevokedAt != nil || now.After(d.ExpiresAt) })
-	events, err := p.Directory.Audit(rq.ctx(), store.AuditFilter{TenantID: rq.tenant.ID, UserID: u.ID, Limit: 20})
+	events, err := p.Directory.Audit(rq.ctx(), store.AuditFilter{TenantID: rq.tenant.ID, UserID: u.ID, Limit: 10})
 	if err != nil {
 		return err
 	}
