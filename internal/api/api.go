@@ -51,6 +51,13 @@ type Route struct {
 	handle func(a *API, w http.ResponseWriter, r *http.Request, c *caller) error
 }
 
+// Action is what an admin route does (flow.Allow decides who may); empty
+// for the other routes.
+func (rt Route) Action() flow.Action { return rt.action }
+
+// Admin reports whether the route is authenticated with an admin key.
+func (rt Route) Admin() bool { return rt.auth == authAdmin }
+
 type authKind int
 
 const (

@@ -76,9 +76,20 @@ func startLogged(t *testing.T, log *slog.Logger, mutate func(c *config.Config)) 
 // key and a support key.
 func setupTenant(t *testing.T, srv *server.Server, hs *httptest.Server) *testServer {
 	t.Helper()
+	return tenantKeys(t, srv, hs, "acme")
+}
+
+// setupTenantNamed adds another tenant with its own keys to ts's server.
+func setupTenantNamed(t *testing.T, ts *testServer, slug string) *testServer {
+	t.Helper()
+	return tenantKeys(t, ts.srv, ts.http, slug)
+}
+
+func tenantKeys(t *testing.T, srv *server.Server, hs *httptest.Server, slug string) *testServer {
+	t.Helper()
 	ts := &testServer{t: t, srv: srv, http: hs}
 	ctx := t.Context()
-	tn, err := srv.Directory.CreateTenant(ctx, "acme", "Acme Health")
+	tn, err := srv.Directory.CreateTenant(ctx, slug, "Acme Health")
 	if err != nil {
 		t.Fatal(err)
 	}
