@@ -62,6 +62,22 @@ func (p *Portal) consoleRoutes() []consoleRoute {
 	return rs
 }
 
+// ConsoleRoute is a console page or form as tests and documents list them.
+type ConsoleRoute struct {
+	Method, Path string
+	Action       flow.Action
+}
+
+// ConsoleRoutes lists every page and form of the console with the action
+// it performs.
+func (p *Portal) ConsoleRoutes() []ConsoleRoute {
+	var out []ConsoleRoute
+	for _, rt := range p.consoleRoutes() {
+		out = append(out, ConsoleRoute{rt.method, consoleRoot + "{tenant}" + rt.path, rt.action})
+	}
+	return out
+}
+
 // registerConsole mounts the console's pages, each behind protect (the
 // cross-origin protection of every form).
 func (p *Portal) registerConsole(mux *http.ServeMux, protect func(http.Handler) http.Handler) {

@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,11 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/delivery/devbox"
+	"github.com/countersign/countersign/internal/directory"
+	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/policy"
+	"github.com/countersign/countersign/internal/portal"
+	"github.com/countersign/countersign/internal/store"
 )
 
 // The admin console over HTTP (issue 13): administrators sign in as people
@@ -278,5 +284,58 @@ func TestConsoleBoundaries(t *testing.T) {
 	}
 	if r := e.api("GET", "/api/v1/admin/policy", nil); !strings.Contains(string(r.raw), `"mfa_attempts":5`) {
 		t.Fatalf("policy after the change: %s", r.raw)
+	}
+}
+
+// Every console page and form, walked from the console's route table: a
+// help-desk session is refused (403) wherever flow.Permits closes the
+// action to it, and another tenant's person is nobody here (404).
+func TestConsoleRouteBoundaries(t *testing.T) {
+	e := newEnv(t)
+	sam := e.consolePerson("sam", "2025550104", "support")
+	ada := e.consolePerson("ada", "2025550101", "admin")
+	pat := e.consolePerson("pat", "2025550102", "")
+	desk, admin := e.client(t), e.client(t)
+	desk.openConsole(&sam)
+	admin.openConsole(&ada)
+	otherTenant, err := e.srv.Directory.CreateTenant(t.Context(), "other", "Other Clinic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := e.srv.Directory.CreateUser(t.Context(), flow.Caller{TenantID: otherTenant.ID, Actor: "test", Role: store.RoleAdmin}, directory.NewUser{LoginID: "olga"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := portal.New(e.srv.Engine, slog.New(slog.DiscardHandler), func(*http.Request) string { return "" }, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := policy.Default()
+	closed := 0
+	for _, rt := range pt.ConsoleRoutes() {
+		if strings.Contains(rt.Path, "{rest...}") || strings.HasSuffix(rt.Path, "{$}") {
+			continue
+		}
+		fill := func(id string) string {
+			return strings.NewReplacer("{tenant}", tenantSlug, "{id}", id, "{device}", "tdv_unknown", "{tracking}", "MFA-20260101-AAAAAA").Replace(rt.Path)
+		}
+		form := url.Values{"confirm": {"yes"}, "status": {"disabled"}, "role": {"admin"}, "kind": {"enrolment"}}
+		if rt.Method == "GET" {
+			form = nil
+		}
+		if !flow.Permits(store.RoleSupport, pol, rt.Action) {
+			closed++
+			if pg := desk.do(rt.Method, e.url+fill(pat.id), form); pg.status != http.StatusForbidden {
+				t.Errorf("help desk %s %s: %d, want 403", rt.Method, rt.Path, pg.status)
+			}
+		}
+		if strings.Contains(rt.Path, "/people/{id}") {
+			if pg := admin.do(rt.Method, e.url+fill(stranger.ID), form); pg.status != http.StatusNotFound {
+				t.Errorf("administrator %s %s with another tenant's person: %d, want 404", rt.Method, rt.Path, pg.status)
+			}
+		}
+	}
+	if closed < 5 {
+		t.Fatalf("only %d console routes are closed to the help desk", closed)
 	}
 }
