@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"time"
 
 	"github.com/countersign/countersign/internal/store"
 )
@@ -27,5 +28,11 @@ type Store interface {
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]store.User, error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	CountAdministrators(ctx context.Context, tenantID string) (total, enrolled int, err error)
+	CountPeople(ctx context.Context, tenantID string) (store.PeopleCounts, error)
+	CountDelivered(ctx context.Context, tenantID, channel, purpose string, since time.Time) (int, error)
+	ListPhases(ctx context.Context, tenantID string) ([]store.Phase, error)
+	PhaseByID(ctx context.Context, tenantID, id string) (*store.Phase, error)
+	CountPhase(ctx context.Context, tenantID, id string) (inScope, enrolled int, err error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

@@ -639,7 +639,7 @@ type Enablement interface {
 	CountAdministrators(ctx context.Context, tenantID string) (total, enrolled int, err error)
 	CountPeople(ctx context.Context, tenantID string) (PeopleCounts, error)
 	// CountDelivered counts the tenant's outbox messages of the channel and
-	// purpose delivered since then.
+	// purpose (any purpose when empty) delivered since then.
 	CountDelivered(ctx context.Context, tenantID, channel, purpose string, since time.Time) (int, error)
 
 	CreatePhase(ctx context.Context, p *Phase) error

@@ -50,8 +50,8 @@ func (q *queries) CountPeople(ctx context.Context, tenantID string) (store.Peopl
 
 func (q *queries) CountDelivered(ctx context.Context, tenantID, channel, purpose string, since time.Time) (int, error) {
 	var n int
-	err := q.queryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE tenant_id = ? AND channel = ? AND purpose = ? AND state = ? AND delivered_at >= ?`,
-		tenantID, channel, purpose, store.OutboxDelivered, micros(since)).Scan(&n)
+	err := q.queryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE tenant_id = ? AND channel = ? AND (? = '' OR purpose = ?) AND state = ? AND delivered_at >= ?`,
+		tenantID, channel, purpose, purpose, store.OutboxDelivered, micros(since)).Scan(&n)
 	return n, mapErr(err)
 }
 
