@@ -347,5 +347,3 @@ func (s *Service) writePolicy(ctx context.Context, c flow.Caller, change func(cu
 	}
 	return p, err
 }
-
-
