@@ -214,23 +214,25 @@ func (s *Service) Enable(ctx context.Context, c flow.Caller, confirm string) (*C
 		return nil, validate.Errors{{Field: "confirm", Code: "invalid",
 			Message: "Type the organisation's slug to confirm: enabling MFA for everyone cannot be undone."}}
 	}
-	if t.MFAEnabledAt == nil {
-		cl, err := s.checklist(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		if missing := cl.Missing(); len(missing) > 0 {
-			return cl, problem.Variant(ErrNotReady, "items", "message", strings.Join(missing, ", "))
-		}
-	}
 	now := s.now()
+	var notReady *Checklist
 	err = s.Store.InTx(ctx, func(q store.Queries) error {
+		// The tenant's row is held from here to the commit, so no policy
+		// change slips between the checklist and the enablement.
 		t, err := q.TenantForUpdate(ctx, c.TenantID)
 		if err != nil {
 			return err
 		}
 		if t.MFAEnabledAt != nil {
 			return nil
+		}
+		cl, err := s.checklist(ctx, t)
+		if err != nil {
+			return err
+		}
+		if missing := cl.Missing(); len(missing) > 0 {
+			notReady = cl
+			return problem.Variant(ErrNotReady, "items", "message", strings.Join(missing, ", "))
 		}
 		p, err := policy.Parse(t.Policy)
 		if err != nil {
@@ -251,7 +253,7 @@ func (s *Service) Enable(ctx context.Context, c flow.Caller, confirm string) (*C
 	})
 	s.Engine.ForgetPolicy(c.TenantID)
 	if err != nil {
-		return nil, err
+		return notReady, err
 	}
 	t, err = s.Store.TenantByID(ctx, c.TenantID)
 	if err != nil {

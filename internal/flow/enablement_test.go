@@ -248,7 +248,7 @@ func TestEnablementB1(t *testing.T) {
 				}
 				return err
 			default:
-				_, err := e.dir.SetPolicy(e.ctx, e.admin, []byte(`{"mfa_required":"groups","mfa_groups":["Billing"]}`))
+				_, err := e.dir.SetPolicy(e.ctx, e.admin, []byte(`{"mfa_required":"groups","mfa_groups":["Billing"],"help_desk":{"phone":"+1 555 0100"},"alert_emails":["security@example.org"]}`))
 				if errors.Is(err, directory.ErrEnabledPermanently) {
 					return nil
 				}
