@@ -26,7 +26,7 @@ var (
 	ErrNotReady = problem.Domain("enablement_not_ready", "the preparation checklist is not complete")
 	// ErrEnabledPermanently refuses any policy that would narrow MFA once
 	// it was enabled for the whole tenant.
-	ErrEnabledPermanently = problem.Domain("mfa_enabled_permanently", "MFA is enabled for the whole tenant and cannot be turned off or narrowed")
+	ErrEnabledPermanently = problem.Domain("mfa_enabled_permanently", "MFA is enabled for the whole tenant and cannot be undone: mfa_required stays everyone")
 )
 
 // Checklist item keys; stable, the console translates them.
@@ -232,7 +232,8 @@ func (s *Service) Enable(ctx context.Context, c flow.Caller, confirm string) (*C
 		}
 		if missing := cl.Missing(); len(missing) > 0 {
 			notReady = cl
-			return problem.Variant(ErrNotReady, "items", "message", strings.Join(missing, ", "))
+			list := strings.Join(missing, ", ")
+			return fmt.Errorf("%w (missing: %s)", problem.Variant(ErrNotReady, "items", "message", list), list)
 		}
 		p, err := policy.Parse(t.Policy)
 		if err != nil {
