@@ -127,4 +127,3 @@ func (e *Engine) notifyPhaseBatch(ctx context.Context, ph store.Phase, kind stri
 	}
 	return sent, len(people) == phaseBatch, nil
 }
-
