@@ -75,6 +75,12 @@ type opts struct {
 	accessTTL      ttlFlag
 	idTokenTTL     ttlFlag
 	refreshTTL     ttlFlag
+	// Enablement and phases (B1, A1)
+	confirm  string
+	channel  string
+	to       string
+	startsAt string
+	phase    string
 }
 
 // stringList is a repeatable flag: each use adds one value.
@@ -237,6 +243,34 @@ func commands() []command {
 			}},
 		{name: "oidc key list", summary: "list a tenant's published ID token signing keys (--tenant)", run: oidcKeyList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
+		{name: "enablement show", summary: "show the preparation checklist for enabling MFA for the whole tenant (--tenant)", run: enablementShow, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
+		{name: "enablement enable", summary: "enable MFA for everyone in the tenant, for good, once the checklist is ready (--tenant, --confirm SLUG)", run: enablementEnable, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.confirm, "confirm", "", "the tenant's slug, typed again: enabling cannot be undone")
+			}},
+		{name: "enablement test-message", summary: "send a test message through the outbox (--tenant, --channel sms|email, --to)", run: enablementTestMessage, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.channel, "channel", "", "sms or email")
+				fs.StringVar(&o.to, "to", "", "phone number or email address")
+			}},
+		{name: "phase add", summary: "schedule an enforcement phase (--tenant, --name, --group, --unit, --starts-at RFC 3339)", run: phaseAdd, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.name, "name", "", "name of the phase")
+				fs.StringVar(&o.groups, "group", "", "comma-separated group names")
+				fs.StringVar(&o.units, "unit", "", "comma-separated unit names")
+				fs.StringVar(&o.startsAt, "starts-at", "", "start, e.g. 2030-01-31T08:00:00Z")
+			}},
+		{name: "phase list", summary: "list enforcement phases with their progress (--tenant)", run: phaseList, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
+		{name: "phase delete", summary: "delete an enforcement phase that has not started (--tenant, --phase)", run: phaseDelete, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.phase, "phase", "", "phase id")
+			}},
 		{name: "keys rotate", summary: "add a new master key to the keyring file and make it active", run: keysRotate},
 		{name: "backup", summary: "write FILE: the SQLite database, copied while serving, with the keyring (PostgreSQL: the keyring only)", run: backup},
 		{name: "restore", summary: "put the backup FILE into an empty data directory and check that its keys open its data", run: restore},

@@ -27,6 +27,9 @@ type Service struct {
 	// KeyCacheTTL bounds how long an authenticated key is remembered; a revoked
 	// key stops working within this time.
 	KeyCacheTTL time.Duration
+	// Providers tells the enablement checklist which delivery provider
+	// serves each channel; nil means none is known.
+	Providers Provider
 
 	mu   sync.Mutex
 	apps map[string]cachedApp
@@ -401,51 +404,33 @@ func (s *Service) ResetFactors(ctx context.Context, c flow.Caller, userID string
 	return n, err
 }
 
-// SetPolicy replaces a tenant's policy after validating it.
+// SetPolicy replaces a tenant's policy after validating it. Once MFA is
+// enabled for the whole tenant, a policy with mfa_required other than
+// everyone is refused (E56).
 func (s *Service) SetPolicy(ctx context.Context, c flow.Caller, doc []byte) (policy.Policy, error) {
 	p, err := policy.Parse(doc)
 	if err != nil {
 		return p, validate.Errors{{Field: "policy", Code: "invalid", Message: err.Error()}}
 	}
-	canonical, err := json.Marshal(p)
-	if err != nil {
-		return p, err
-	}
-	err = s.audited(ctx, c, flow.Event{Event: "policy.changed", Outcome: "success", Detail: map[string]any{"policy": json.RawMessage(canonical)}},
-		func(q store.Queries) error { return q.UpdateTenantPolicy(ctx, c.TenantID, canonical) })
-	s.Engine.ForgetPolicy(c.TenantID)
-	return p, err
+	return s.writePolicy(ctx, c, func(policy.Policy) (policy.Policy, error) { return p, nil },
+		func(canonical []byte) map[string]any { return map[string]any{"policy": json.RawMessage(canonical)} })
 }
 
 // PatchPolicy changes the settings a JSON merge patch names (RFC 7396; a
 // null puts a setting back to its default) and keeps every other one. The
 // current policy is read in the write transaction, so two administrators'
-// patches both apply.
+// patches both apply. Once MFA is enabled for the whole tenant, a patch
+// narrowing it is refused (E56).
 func (s *Service) PatchPolicy(ctx context.Context, c flow.Caller, patch []byte) (policy.Policy, error) {
-	var p policy.Policy
-	err := s.Store.InTx(ctx, func(q store.Queries) error {
-		t, err := q.TenantByID(ctx, c.TenantID)
+	return s.writePolicy(ctx, c, func(cur policy.Policy) (policy.Policy, error) {
+		p, err := policy.Patch(cur, patch)
 		if err != nil {
-			return err
+			return p, validate.Errors{{Field: "policy", Code: "invalid", Message: err.Error()}}
 		}
-		cur, err := policy.Parse(t.Policy)
-		if err != nil {
-			return err
-		}
-		if p, err = policy.Patch(cur, patch); err != nil {
-			return validate.Errors{{Field: "policy", Code: "invalid", Message: err.Error()}}
-		}
-		canonical, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		if err := q.UpdateTenantPolicy(ctx, c.TenantID, canonical); err != nil {
-			return err
-		}
-		return s.Engine.Audit(ctx, q, c, flow.Event{Event: "policy.changed", Outcome: "success", Detail: map[string]any{"patch": json.RawMessage(patch), "policy": json.RawMessage(canonical)}})
+		return p, nil
+	}, func(canonical []byte) map[string]any {
+		return map[string]any{"patch": json.RawMessage(patch), "policy": json.RawMessage(canonical)}
 	})
-	s.Engine.ForgetPolicy(c.TenantID)
-	return p, err
 }
 
 // Allow asks the engine's role rules (flow.Allow) with the tenant's policy:

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"time"
 
 	"github.com/countersign/countersign/internal/store"
 )
@@ -28,5 +29,11 @@ type Store interface {
 	CountUsers(ctx context.Context, tenantID string, groups []string) (total, members int, err error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	CountAdministrators(ctx context.Context, tenantID string) (total, enrolled int, err error)
+	CountPeople(ctx context.Context, tenantID string) (store.PeopleCounts, error)
+	CountDelivered(ctx context.Context, tenantID, channel, purpose string, since time.Time) (int, error)
+	ListPhases(ctx context.Context, tenantID string) ([]store.Phase, error)
+	PhaseByID(ctx context.Context, tenantID, id string) (*store.Phase, error)
+	CountPhase(ctx context.Context, tenantID, id string) (inScope, enrolled int, err error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

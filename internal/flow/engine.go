@@ -89,7 +89,9 @@ func (e *Engine) observe(kind, outcome string) {
 	}
 }
 
-// Policy returns the tenant and its policy, cached for PolicyTTL.
+// Policy returns the tenant and its policy, with the tenant's enforcement
+// phases, cached for PolicyTTL: a phase starting is decided by the clock at
+// each check, a phase added or deleted on another server is seen within PolicyTTL.
 func (e *Engine) Policy(ctx context.Context, tenantID string) (*store.Tenant, policy.Policy, error) {
 	now := e.now()
 	e.mu.Lock()
@@ -105,6 +107,17 @@ func (e *Engine) Policy(ctx context.Context, tenantID string) (*store.Tenant, po
 	p, err := policy.Parse(t.Policy)
 	if err != nil {
 		return nil, policy.Policy{}, fmt.Errorf("tenant %s has an invalid stored policy: %w", tenantID, err)
+	}
+	if t.MFAEnabledAt != nil {
+		// Enabled for the whole tenant (B1): nothing stored can narrow it.
+		p.MFARequired, p.MFAGroups = policy.MFAEveryone, nil
+	}
+	phases, err := e.Store.ListPhases(ctx, tenantID)
+	if err != nil {
+		return nil, policy.Policy{}, fmt.Errorf("tenant %s: phases: %w", tenantID, err)
+	}
+	for _, ph := range phases {
+		p.Phases = append(p.Phases, policy.Phase{Groups: ph.Groups, Units: ph.Units, StartsAt: ph.StartsAt})
 	}
 	e.mu.Lock()
 	if e.policies == nil {

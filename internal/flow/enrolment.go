@@ -169,7 +169,7 @@ func (e *Engine) RemoveOwnFactor(ctx context.Context, c Caller, txnID, factorID 
 		return ErrEnrolmentGone
 	}
 	f := all[i]
-	if opensApplications(f) && p.RequiresMFA(u.Groups) {
+	if opensApplications(f) && p.RequiresMFA(u.Groups, u.Units, e.now()) {
 		others := slices.ContainsFunc(all, func(o store.Factor) bool { return o.ID != f.ID && opensApplications(o) && offered(o, p, false) })
 		if !others {
 			return ErrLastFactor

@@ -194,7 +194,7 @@ func (e *Engine) Methods(ctx context.Context, p policy.Policy, u *store.User) ([
 		}
 		m := Method{Factor: f, OpensApplications: opens}
 		m.To, m.Backup = Reach(f, u)
-		m.Removable = !opens || openers > 1 || !p.RequiresMFA(u.Groups)
+		m.Removable = !opens || openers > 1 || !p.RequiresMFA(u.Groups, u.Units, e.now())
 		out = append(out, m)
 	}
 	return out, nil

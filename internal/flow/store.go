@@ -50,5 +50,8 @@ type Store interface {
 	LatestPushChallenge(ctx context.Context, tenantID, txnOrFactorID string) (*store.PushChallenge, error)
 	CountPushChallenges(ctx context.Context, userID string, since time.Time) (int, *time.Time, error)
 	TouchPushPoll(ctx context.Context, factorID string, at time.Time) (bool, error)
+	ListPhases(ctx context.Context, tenantID string) ([]store.Phase, error)
+	PendingPhases(ctx context.Context, now time.Time, limit int) ([]store.Phase, error)
+	PhaseAudience(ctx context.Context, tenantID, phaseID, kind string, unenrolledOnly bool, limit int) ([]store.User, error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

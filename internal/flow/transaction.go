@@ -83,7 +83,7 @@ func (e *Engine) afterPrimary(ctx context.Context, c Caller, t *store.Tenant, p 
 		ID: store.NewID("txn"), TenantID: t.ID, UserID: u.ID, ApplicationID: c.ApplicationID,
 		Mode: mode, State: store.TxnPending, IP: c.IP, CreatedAt: now, ExpiresAt: now.Add(time.Duration(p.TransactionTTL)),
 	}
-	if !mustMFA && !p.RequiresMFA(u.Groups) {
+	if !mustMFA && !p.RequiresMFA(u.Groups, u.Units, e.now()) {
 		return e.allowWithout(ctx, c, u, txn, map[string]any{"mode": mode, "mfa": "not_required"})
 	}
 	if MFALocked(u, p, now) {
@@ -294,7 +294,7 @@ func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if !p.RequiresMFA(u.Groups) {
+	if !p.RequiresMFA(u.Groups, u.Units, e.now()) {
 		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly, false)
 	}
 	f, err := e.pickFactor(ctx, p, u, "")

@@ -133,6 +133,33 @@ type Policy struct {
 	// support) change a person's phone number or email address, which
 	// decides where their codes go; by default only role admin may.
 	SupportMayChangeContacts bool `json:"support_may_change_contacts"`
+
+	// Phases are the tenant's phased enforcement (A1), kept beside the
+	// policy document rather than in it: the engine loads them with the
+	// policy, so deciding who must present a second factor reads nothing more.
+	Phases []Phase `json:"-"`
+}
+
+// Phase brings members of Groups or Units into MFA's scope from StartsAt (A1).
+type Phase struct {
+	Groups   []string
+	Units    []string
+	StartsAt time.Time
+}
+
+// Covers reports whether the phase names one of the groups or units.
+func (ph Phase) Covers(groups, units []string) bool {
+	for _, g := range groups {
+		if slices.Contains(ph.Groups, g) {
+			return true
+		}
+	}
+	for _, u := range units {
+		if slices.Contains(ph.Units, u) {
+			return true
+		}
+	}
+	return false
 }
 
 // Push governs the Mobile App method: the activation code, the pushes and
@@ -344,21 +371,30 @@ func (p Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
-// RequiresMFA reports whether a user in the given groups must present a second factor.
-func (p Policy) RequiresMFA(userGroups []string) bool {
+// RequiresMFA reports whether a person in the given groups and units must
+// present a second factor at now: mfa_required says so, or a phase that
+// started by now names one of their groups or units (A1).
+func (p Policy) RequiresMFA(userGroups, userUnits []string, now time.Time) bool {
 	switch p.MFARequired {
-	case MFANobody:
-		return false
+	case MFAEveryone:
+		return true
 	case MFAGroups:
 		for _, g := range userGroups {
 			if slices.Contains(p.MFAGroups, g) {
 				return true
 			}
 		}
-		return false
+	case MFANobody:
 	default:
+		// An unknown value never weakens the policy.
 		return true
 	}
+	for _, ph := range p.Phases {
+		if !now.Before(ph.StartsAt) && ph.Covers(userGroups, userUnits) {
+			return true
+		}
+	}
+	return false
 }
 
 // Allows reports whether the factor kind may be used.

@@ -30,9 +30,9 @@ func TestParse(t *testing.T) {
 			}},
 		{"groups", `{"mfa_required":"groups","mfa_groups":["admins"]}`, nil,
 			func(p Policy) bool {
-				return p.RequiresMFA([]string{"admins"}) && !p.RequiresMFA([]string{"staff"}) && !p.RequiresMFA(nil)
+				return p.RequiresMFA([]string{"admins"}, nil, time.Time{}) && !p.RequiresMFA([]string{"staff"}, nil, time.Time{}) && !p.RequiresMFA(nil, nil, time.Time{})
 			}},
-		{"nobody", `{"mfa_required":"nobody"}`, nil, func(p Policy) bool { return !p.RequiresMFA([]string{"x"}) }},
+		{"nobody", `{"mfa_required":"nobody"}`, nil, func(p Policy) bool { return !p.RequiresMFA([]string{"x"}, nil, time.Time{}) }},
 		{"unknown key", `{"mfa_attempt":3}`, []string{"unknown field"}, nil},
 		{"bad duration", `{"lockout_release":"soon"}`, []string{"not a duration"}, nil},
 		{"every problem at once", `{"mfa_required":"some","mfa_attempts":0,"password_attempts":1000,"totp_drift":-1,"allowed_factors":["carrier-pigeon"]}`,
@@ -76,5 +76,34 @@ func TestParse(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A started phase brings its groups' and units' members into scope (A1);
+// before its start, and for people it does not name, nothing changes.
+func TestRequiresMFAPhases(t *testing.T) {
+	start := time.Date(2030, 1, 1, 8, 0, 0, 0, time.UTC)
+	p := Default()
+	p.MFARequired = MFANobody
+	p.Phases = []Phase{{Groups: []string{"Nurses"}, StartsAt: start}, {Units: []string{"North"}, StartsAt: start.Add(24 * time.Hour)}}
+	for _, tc := range []struct {
+		name          string
+		groups, units []string
+		at            time.Time
+		want          bool
+	}{
+		{"before the start", []string{"Nurses"}, nil, start.Add(-time.Second), false},
+		{"at the start", []string{"Nurses"}, nil, start, true},
+		{"another group", []string{"Billing"}, nil, start.Add(time.Hour), false},
+		{"unit not started", nil, []string{"North"}, start.Add(time.Hour), false},
+		{"unit started", nil, []string{"North"}, start.Add(25 * time.Hour), true},
+	} {
+		if got := p.RequiresMFA(tc.groups, tc.units, tc.at); got != tc.want {
+			t.Errorf("%s: RequiresMFA = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	p.MFARequired = MFAEveryone
+	if !p.RequiresMFA(nil, nil, start.Add(-time.Hour)) {
+		t.Error("everyone: RequiresMFA = false")
 	}
 }

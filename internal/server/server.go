@@ -117,6 +117,13 @@ func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bo
 	s = &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, lock: lock, instance: host + "-" + store.NewID("srv"),
 		stopping: make(chan struct{})}
 	s.route = (&router{cfg: cfg.Delivery, senders: senders, store: st}).route
+	dir.Providers = func(slug, channel string) (string, string) {
+		name := cfg.Delivery.Route(slug, channel)
+		if _, ok := senders[name]; !ok {
+			return name, ""
+		}
+		return name, cfg.Delivery.Providers[name].Type
+	}
 	eng.Notify = s.notify
 	return s, nil
 }
@@ -330,7 +337,8 @@ func (s *Server) Start(ctx context.Context) {
 }
 
 // sweep deletes login transactions, rate windows, portal sessions and the
-// OpenID Connect provider's requests and tokens long past their end, and once an hour disables accounts left unused for the
+// OpenID Connect provider's requests and tokens long past their end, tells
+// people of enforcement phases scheduled and started (A1), and once an hour disables accounts left unused for the
 // tenant's disable_after_inactive (C10).
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
@@ -356,6 +364,11 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 			if _, err := s.Engine.CleanSignOn(ctx); err != nil && ctx.Err() == nil {
 				s.Log.Warn("sweeping expired sign-on requests and tokens", "err", err)
+			}
+			if n, err := s.Engine.NotifyPhases(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Warn("telling people of enforcement phases", "err", err)
+			} else if n > 0 {
+				s.Log.Info("told people of enforcement phases", "messages", n)
 			}
 			if now.Sub(inactiveAt) >= time.Hour {
 				inactiveAt = now

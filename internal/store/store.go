@@ -57,6 +57,11 @@ type Tenant struct {
 	Name      string
 	Policy    []byte // JSON document, see package policy
 	CreatedAt time.Time
+	// MFAEnabledAt is when an administrator enabled MFA for the whole
+	// tenant (B1); from then on it cannot be turned off. MFAEnabledBy is
+	// the actor who did.
+	MFAEnabledAt *time.Time
+	MFAEnabledBy string
 }
 
 type Unit struct {
@@ -590,8 +595,85 @@ type SupportRequests interface {
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*SupportRequest, error)
 }
 
+// Phase brings the members of some groups or units into MFA's scope from
+// StartsAt (A1).
+type Phase struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Groups    []string // group names
+	Units     []string // unit names
+	StartsAt  time.Time
+	CreatedAt time.Time
+	CreatedBy string
+	// ScheduledNotifiedAt and StartedNotifiedAt are set once every person
+	// the phase covers was told it is scheduled, and that it started.
+	ScheduledNotifiedAt *time.Time
+	StartedNotifiedAt   *time.Time
+}
+
+// Phase notice kinds.
+const (
+	PhaseNoticeScheduled = "scheduled"
+	PhaseNoticeStarted   = "started"
+)
+
+// PeopleCounts describe a tenant's people for the enablement checklist;
+// disabled and expired accounts are left out.
+type PeopleCounts struct {
+	Total int
+	// Enrolled have an active second factor.
+	Enrolled int
+	// NoContact have neither a verified phone nor a verified email.
+	NoContact int
+}
+
+// Enablement holds what tenant-wide enablement (B1) and phased enforcement
+// (A1) keep.
+type Enablement interface {
+	// TenantForUpdate reads the tenant and, inside a write transaction,
+	// holds its row until the transaction ends, so two writers of the
+	// tenant's policy or enablement run one after the other.
+	TenantForUpdate(ctx context.Context, id string) (*Tenant, error)
+	// SetTenantMFAEnabled records the enablement unless one is recorded;
+	// false when it already was.
+	SetTenantMFAEnabled(ctx context.Context, id, by string, at time.Time) (bool, error)
+	// CountAdministrators counts the tenant's people whose console role is
+	// admin, and how many of them have an active second factor.
+	CountAdministrators(ctx context.Context, tenantID string) (total, enrolled int, err error)
+	CountPeople(ctx context.Context, tenantID string) (PeopleCounts, error)
+	// CountDelivered counts the tenant's outbox messages of the channel and
+	// purpose (any purpose when empty) delivered since then.
+	CountDelivered(ctx context.Context, tenantID, channel, purpose string, since time.Time) (int, error)
+
+	CreatePhase(ctx context.Context, p *Phase) error
+	PhaseByID(ctx context.Context, tenantID, id string) (*Phase, error)
+	// ListPhases lists the tenant's phases by start.
+	ListPhases(ctx context.Context, tenantID string) ([]Phase, error)
+	// DeletePhase deletes the phase if it starts after now; false when it
+	// had started (or is not the tenant's).
+	DeletePhase(ctx context.Context, tenantID, id string, now time.Time) (bool, error)
+	// CountPhase counts the people the phase covers and how many of them
+	// have an active second factor.
+	CountPhase(ctx context.Context, tenantID, id string) (inScope, enrolled int, err error)
+	// PendingPhases lists, across tenants, at most limit phases whose
+	// scheduled notices (starting after now) or started notices (started
+	// by now) are not all sent.
+	PendingPhases(ctx context.Context, now time.Time, limit int) ([]Phase, error)
+	// PhaseAudience lists at most limit people the phase covers who have no
+	// notice of kind yet; with unenrolledOnly, only those without an active
+	// second factor.
+	PhaseAudience(ctx context.Context, tenantID, phaseID, kind string, unenrolledOnly bool, limit int) ([]User, error)
+	// RecordPhaseNotice records that the person was told of the phase;
+	// false when they already were.
+	RecordPhaseNotice(ctx context.Context, phaseID, userID, kind string, now time.Time) (bool, error)
+	// MarkPhaseNotified records that every notice of kind went out.
+	MarkPhaseNotified(ctx context.Context, phaseID, kind string, now time.Time) error
+}
+
 // Queries is everything that can run either alone or inside a write transaction.
 type Queries interface {
+	Enablement
 	Tenants
 	Credentials
 	Users

@@ -241,17 +241,19 @@ func (q *queries) CreateTenant(ctx context.Context, t *store.Tenant) error {
 	return err
 }
 
-const tenantCols = `id, slug, name, policy, created_at`
+const tenantCols = `id, slug, name, policy, created_at, mfa_enabled_at, mfa_enabled_by`
 
 func scanTenant(sc interface{ Scan(...any) error }) (*store.Tenant, error) {
 	var t store.Tenant
 	var policy string
 	var created int64
-	if err := sc.Scan(&t.ID, &t.Slug, &t.Name, &policy, &created); err != nil {
+	var enabled sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Slug, &t.Name, &policy, &created, &enabled, &t.MFAEnabledBy); err != nil {
 		return nil, mapErr(err)
 	}
 	t.Policy = []byte(policy)
 	t.CreatedAt = fromMicros(created)
+	t.MFAEnabledAt = timePtr(enabled)
 	return &t, nil
 }
 

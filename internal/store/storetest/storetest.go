@@ -113,6 +113,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CountPushChallenges", testCountPushChallenges},
 		{"LatestPushChallenge", testLatestPushChallenge},
 		{"DeletePushChallengesBefore", testDeletePushChallengesBefore},
+		{"TenantEnablement", testTenantEnablement},
+		{"EnablementCounts", testEnablementCounts},
+		{"Phases", testPhases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
