@@ -59,6 +59,7 @@ func (p *Portal) consoleRoutes() []consoleRoute {
 	p.consolePeopleRoutes(add)
 	p.consoleAuditRoutes(add)
 	p.consolePolicyRoutes(add)
+	p.consoleEnablementRoutes(add)
 	return rs
 }
 

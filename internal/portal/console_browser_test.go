@@ -8,7 +8,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/delivery/devbox"
+	"github.com/countersign/countersign/internal/testutil/mailsink"
 )
 
 // The admin console in Chromium (issue 13), on a 375-pixel-wide screen,
@@ -152,5 +154,82 @@ func TestBrowserConsolePolicy(t *testing.T) {
 	b.contains("The setting was changed.")
 	if r := e.api("GET", "/api/v1/admin/policy", nil); !strings.Contains(string(r.raw), `"mfa_attempts":5`) {
 		t.Fatalf("policy after the change: %s", r.raw)
+	}
+}
+
+// B1 and A1 in the console: the checklist is computed from the tenant's
+// real state (a provider that delivered a test message to a real SMTP
+// server, the help desk, alert addresses, administrators enrolled); a phase
+// is scheduled for a group; once everything is ready an administrator
+// types the organisation's short name and MFA is on for everyone, after
+// which no page can narrow it.
+func TestBrowserConsoleEnablement(t *testing.T) {
+	t.Parallel()
+	sink := mailsink.Start(t)
+	e := newEnv(t, func(c *config.Config) {
+		c.Delivery.Providers["mail"] = config.Provider{Type: "smtp", Host: sink.Host, Port: sink.Port, TLS: "none", From: "Countersign <no-reply@example.org>"}
+		c.Delivery.Default.Email = "mail"
+	})
+	e.setPolicy(`{"allowed_factors":["totp","email"],"mfa_required":"groups","mfa_groups":["pilot"]}`)
+	if r := e.api("POST", "/api/v1/admin/groups", map[string]any{"name": "nurses"}); r.status != 201 {
+		t.Fatalf("group: %d %s", r.status, r.raw)
+	}
+	ada := e.consolePerson("ada", "2025550101", "admin")
+	b := e.consoleTab(t)
+	b.signInToConsole(&ada, "")
+	b.open(e.console() + "/enablement")
+	b.contains("Preparation checklist", "To do", "Finish the checklist items")
+	if b.exists(`form[action$="/enablement"]`) {
+		t.Fatalf("the switch is offered before the checklist is done\n%s", b.where())
+	}
+	b.shot("console-enablement")
+
+	// A phase for the nurses, from a date in the future.
+	b.fill("#name", "Nurses first")
+	b.fill("#groups", "nurses")
+	b.fill("#starts", e.now().AddDate(0, 0, 14).Format(time.DateOnly))
+	b.click(`form[action$="/phases"] button[type=submit]`)
+	b.contains("The phase is scheduled", "Nurses first", "0 of 0 set up")
+	// A group that does not exist is named.
+	b.fill("#name", "Ghosts")
+	b.fill("#groups", "ghosts")
+	b.fill("#starts", e.now().AddDate(0, 0, 14).Format(time.DateOnly))
+	if st := b.click(`form[action$="/phases"] button[type=submit]`); st != 422 {
+		t.Fatalf("phase of an unknown group: %d\n%s", st, b.where())
+	}
+	b.shot("console-phases-error")
+
+	// The rest of the checklist, as the administrator would do it.
+	if r := e.api("PATCH", "/api/v1/admin/policy", `{"help_desk":{"name":"IT help desk","phone":"2025550100"},"alert_emails":["security@example.org"]}`); r.status != 200 {
+		t.Fatalf("policy: %d %s", r.status, r.raw)
+	}
+	b.choose("#channel", "email")
+	b.fill("#to", "it@example.org")
+	b.click(`form[action$="/enablement/test"] button[type=submit]`)
+	b.contains("The test message is on its way")
+	sink.Wait(t, 15*time.Second, func(m string) bool { return strings.Contains(m, "it@example.org") })
+	deadline := time.Now().Add(15 * time.Second)
+	for !b.exists(`form[action$="/enablement"]`) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		b.open(e.console() + "/enablement")
+	}
+	b.shot("console-enablement-ready")
+	b.fill("#confirm", "wrong")
+	if st := b.click(`form[action$="/enablement"] button[type=submit]`); st != 422 && st != 409 && st != 400 {
+		t.Fatalf("enable with the wrong name: %d\n%s", st, b.where())
+	}
+	b.fill("#confirm", tenantSlug)
+	b.click(`form[action$="/enablement"] button[type=submit]`)
+	b.contains("MFA is now on for everyone", "cannot be turned off")
+	b.shot("console-enabled")
+
+	// No page can narrow it now.
+	b.open(e.console() + "/policy/change?key=mfa_required")
+	b.fill("#value", "nobody")
+	b.click(`form[action$="/policy/change"] button[type=submit]`)
+	b.click(`form[action$="/policy/change"] button[type=submit]`)
+	b.contains("E56")
+	if r := e.api("GET", "/api/v1/admin/policy", nil); !strings.Contains(string(r.raw), `"mfa_required":"everyone"`) {
+		t.Fatalf("policy after enabling: %s", r.raw)
 	}
 }

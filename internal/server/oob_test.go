@@ -1,15 +1,11 @@
 package server_test
 
 import (
-	"bufio"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +17,7 @@ import (
 	"github.com/countersign/countersign/internal/delivery/twilio"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/server"
+	"github.com/countersign/countersign/internal/testutil/mailsink"
 )
 
 var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
@@ -285,29 +282,9 @@ func TestTwilioCallbacksAreSigned(t *testing.T) {
 
 // G7 with a real SMTP server process: an email code reaches it and logs in.
 func TestEmailCodeOverSMTP(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "smtpsink")
-	if out, err := exec.Command(goTool, "build", "-o", bin, "../testutil/smtpsink").CombinedOutput(); err != nil {
-		t.Fatalf("build sink: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	sink := exec.Command(bin, "-dir", dir)
-	stdout, _ := sink.StdoutPipe()
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sink.Process.Kill(); _ = sink.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, portStr, _ := strings.Cut(strings.TrimSpace(line), ":")
-	port, _ := strconv.Atoi(portStr)
+	sink := mailsink.Start(t)
 	ts := start(t, func(c *config.Config) {
-		c.Delivery.Providers["mail"] = config.Provider{Type: "smtp", Host: host, Port: port, TLS: "none", From: "Countersign <no-reply@example.org>"}
+		c.Delivery.Providers["mail"] = config.Provider{Type: "smtp", Host: sink.Host, Port: sink.Port, TLS: "none", From: "Countersign <no-reply@example.org>"}
 		c.Delivery.Default.Email = "mail"
 	})
 	ts.running()
@@ -317,22 +294,10 @@ func TestEmailCodeOverSMTP(t *testing.T) {
 	login := ts.do("POST", "/api/v1/auth/login", ts.appKey, map[string]any{"login_id": "dana", "password": "Correct-Horse-42"})
 	txn := login.str("transaction_id")
 	ts.do("POST", "/api/v1/auth/transactions/"+txn+"/challenges", ts.appKey, map[string]any{"factor_id": factorID(login, "email")})
-	var raw []byte
-	deadline := time.Now().Add(15 * time.Second)
-	for len(raw) == 0 && time.Now().Before(deadline) {
-		files, _ := os.ReadDir(dir)
-		for _, f := range files {
-			b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
-			if strings.Contains(string(b), "dana@example.org") && strings.Contains(string(b), "verification code") {
-				raw = b
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if raw == nil {
-		t.Fatal("no email reached the SMTP server")
-	}
-	code := sixDigits.FindString(string(raw))
+	raw := sink.Wait(t, 15*time.Second, func(m string) bool {
+		return strings.Contains(m, "dana@example.org") && strings.Contains(m, "verification code")
+	})
+	code := sixDigits.FindString(raw)
 	if v := ts.do("POST", "/api/v1/auth/transactions/"+txn+"/verify", ts.appKey, map[string]any{"factor_id": factorID(login, "email"), "code": code}); v.str("status") != "allowed" {
 		t.Fatalf("verify with the emailed code: %s", v.raw)
 	}
