@@ -607,16 +607,16 @@ type SupportRequest struct {
 	TenantID string
 	// Tracking is the number shown to the person and quoted in the
 	// acknowledgement; unique.
-	Tracking  string
-	UserID    string // set when the person was signed in
-	LoginID   string
-	Name      string
-	Phone     string
-	Email     string
-	Subject   string
-	Message   string
-	IP        string
-	State     string // SupportOpen, SupportInProgress or SupportClosed
+	Tracking string
+	UserID   string // set when the person was signed in
+	LoginID  string
+	Name     string
+	Phone    string
+	Email    string
+	Subject  string
+	Message  string
+	IP       string
+	State    string // SupportOpen, SupportInProgress or SupportClosed
 	// Assignee is who on the help desk works the request ("" when nobody):
 	// an administrator's actor ("user:<id>", "admin:<key id>") or a name.
 	Assignee  string

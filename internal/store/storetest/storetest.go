@@ -111,6 +111,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CountPushChallenges", testCountPushChallenges},
 		{"LatestPushChallenge", testLatestPushChallenge},
 		{"DeletePushChallengesBefore", testDeletePushChallengesBefore},
+		{"SearchUsers", testSearchUsers},
+		{"TerminateUser", testTerminateUser},
+		{"TerminateRacesLogin", testTerminateRacesLogin},
+		{"SupportQueue", testSupportQueue},
+		{"SupportQueueConcurrent", testSupportQueueConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
