@@ -171,6 +171,8 @@ func statusErr(status string) error {
 		return ErrAccountPending
 	case store.StatusExpired:
 		return ErrAccountExpired
+	case store.StatusTerminated:
+		return ErrAccountTerminated
 	default:
 		return ErrAccountLocked
 	}
@@ -178,14 +180,27 @@ func statusErr(status string) error {
 
 // canManageMFA follows C1: pending and expired users may not activate or
 // manage MFA; everyone else may, even while they cannot reach applications.
+// A terminated account may do nothing at all (C14).
 func canManageMFA(status string) error {
 	switch status {
 	case store.StatusPending:
 		return ErrAccountPending
 	case store.StatusExpired:
 		return ErrAccountExpired
+	case store.StatusTerminated:
+		return ErrAccountTerminated
 	}
 	return nil
+}
+
+// granted turns the store's refusal to grant a terminated account a login
+// (a termination that committed while the login was under way) into the
+// person's answer.
+func granted(err error) error {
+	if errors.Is(err, store.ErrTerminated) {
+		return ErrAccountTerminated
+	}
+	return err
 }
 
 // lockedErr is the second-factor lockout as the person should hear it: a

@@ -26,6 +26,10 @@ var (
 	ErrAccountPending     = problem.Domain("account_pending", "account pending")
 	ErrAccountExpired     = problem.Domain("account_expired", "account expired")
 	ErrAccountLocked      = problem.Domain("account_locked", "account locked by an administrator")
+	// ErrAccountTerminated is told only once the password is proven (or in
+	// MFA-only mode, where the application proved it): before, a terminated
+	// account looks like an unknown login ID (C14, G4).
+	ErrAccountTerminated = problem.Domain("account_terminated", "account terminated")
 	ErrEnrolmentGone      = problem.Domain("enrolment_gone", "enrolment expired, replaced or unknown")
 	ErrFactorNotAllowed   = problem.Domain("factor_not_allowed", "factor not allowed by policy")
 	ErrFreshAuthRequired  = problem.Domain("fresh_authentication_required", "a fresh authentication is required")
