@@ -26,6 +26,9 @@ type Store interface {
 	ListTrustedDevices(ctx context.Context, userID string) ([]store.TrustedDevice, error)
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]store.User, error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
+	SearchSupportRequests(ctx context.Context, f store.SupportFilter) ([]store.SupportRequest, error)
+	SupportNotes(ctx context.Context, tenantID, requestID string) ([]store.SupportNote, error)
+	SearchUsers(ctx context.Context, f store.UserFilter) ([]store.User, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }
