@@ -195,12 +195,13 @@ func canManageMFA(status string) error {
 
 // granted turns the store's refusal to grant a terminated account a login
 // (a termination that committed while the login was under way) into the
-// person's answer.
-func granted(err error) error {
-	if errors.Is(err, store.ErrTerminated) {
-		return ErrAccountTerminated
+// person's answer, audited as event refused.
+func (e *Engine) granted(ctx context.Context, c Caller, u *store.User, event string, err error) error {
+	if !errors.Is(err, store.ErrTerminated) {
+		return err
 	}
-	return err
+	return errors.Join(inLanguage(ErrAccountTerminated, c, u),
+		e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: map[string]any{"reason": "status_" + store.StatusTerminated}}))
 }
 
 // lockedErr is the second-factor lockout as the person should hear it: a

@@ -52,7 +52,8 @@ func (e *Engine) ResendMessage(ctx context.Context, c Caller, userID, kind strin
 		if err := canManageMFA(u.Status); err != nil {
 			return refuse("status_"+u.Status, "This person's status is "+u.Status+": they cannot enrol a second factor until it is resolved.")
 		}
-		factors, err := e.Store.ActiveFactors(ctx, u.ID)
+		// A factor the policy offers at sign-in is enrolment enough.
+		factors, err := e.usableFactors(ctx, p, u)
 		if err != nil {
 			return err
 		}
