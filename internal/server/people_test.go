@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/totp"
+	"golang.org/x/oauth2"
 )
 
 // otherTenantAdmin makes the tenant globex and returns an admin key of it.
@@ -396,5 +398,28 @@ func TestSupportQueueAdminAPI(t *testing.T) {
 	r = ts.do("GET", "/api/v1/admin/audit?event=support.updated&limit=100", ts.adminKey, nil)
 	if events, _ := r.body["events"].([]any); len(events) != 3 {
 		t.Errorf("support.updated audit: %d events %s", len(events), r.raw)
+	}
+}
+
+// C14 at the hosted login (X2): a termination revokes the tokens an
+// application holds, and the next sign-in hears E50 after the password.
+func TestHostedLoginRefusesTerminated(t *testing.T) {
+	ts := startIssuer(t, nil)
+	secret := enrolAuthenticator(t, ts, "alice")
+	r := newRP(t, ts, flow.ClientInput{})
+	tok, _ := r.signIn(secret, time.Now())
+	if res := ts.do("POST", "/api/v1/admin/users/alice/terminate", ts.adminKey, map[string]any{"reason": "taken over", "confirm_login_id": "alice"}); res.status != 200 || res.body["oidc_tokens_revoked"].(float64) < 1 {
+		t.Fatalf("terminate: %d %s", res.status, res.raw)
+	}
+	if _, err := r.provider.UserInfo(t.Context(), oauth2.StaticTokenSource(tok)); err == nil {
+		t.Error("userinfo answered with a terminated account's token")
+	}
+	if _, err := r.conf.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Errorf("refresh after termination: %v", err)
+	}
+	pg, _, _, _ := r.authorize()
+	pg = r.post("/portal/acme/login", url.Values{"request": {hidden(pg.body, "request")}, "login_id": {"alice"}, "password": {"Correct-Horse-42"}})
+	if !strings.Contains(pg.body, "E50") || strings.HasSuffix(pg.url.Path, "/signin/verify") {
+		t.Fatalf("hosted login after termination: %d at %s: %.500s", pg.status, pg.url, pg.body)
 	}
 }
