@@ -16,20 +16,16 @@ var (
 	ErrInvalidCredentials = problem.Domain("invalid_credentials", "login ID or password incorrect")
 	// ErrPasswordLocked is told only once the right password was given for
 	// a password-locked login ID, so it reveals nothing (G4).
-	ErrPasswordLocked  = problem.Domain("password_locked", "right password for a password-locked login ID")
-	ErrMFALocked       = problem.Domain("mfa_locked", "second factor locked after too many failed attempts")
-	ErrTxnGone         = problem.Domain("transaction_gone", "login transaction expired, completed or unknown")
-	ErrUserNotFound    = problem.Domain("user_not_found", "user not found")
-	ErrNotRegistered   = problem.Domain("user_not_registered", "user has no active second factor")
-	ErrAccountDisabled = problem.Domain("account_disabled", "account disabled")
-	ErrAccountInactive = problem.Domain("account_inactive", "account inactive")
-	ErrAccountPending  = problem.Domain("account_pending", "account pending")
-	ErrAccountExpired  = problem.Domain("account_expired", "account expired")
-	ErrAccountLocked   = problem.Domain("account_locked", "account locked by an administrator")
-	// ErrAccountTerminated is told only once the password is proven (or in
-	// MFA-only mode, where the application proved it): before, a terminated
-	// account looks like an unknown login ID (C14, G4).
-	ErrAccountTerminated  = problem.Domain("account_terminated", "account terminated")
+	ErrPasswordLocked     = problem.Domain("password_locked", "right password for a password-locked login ID")
+	ErrMFALocked          = problem.Domain("mfa_locked", "second factor locked after too many failed attempts")
+	ErrTxnGone            = problem.Domain("transaction_gone", "login transaction expired, completed or unknown")
+	ErrUserNotFound       = problem.Domain("user_not_found", "user not found")
+	ErrNotRegistered      = problem.Domain("user_not_registered", "user has no active second factor")
+	ErrAccountDisabled    = problem.Domain("account_disabled", "account disabled")
+	ErrAccountInactive    = problem.Domain("account_inactive", "account inactive")
+	ErrAccountPending     = problem.Domain("account_pending", "account pending")
+	ErrAccountExpired     = problem.Domain("account_expired", "account expired")
+	ErrAccountLocked      = problem.Domain("account_locked", "account locked by an administrator")
 	ErrEnrolmentGone      = problem.Domain("enrolment_gone", "enrolment expired, replaced or unknown")
 	ErrFactorNotAllowed   = problem.Domain("factor_not_allowed", "factor not allowed by policy")
 	ErrFreshAuthRequired  = problem.Domain("fresh_authentication_required", "a fresh authentication is required")
@@ -47,6 +43,11 @@ var (
 	// an account recovery message.
 	ErrWrongVerificationCode = factor.Refusal("wrong_verification_code", "verification or recovery code incorrect")
 )
+
+// ErrAccountTerminated is told only once the password is proven (or in
+// MFA-only mode, where the application proved it): before, a terminated
+// account looks like an unknown login ID (C14, G4).
+var ErrAccountTerminated = problem.Domain("account_terminated", "account terminated")
 
 // The factors' own refusals, for front doors that tell them apart.
 var (
