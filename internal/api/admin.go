@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/countersign/countersign/internal/directory"
@@ -18,12 +19,15 @@ func (a *API) user(r *http.Request, c *caller) (*store.User, error) {
 	return a.Directory.User(r.Context(), c.TenantID, r.PathValue("id"))
 }
 
+// listUsers pages through the tenant's people in login ID order; q and
+// status make it the help desk's search.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *caller) error {
 	limit, err := intParam(r, "limit", 100, 1, 1000)
 	if err != nil {
 		return err
 	}
-	users, err := a.Directory.Users(r.Context(), c.TenantID, r.URL.Query().Get("after"), limit)
+	qv := r.URL.Query()
+	users, err := a.Directory.SearchUsers(r.Context(), c.Caller, directory.UserSearch{Query: qv.Get("q"), Status: qv.Get("status"), After: qv.Get("after"), Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -365,13 +369,16 @@ func (a *API) createNamed(w http.ResponseWriter, r *http.Request, c *caller, cre
 }
 
 // listSupportRequests pages through the tenant's reported issues, newest
-// first; both admin roles may read them (the help desk answers them).
+// first, narrowed by state, assignee and q; both admin roles may read them
+// (the help desk answers them).
 func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *caller) error {
-	limit, err := intParam(r, "limit", 100, 1, 1000)
+	limit, err := intParam(r, "limit", 100, 1, 500)
 	if err != nil {
 		return err
 	}
-	rows, err := a.Directory.SupportRequests(r.Context(), c.TenantID, r.URL.Query().Get("before"), limit)
+	qv := r.URL.Query()
+	rows, err := a.Directory.SupportQueue(r.Context(), c.Caller, store.SupportFilter{
+		State: qv.Get("state"), Assignee: qv.Get("assignee"), Query: qv.Get("q"), Before: qv.Get("before"), Limit: limit})
 	if err != nil {
 		return err
 	}
@@ -390,11 +397,118 @@ func (a *API) listSupportRequests(w http.ResponseWriter, r *http.Request, c *cal
 }
 
 func (a *API) getSupportRequest(w http.ResponseWriter, r *http.Request, c *caller) error {
-	req, err := a.Directory.SupportRequest(r.Context(), c.TenantID, r.PathValue("tracking"))
+	req, notes, err := a.Directory.SupportRequestDetail(r.Context(), c.Caller, r.PathValue("tracking"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, directory.ToSupportRequestBody(req))
+	return writeSupportRequest(w, http.StatusOK, req, notes)
+}
+
+func writeSupportRequest(w http.ResponseWriter, status int, req *store.SupportRequest, notes []store.SupportNote) error {
+	body := directory.ToSupportRequestBody(req)
+	body.Notes = []directory.SupportNoteBody{}
+	for i := range notes {
+		body.Notes = append(body.Notes, directory.ToSupportNoteBody(&notes[i]))
+	}
+	writeJSON(w, status, body)
+	return nil
+}
+
+// patchSupportRequest moves a reported issue to another state or assigns
+// it; a field left out stays as it is, an assignee of "" unassigns.
+func (a *API) patchSupportRequest(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		State    *string `json:"state"`
+		Assignee *string `json:"assignee"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.State == nil && in.Assignee == nil {
+		return validate.Errors{{Field: "state", Code: "required", Message: "Give a new state or an assignee."}}
+	}
+	return a.workSupportRequest(w, r, c, directory.SupportChange{State: in.State, Assignee: in.Assignee}, http.StatusOK)
+}
+
+// addSupportNote adds an internal note to a reported issue.
+func (a *API) addSupportNote(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		Body string `json:"body"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Body) == "" {
+		return validate.Errors{{Field: "body", Code: "required", Message: "Body is required. Write the note."}}
+	}
+	return a.workSupportRequest(w, r, c, directory.SupportChange{Note: in.Body}, http.StatusCreated)
+}
+
+func (a *API) workSupportRequest(w http.ResponseWriter, r *http.Request, c *caller, ch directory.SupportChange, status int) error {
+	tracking := r.PathValue("tracking")
+	if _, err := a.Directory.WorkSupportRequest(r.Context(), c.Caller, tracking, ch); err != nil {
+		var fe validate.Errors
+		if ch.Note != "" && errors.As(err, &fe) {
+			for i := range fe {
+				if fe[i].Field == "note" {
+					fe[i].Field = "body"
+				}
+			}
+			return fe
+		}
+		return err
+	}
+	req, notes, err := a.Directory.SupportRequestDetail(r.Context(), c.Caller, tracking)
+	if err != nil {
+		return err
+	}
+	return writeSupportRequest(w, status, req, notes)
+}
+
+// terminate ends a compromised account for good (C14). The body repeats
+// the person's login ID, so that a wrong id in the path cannot end the
+// wrong account.
+func (a *API) terminate(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		Reason         string `json:"reason"`
+		ConfirmLoginID string `json:"confirm_login_id"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	u, err := a.user(r, c)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(strings.TrimSpace(in.ConfirmLoginID), u.LoginID) {
+		return validate.Errors{{Field: "confirm_login_id", Code: "mismatch",
+			Message: "Confirm login ID must be the Login ID of the account to terminate. Termination cannot be undone."}}
+	}
+	res, err := a.Directory.Terminate(r.Context(), c.Caller, u.ID, in.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// resendMessage sends a person their enrolment invitation or re-enable
+// message again.
+func (a *API) resendMessage(w http.ResponseWriter, r *http.Request, c *caller) error {
+	var in struct {
+		Kind string `json:"kind"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	u, err := a.user(r, c)
+	if err != nil {
+		return err
+	}
+	if err := a.Directory.ResendMessage(r.Context(), c.Caller, u.ID, in.Kind); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"kind": in.Kind, "status": "queued"})
 	return nil
 }
 

@@ -63,6 +63,16 @@ type opts struct {
 	outcome    string
 	limit      int
 	file       string
+	// the help desk's work (issue 13)
+	search   string
+	after    string
+	reason   string
+	yes      bool
+	kind     string
+	tracking string
+	state    string
+	assignee stringOpt
+	note     string
 	// OpenID Connect clients and keys (X2)
 	client         string
 	redirectURIs   stringList
@@ -176,10 +186,25 @@ func commands() []command {
 				fs.StringVar(&o.locale, "locale", "", "language of the person's messages: en or es (default English)")
 				fs.StringVar(&o.role, "console-role", "", "admin or support: lets the person into the admin console")
 			}},
-		{name: "user list", summary: "list users of a tenant (--tenant)", run: userList, needs: true,
+		{name: "user list", summary: "list or search users of a tenant in login ID order (--tenant, --search, --status, --after, --limit)", run: userList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.search, "search", "", "start of a login ID or email, a word of the name, or a phone number (all 10 digits or the last 4 or more)")
+				fs.StringVar(&o.status, "status", "", "only users with this status")
+				fs.StringVar(&o.after, "after", "", "login ID to list users after")
 				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
+			}},
+		{name: "user terminate", summary: "terminate a compromised account for good: every factor, session, device, login, code and token ends (--tenant, --login-id, --reason, --yes)", run: userTerminate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.loginID, "login-id", "", "login ID of the account to terminate")
+				fs.StringVar(&o.reason, "reason", "", "why (kept with the account and in the audit log)")
+				fs.BoolVar(&o.yes, "yes", false, "confirm: termination cannot be undone")
+			}},
+		{name: "user resend", summary: "send a person their enrolment invitation or re-enable message again (--tenant, --user, --kind enrolment|reenable)", run: userResend, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				tenantUser(fs, o)
+				fs.StringVar(&o.kind, "kind", "", "enrolment or reenable")
 			}},
 		{name: "user show", summary: "show a user and their factors (--tenant, --user)", run: userShow, needs: true, flags: tenantUser},
 		{name: "user unlock", summary: "clear a user's lockouts (--tenant, --user)", run: userUnlock, needs: true, flags: tenantUser},
@@ -210,11 +235,26 @@ func commands() []command {
 				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
 				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
 			}},
-		{name: "support list", summary: "list reported MFA issues, newest first (--tenant, --before, --limit)", run: supportList, needs: true,
+		{name: "support list", summary: "list reported MFA issues, newest first (--tenant, --state, --assignee, --search, --before, --limit)", run: supportList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+				fs.StringVar(&o.state, "state", "", "open, in_progress or closed")
+				fs.Var(&o.assignee, "assignee", "only requests assigned to this")
+				fs.StringVar(&o.search, "search", "", "tracking number, or the start of a login ID, email or a word of the name")
 				fs.StringVar(&o.before, "before", "", "tracking number to list older requests from")
-				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
+				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–500)")
+			}},
+		{name: "support show", summary: "show a reported MFA issue with its internal notes (--tenant, --tracking)", run: supportShow, needs: true, flags: tenantTracking},
+		{name: "support update", summary: "move or assign a reported MFA issue (--tenant, --tracking, --state, --assignee; --assignee \"\" unassigns)", run: supportUpdate, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				tenantTracking(fs, o)
+				fs.StringVar(&o.state, "state", "", "open, in_progress or closed")
+				fs.Var(&o.assignee, "assignee", "who works it (an administrator identity or a name); empty unassigns")
+			}},
+		{name: "support note", summary: "add an internal note to a reported MFA issue (--tenant, --tracking, --note)", run: supportNote, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				tenantTracking(fs, o)
+				fs.StringVar(&o.note, "note", "", "the note (at most 2000 characters)")
 			}},
 		{name: "policy show", summary: "print a tenant's policy as JSON (--tenant)", run: policyShow, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
@@ -285,6 +325,25 @@ func tenantName(fs *flag.FlagSet, o *opts) {
 func tenantUser(fs *flag.FlagSet, o *opts) {
 	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 	fs.StringVar(&o.user, "user", "", "user id or login ID")
+}
+
+func tenantTracking(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
+	fs.StringVar(&o.tracking, "tracking", "", "tracking number")
+}
+
+// stringOpt is a string flag that knows whether it was given, so that an
+// empty value can mean something ("unassign").
+type stringOpt struct {
+	v   string
+	set bool
+}
+
+func (s *stringOpt) String() string { return s.v }
+
+func (s *stringOpt) Set(v string) error {
+	s.v, s.set = v, true
+	return nil
 }
 
 func tenantClient(fs *flag.FlagSet, o *opts) {

@@ -224,7 +224,7 @@ func userList(ctx context.Context, c *cmdCtx) error {
 	if err := c.checkLimit(); err != nil {
 		return err
 	}
-	users, err := c.srv.Directory.Users(ctx, t.ID, "", c.o.limit)
+	users, err := c.srv.Directory.SearchUsers(ctx, c.operator(t.ID), directory.UserSearch{Query: c.o.search, Status: c.o.status, After: c.o.after, Limit: c.o.limit})
 	if err != nil {
 		return err
 	}
@@ -234,11 +234,58 @@ func userList(ctx context.Context, c *cmdCtx) error {
 	}
 	return c.out(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LOGIN ID\tID\tSTATUS\tEMAIL\tMFA FAILURES")
+		fmt.Fprintln(tw, "LOGIN ID\tID\tSTATUS\tNAME\tEMAIL\tPHONE\tMFA FAILURES")
 		for _, u := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", u.LoginID, u.ID, u.Status, u.Email, u.MFAFailures)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", u.LoginID, u.ID, u.Status, u.DisplayName, u.Email, u.Phone, u.MFAFailures)
 		}
 		tw.Flush()
+	})
+}
+
+// userTerminate ends a compromised account (C14). It names the account by
+// its login ID only and wants --yes, so a slip of the keyboard cannot end
+// the wrong one.
+func userTerminate(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.require("login-id", c.o.loginID, "reason", c.o.reason); err != nil {
+		return err
+	}
+	if !c.o.yes {
+		return fmt.Errorf("terminating %s cannot be undone: add --yes to confirm", c.o.loginID)
+	}
+	u, err := c.srv.Directory.User(ctx, t.ID, c.o.loginID)
+	if err == nil && !strings.EqualFold(u.LoginID, c.o.loginID) {
+		err = store.ErrNotFound // an id, not a login ID
+	}
+	if err != nil {
+		return fmt.Errorf("login ID %q: %w", c.o.loginID, err)
+	}
+	res, err := c.srv.Directory.Terminate(ctx, c.operator(t.ID), u.ID, c.o.reason)
+	if err != nil {
+		return err
+	}
+	return c.out(res, func(w io.Writer) {
+		fmt.Fprintf(w, "terminated %s (%s): %d factor(s), %d portal session(s), %d trusted device(s), %d login(s), %d message(s), %d push(es), %d code(s), %d OpenID Connect token(s) and %d code(s) ended\n",
+			res.LoginID, res.UserID, res.Factors, res.PortalSessions, res.TrustedDevices, res.LoginTxns, res.OutboxMessages, res.PushChallenges, res.Challenges, res.OIDCTokens, res.OIDCCodes)
+	})
+}
+
+func userResend(ctx context.Context, c *cmdCtx) error {
+	t, u, err := c.user(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.require("kind", c.o.kind); err != nil {
+		return err
+	}
+	if err := c.srv.Directory.ResendMessage(ctx, c.operator(t.ID), u.ID, c.o.kind); err != nil {
+		return err
+	}
+	return c.out(map[string]string{"user_id": u.ID, "kind": c.o.kind, "status": "queued"}, func(w io.Writer) {
+		fmt.Fprintf(w, "queued the %s message to %s\n", c.o.kind, u.LoginID)
 	})
 }
 
@@ -390,10 +437,11 @@ func supportList(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	if err := c.checkLimit(); err != nil {
-		return err
+	if c.o.limit < 1 || c.o.limit > 500 {
+		return fmt.Errorf("--limit: %d is outside 1 to 500", c.o.limit)
 	}
-	rows, err := c.srv.Directory.SupportRequests(ctx, t.ID, c.o.before, c.o.limit)
+	rows, err := c.srv.Directory.SupportQueue(ctx, c.operator(t.ID), store.SupportFilter{
+		State: c.o.state, Assignee: c.o.assignee.v, Query: c.o.search, Before: c.o.before, Limit: c.o.limit})
 	if err != nil {
 		return err
 	}
@@ -403,12 +451,79 @@ func supportList(ctx context.Context, c *cmdCtx) error {
 	}
 	return c.out(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TRACKING\tCREATED\tSTATE\tLOGIN ID\tNAME\tEMAIL\tPHONE\tSUBJECT")
+		fmt.Fprintln(tw, "TRACKING\tCREATED\tSTATE\tASSIGNEE\tLOGIN ID\tNAME\tEMAIL\tPHONE\tSUBJECT")
 		for _, r := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tracking, r.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), r.State, r.LoginID, r.Name, r.Email, r.Phone, r.Subject)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Tracking, r.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), r.State, r.Assignee, r.LoginID, r.Name, r.Email, r.Phone, r.Subject)
 		}
 		tw.Flush()
 	})
+}
+
+func supportShow(ctx context.Context, c *cmdCtx) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.require("tracking", c.o.tracking); err != nil {
+		return err
+	}
+	r, notes, err := c.srv.Directory.SupportRequestDetail(ctx, c.operator(t.ID), c.o.tracking)
+	if err != nil {
+		return fmt.Errorf("tracking number %q: %w", c.o.tracking, err)
+	}
+	return c.printSupport(r, notes)
+}
+
+func (c *cmdCtx) printSupport(r *store.SupportRequest, notes []store.SupportNote) error {
+	body := directory.ToSupportRequestBody(r)
+	body.Notes = []directory.SupportNoteBody{}
+	for i := range notes {
+		body.Notes = append(body.Notes, directory.ToSupportNoteBody(&notes[i]))
+	}
+	return c.out(body, func(w io.Writer) {
+		b, _ := json.MarshalIndent(body, "", "  ")
+		fmt.Fprintln(w, string(b))
+	})
+}
+
+func supportUpdate(ctx context.Context, c *cmdCtx) error {
+	ch := directory.SupportChange{}
+	if c.o.state != "" {
+		ch.State = &c.o.state
+	}
+	if c.o.assignee.set {
+		ch.Assignee = &c.o.assignee.v
+	}
+	if ch.State == nil && ch.Assignee == nil {
+		return fmt.Errorf("give --state or --assignee")
+	}
+	return c.workSupport(ctx, ch)
+}
+
+func supportNote(ctx context.Context, c *cmdCtx) error {
+	if err := c.require("note", c.o.note); err != nil {
+		return err
+	}
+	return c.workSupport(ctx, directory.SupportChange{Note: c.o.note})
+}
+
+func (c *cmdCtx) workSupport(ctx context.Context, ch directory.SupportChange) error {
+	t, err := c.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.require("tracking", c.o.tracking); err != nil {
+		return err
+	}
+	op := c.operator(t.ID)
+	if _, err := c.srv.Directory.WorkSupportRequest(ctx, op, c.o.tracking, ch); err != nil {
+		return fmt.Errorf("tracking number %q: %w", c.o.tracking, err)
+	}
+	r, notes, err := c.srv.Directory.SupportRequestDetail(ctx, op, c.o.tracking)
+	if err != nil {
+		return err
+	}
+	return c.printSupport(r, notes)
 }
 
 func policyShow(ctx context.Context, c *cmdCtx) error {

@@ -344,13 +344,18 @@ func (s *Service) User(ctx context.Context, tenantID, ref string) (*store.User, 
 	return s.Store.UserByLoginID(ctx, tenantID, ref)
 }
 
-// SetStatus changes a user's status (C1).
+// SetStatus changes a user's status (C1). Terminated is not a status it
+// sets, nor one it leaves (C14: see Terminate).
 func (s *Service) SetStatus(ctx context.Context, c flow.Caller, userID, status string) error {
 	if !slices.Contains(store.Statuses, status) {
 		return validate.Errors{{Field: "status", Code: "invalid", Message: "Status must be one of " + strings.Join(store.Statuses, ", ") + "."}}
 	}
-	return s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.status_changed", Outcome: "success", Detail: map[string]any{"status": status}},
+	err := s.audited(ctx, c, flow.Event{UserID: userID, Event: "user.status_changed", Outcome: "success", Detail: map[string]any{"status": status}},
 		func(q store.Queries) error { return q.SetUserStatus(ctx, c.TenantID, userID, status, s.now()) })
+	if errors.Is(err, store.ErrTerminated) {
+		return errTerminated()
+	}
+	return err
 }
 
 // SetConsoleRole lets a person into the admin console as an administrator

@@ -28,6 +28,9 @@ type Store interface {
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]store.User, error)
 	CountUsers(ctx context.Context, tenantID string, groups []string) (total, members int, err error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
+	SearchSupportRequests(ctx context.Context, f store.SupportFilter) ([]store.SupportRequest, error)
+	SupportNotes(ctx context.Context, tenantID, requestID string) ([]store.SupportNote, error)
+	SearchUsers(ctx context.Context, f store.UserFilter) ([]store.User, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
 	CountAdministrators(ctx context.Context, tenantID string) (total, enrolled int, err error)
 	CountPeople(ctx context.Context, tenantID string) (store.PeopleCounts, error)

@@ -33,6 +33,11 @@ type UserBody struct {
 	Locale string `json:"locale"`
 	// ConsoleRole is the person's role in the admin console, if any.
 	ConsoleRole string `json:"console_role,omitempty"`
+	// TerminatedAt, TerminatedBy and TerminationReason are set once the
+	// account was terminated (C14).
+	TerminatedAt      *time.Time `json:"terminated_at,omitempty"`
+	TerminatedBy      string     `json:"terminated_by,omitempty"`
+	TerminationReason string     `json:"termination_reason,omitempty"`
 }
 
 // ToUserBody converts a stored user.
@@ -40,7 +45,8 @@ func ToUserBody(u *store.User) UserBody {
 	b := UserBody{ID: u.ID, LoginID: u.LoginID, Email: u.Email, Phone: u.Phone, DisplayName: u.DisplayName, Status: u.Status,
 		Groups: u.Groups, Units: u.Units, HasPassword: u.PasswordHash != "",
 		MFAFailures: u.MFAFailures, MFALockedAt: u.MFALockedAt, PasswordFailures: u.PasswordFailures, PasswordLockedAt: u.PasswordLockedAt,
-		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale, ConsoleRole: u.ConsoleRole}
+		LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, Locale: u.Locale, ConsoleRole: u.ConsoleRole,
+		TerminatedAt: u.TerminatedAt, TerminatedBy: u.TerminatedBy, TerminationReason: u.TerminationReason}
 	if b.Locale == "" {
 		b.Locale = flow.DefaultLanguage
 	}
@@ -83,14 +89,32 @@ type SupportRequestBody struct {
 	Subject   string    `json:"subject"`
 	Message   string    `json:"message"`
 	State     string    `json:"state"`
+	Assignee  string    `json:"assignee"`
 	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	UserID    string    `json:"user_id,omitempty"`
+	// Notes are the help desk's internal notes, oldest first; only the
+	// answer about one request carries them.
+	Notes []SupportNoteBody `json:"notes,omitempty"`
+}
+
+// SupportNoteBody is an internal note on a reported issue.
+type SupportNoteBody struct {
+	ID        string    `json:"id"`
+	Author    string    `json:"author"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // ToSupportRequestBody converts a stored request.
 func ToSupportRequestBody(r *store.SupportRequest) SupportRequestBody {
 	return SupportRequestBody{Tracking: r.Tracking, LoginID: r.LoginID, Name: r.Name, Phone: r.Phone, Email: r.Email, Subject: r.Subject,
-		Message: r.Message, State: r.State, CreatedAt: r.CreatedAt, UserID: r.UserID}
+		Message: r.Message, State: r.State, Assignee: r.Assignee, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, UserID: r.UserID}
+}
+
+// ToSupportNoteBody converts a stored note.
+func ToSupportNoteBody(n *store.SupportNote) SupportNoteBody {
+	return SupportNoteBody{ID: n.ID, Author: n.Author, Body: n.Body, CreatedAt: n.CreatedAt}
 }
 
 // ClientView is an application registered with a tenant's OpenID Connect

@@ -184,6 +184,8 @@ func statusErr(status string) error {
 		return ErrAccountPending
 	case store.StatusExpired:
 		return ErrAccountExpired
+	case store.StatusTerminated:
+		return ErrAccountTerminated
 	default:
 		return ErrAccountLocked
 	}
@@ -191,14 +193,28 @@ func statusErr(status string) error {
 
 // canManageMFA follows C1: pending and expired users may not activate or
 // manage MFA; everyone else may, even while they cannot reach applications.
+// A terminated account may do nothing at all (C14).
 func canManageMFA(status string) error {
 	switch status {
 	case store.StatusPending:
 		return ErrAccountPending
 	case store.StatusExpired:
 		return ErrAccountExpired
+	case store.StatusTerminated:
+		return ErrAccountTerminated
 	}
 	return nil
+}
+
+// granted turns the store's refusal to grant a terminated account a login
+// (a termination that committed while the login was under way) into the
+// person's answer, audited as event refused.
+func (e *Engine) granted(ctx context.Context, c Caller, u *store.User, event string, err error) error {
+	if !errors.Is(err, store.ErrTerminated) {
+		return err
+	}
+	return errors.Join(inLanguage(ErrAccountTerminated, c, u),
+		e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: map[string]any{"reason": "status_" + store.StatusTerminated}}))
 }
 
 // lockedErr is the second-factor lockout as the person should hear it: a

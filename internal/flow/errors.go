@@ -44,6 +44,11 @@ var (
 	ErrWrongVerificationCode = factor.Refusal("wrong_verification_code", "verification or recovery code incorrect")
 )
 
+// ErrAccountTerminated is told only once the password is proven (or in
+// MFA-only mode, where the application proved it): before, a terminated
+// account looks like an unknown login ID (C14, G4).
+var ErrAccountTerminated = problem.Domain("account_terminated", "account terminated")
+
 // The factors' own refusals, for front doors that tell them apart.
 var (
 	// ErrRefused is every wrong response to a factor, whatever its kind.

@@ -106,7 +106,7 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 		return ErrTxnGone
 	}
 	if err != nil {
-		return err
+		return e.granted(ctx, c, u, event, err)
 	}
 	e.observe(a.Kind, outcome)
 	if result == nil {

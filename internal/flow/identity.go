@@ -55,6 +55,11 @@ func (e *Engine) ValidateIdentity(ctx context.Context, c Caller, email, dob, ssn
 		}
 		return nil, errors.Join(ErrIdentityNotMatched, e.Audit(ctx, e.Store, c, ev))
 	}
+	if u.Status == store.StatusTerminated {
+		// Identity details are not the password: a terminated account
+		// answers as a mismatch (C14, G4).
+		return nil, errors.Join(ErrIdentityNotMatched, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "identity.validate", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+	}
 	if err := canManageMFA(u.Status); err != nil {
 		return nil, errors.Join(err, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "identity.validate", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}

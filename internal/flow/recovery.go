@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,6 +249,8 @@ func (e *Engine) SendLoginIDReminder(ctx context.Context, c Caller, channel, val
 			return err
 		}
 	}
+	// A terminated account's login ID is of no use to anyone (C14).
+	users = slices.DeleteFunc(users, func(u store.User) bool { return u.Status == store.StatusTerminated })
 	if len(users) == 0 {
 		return e.Audit(ctx, e.Store, c, Event{Event: "login_id.reminder", Outcome: "refused", Detail: map[string]any{"channel": channel, "reason": "no_match"}})
 	}

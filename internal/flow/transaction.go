@@ -133,7 +133,7 @@ func (e *Engine) allowWithout(ctx context.Context, c Caller, u *store.User, txn 
 		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "login", Outcome: "success", Detail: detail})
 	})
 	if err != nil {
-		return nil, err
+		return nil, e.granted(ctx, c, u, "login", err)
 	}
 	return &Result{Status: Allowed, Txn: txn, User: u}, nil
 }

@@ -70,6 +70,7 @@ var catalogue = []Entry{
 	{Code: "E45", Name: "temporarily_unavailable", Status: 503, RetryAfter: 5},
 	{Code: "E46", Name: "sign_on_gone", Status: 400},
 	{Code: "E47", Name: "push_not_registered", Status: 409},
+	{Code: "E50", Name: "account_terminated", Status: 403},
 	{Code: "E55", Name: "enablement_not_ready", Status: 409},
 	{Code: "E56", Name: "mfa_enabled_permanently", Status: 409},
 	{Code: "E57", Name: "phase_started", Status: 409},

@@ -16,6 +16,9 @@ var (
 	// refusing connections, read-only, out of disk): the same request may
 	// succeed later, so front doors ask the caller to come back.
 	ErrUnavailable = problem.Domain("temporarily_unavailable", "database unavailable")
+	// ErrTerminated means the person's account was terminated (C14): its
+	// status can no longer change.
+	ErrTerminated = problem.Domain("account_terminated", "account terminated")
 )
 
 // User statuses (C1).
@@ -26,9 +29,13 @@ const (
 	StatusDisabled = "disabled"
 	StatusLocked   = "locked"
 	StatusExpired  = "expired"
+	// StatusTerminated is final (C14): only TerminateUser sets it, and no
+	// path changes it back, so it is not among Statuses, the statuses an
+	// administrator may set. The login ID stays taken.
+	StatusTerminated = "terminated"
 )
 
-// Statuses lists every user status.
+// Statuses lists every user status an administrator may set.
 var Statuses = []string{StatusPending, StatusActive, StatusInactive, StatusDisabled, StatusLocked, StatusExpired}
 
 // Factor states.
@@ -130,6 +137,39 @@ type User struct {
 	// ConsoleRole lets the person into the admin console: RoleAdmin,
 	// RoleSupport, or empty for none.
 	ConsoleRole string
+	// TerminatedAt, TerminatedBy (the administrator's actor) and
+	// TerminationReason are set when the account was terminated (C14).
+	TerminatedAt      *time.Time
+	TerminatedBy      string
+	TerminationReason string
+}
+
+// UserFilter narrows a search of a tenant's people (the help desk's search).
+// TenantID is required. Query matches, case-insensitively, the start of the
+// login ID, the start of the email address, the start of any word of the
+// display name, and, when it looks like a phone number, the phone: all 10
+// digits exactly, or its last digits (at least 4). Status, when set, must
+// match exactly. Results are in login ID order, after After.
+type UserFilter struct {
+	TenantID string
+	Query    string
+	Status   string
+	After    string
+	Limit    int
+}
+
+// Termination is what terminating an account ended, for the audit record
+// and the administrator (C14).
+type Termination struct {
+	Factors        int
+	PortalSessions int
+	TrustedDevices int
+	LoginTxns      int
+	OutboxMessages int
+	PushChallenges int
+	Challenges     int
+	OIDCTokens     int
+	OIDCCodes      int
 }
 
 type Factor struct {
@@ -275,6 +315,15 @@ type Users interface {
 	// UsersByPhone lists the users whose verified phone is phone (B7: a number
 	// may be shared), at most limit.
 	UsersByPhone(ctx context.Context, tenantID, phone string, limit int) ([]User, error)
+	// SearchUsers lists the users f matches, in login ID order.
+	SearchUsers(ctx context.Context, f UserFilter) ([]User, error)
+	// TerminateUser ends an account for good (C14), in one transaction: the
+	// status becomes terminated with who, when and why; every factor,
+	// portal session, trusted device, pending login transaction, live code,
+	// open push, unsent message, OpenID Connect token and unused
+	// authorization code of the user ends. ErrNotFound when the user is not
+	// the tenant's, ErrTerminated when it already was terminated.
+	TerminateUser(ctx context.Context, tenantID, userID, by, reason string, now time.Time) (Termination, error)
 }
 
 // Factors holds enrolled and pending authenticators.
@@ -573,17 +622,65 @@ type SupportRequest struct {
 	TenantID string
 	// Tracking is the number shown to the person and quoted in the
 	// acknowledgement; unique.
-	Tracking  string
-	UserID    string // set when the person was signed in
-	LoginID   string
-	Name      string
-	Phone     string
-	Email     string
-	Subject   string
-	Message   string
-	IP        string
-	State     string // "open"
+	Tracking string
+	UserID   string // set when the person was signed in
+	LoginID  string
+	Name     string
+	Phone    string
+	Email    string
+	Subject  string
+	Message  string
+	IP       string
+	State    string // SupportOpen, SupportInProgress or SupportClosed
+	// Assignee is who on the help desk works the request ("" when nobody):
+	// an administrator's actor ("user:<id>", "admin:<key id>") or a name.
+	Assignee  string
 	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Reported issue states (A13).
+const (
+	SupportOpen       = "open"
+	SupportInProgress = "in_progress"
+	SupportClosed     = "closed"
+)
+
+// SupportStates lists every reported issue state.
+var SupportStates = []string{SupportOpen, SupportInProgress, SupportClosed}
+
+// SupportNote is the help desk's internal note on a reported issue; the
+// person who reported it never sees it.
+type SupportNote struct {
+	ID        string
+	TenantID  string
+	RequestID string
+	Author    string // the actor who wrote it
+	Body      string
+	CreatedAt time.Time
+}
+
+// SupportFilter narrows the help desk's queue. TenantID is required; other
+// zero fields match everything. Query matches the tracking number (exactly
+// or its start), and the start of the login ID, email address or name,
+// case-insensitively. Before is the tracking number of the last row of the
+// previous page.
+type SupportFilter struct {
+	TenantID string
+	State    string
+	Assignee string
+	Query    string
+	Before   string
+	Limit    int
+}
+
+// SupportUpdate is a change to a reported issue; nil fields stay as they are.
+type SupportUpdate struct {
+	State    *string
+	Assignee *string
+	// From, when set, is the state the request must still be in: the change
+	// is refused (ErrConflict) when another one got there first.
+	From string
 }
 
 // SupportRequests holds reported issues for administrators.
@@ -592,7 +689,17 @@ type SupportRequests interface {
 	// ListSupportRequests lists newest first, at most limit, older than
 	// beforeTracking when it is not empty.
 	ListSupportRequests(ctx context.Context, tenantID, beforeTracking string, limit int) ([]SupportRequest, error)
+	// SearchSupportRequests lists the requests f matches, newest first.
+	SearchSupportRequests(ctx context.Context, f SupportFilter) ([]SupportRequest, error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*SupportRequest, error)
+	// UpdateSupportRequest changes state and assignee in one statement and
+	// records updated_at; ErrNotFound when unknown, ErrConflict when From
+	// no longer holds.
+	UpdateSupportRequest(ctx context.Context, tenantID, tracking string, u SupportUpdate, now time.Time) (*SupportRequest, error)
+	// AddSupportNote inserts a note and records updated_at on its request.
+	AddSupportNote(ctx context.Context, n *SupportNote) error
+	// SupportNotes lists a request's notes, oldest first.
+	SupportNotes(ctx context.Context, tenantID, requestID string) ([]SupportNote, error)
 }
 
 // Phase brings the members of some groups or units into MFA's scope from

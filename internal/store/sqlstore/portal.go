@@ -117,23 +117,16 @@ func (q *queries) DeleteExpiredPortalSessions(ctx context.Context, before time.T
 
 const supportCols = `id, tenant_id, tracking, user_id, login_id, name, phone, email, subject, message, ip, state, created_at`
 
-func scanSupportRequest(sc interface{ Scan(...any) error }) (*store.SupportRequest, error) {
-	var r store.SupportRequest
-	var created int64
-	if err := sc.Scan(&r.ID, &r.TenantID, &r.Tracking, &r.UserID, &r.LoginID, &r.Name, &r.Phone, &r.Email, &r.Subject, &r.Message,
-		&r.IP, &r.State, &created); err != nil {
-		return nil, mapErr(err)
-	}
-	r.CreatedAt = fromMicros(created)
-	return &r, nil
-}
-
 func (q *queries) CreateSupportRequest(ctx context.Context, r *store.SupportRequest) error {
 	if r.State == "" {
-		r.State = "open"
+		r.State = store.SupportOpen
 	}
-	_, err := q.exec(ctx, `INSERT INTO support_requests (`+supportCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.TenantID, r.Tracking, r.UserID, r.LoginID, r.Name, r.Phone, r.Email, r.Subject, r.Message, r.IP, r.State, micros(r.CreatedAt))
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.CreatedAt
+	}
+	_, err := q.exec(ctx, `INSERT INTO support_requests (`+supportQueueCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.TenantID, r.Tracking, r.UserID, r.LoginID, r.Name, r.Phone, r.Email, r.Subject, r.Message, r.IP, r.State, micros(r.CreatedAt),
+		r.Assignee, micros(r.UpdatedAt))
 	return err
 }
 
@@ -148,10 +141,10 @@ func (q *queries) ListSupportRequests(ctx context.Context, tenantID, beforeTrack
 	var rows *sql.Rows
 	var err error
 	if beforeTracking == "" {
-		rows, err = q.query(ctx, `SELECT `+supportCols+` FROM support_requests WHERE tenant_id = ?
+		rows, err = q.query(ctx, `SELECT `+supportQueueCols+` FROM support_requests WHERE tenant_id = ?
 			ORDER BY created_at DESC, tracking DESC LIMIT ?`, tenantID, limit)
 	} else {
-		rows, err = q.query(ctx, `SELECT `+supportCols+` FROM support_requests r WHERE r.tenant_id = ?
+		rows, err = q.query(ctx, `SELECT `+prefixed("r.", supportQueueCols)+` FROM support_requests r WHERE r.tenant_id = ?
 			AND EXISTS (SELECT 1 FROM support_requests b WHERE b.tenant_id = r.tenant_id AND b.tracking = ?
 				AND (r.created_at < b.created_at OR (r.created_at = b.created_at AND r.tracking < b.tracking)))
 			ORDER BY r.created_at DESC, r.tracking DESC LIMIT ?`, tenantID, beforeTracking, limit)
@@ -159,9 +152,9 @@ func (q *queries) ListSupportRequests(ctx context.Context, tenantID, beforeTrack
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanSupportRequest)
+	return collect(rows, scanSupportQueue)
 }
 
 func (q *queries) SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error) {
-	return scanSupportRequest(q.queryRow(ctx, `SELECT `+supportCols+` FROM support_requests WHERE tenant_id = ? AND tracking = ?`, tenantID, tracking))
+	return scanSupportQueue(q.queryRow(ctx, `SELECT `+supportQueueCols+` FROM support_requests WHERE tenant_id = ? AND tracking = ?`, tenantID, tracking))
 }

@@ -366,7 +366,8 @@ func (q *queries) AdminKeyByHash(ctx context.Context, hash []byte) (*store.Admin
 
 const userCols = `id, tenant_id, login_id, email, phone, display_name, status, password_hash,
 	password_failures, password_locked_at, mfa_failures, mfa_locked_at, last_login_at, created_at, updated_at,
-	phone_verified_at, email_verified_at, ota_consecutive, dob_hash, ssn_hash, locale, console_role`
+	phone_verified_at, email_verified_at, ota_consecutive, dob_hash, ssn_hash, locale, console_role,
+	terminated_at, terminated_by, terminated_reason`
 
 func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
 	return scanUserExtra(sc)
@@ -375,11 +376,12 @@ func scanUser(sc interface{ Scan(...any) error }) (*store.User, error) {
 // scanUserExtra scans the user columns followed by extra destinations.
 func scanUserExtra(sc interface{ Scan(...any) error }, extra ...any) (*store.User, error) {
 	var u store.User
-	var pwLocked, mfaLocked, lastLogin, phoneVerified, emailVerified sql.NullInt64
+	var pwLocked, mfaLocked, lastLogin, phoneVerified, emailVerified, terminated sql.NullInt64
 	var created, updated int64
 	dest := []any{&u.ID, &u.TenantID, &u.LoginID, &u.Email, &u.Phone, &u.DisplayName, &u.Status, &u.PasswordHash,
 		&u.PasswordFailures, &pwLocked, &u.MFAFailures, &mfaLocked, &lastLogin, &created, &updated,
-		&phoneVerified, &emailVerified, &u.OTAConsecutive, &u.DOBHash, &u.SSNHash, &u.Locale, &u.ConsoleRole}
+		&phoneVerified, &emailVerified, &u.OTAConsecutive, &u.DOBHash, &u.SSNHash, &u.Locale, &u.ConsoleRole,
+		&terminated, &u.TerminatedBy, &u.TerminationReason}
 	err := sc.Scan(append(dest, extra...)...)
 	if err != nil {
 		return nil, mapErr(err)
@@ -391,6 +393,7 @@ func scanUserExtra(sc interface{ Scan(...any) error }, extra ...any) (*store.Use
 	u.UpdatedAt = fromMicros(updated)
 	u.PhoneVerifiedAt = timePtr(phoneVerified)
 	u.EmailVerifiedAt = timePtr(emailVerified)
+	u.TerminatedAt = timePtr(terminated)
 	return &u, nil
 }
 
@@ -500,9 +503,31 @@ func (q *queries) ListUsers(ctx context.Context, tenantID, afterLoginID string, 
 	return collect(rows, scanUser)
 }
 
+// SetUserStatus never sets nor leaves the terminated status (C14): the
+// condition is in the statement, so it holds against any caller.
 func (q *queries) SetUserStatus(ctx context.Context, tenantID, id, status string, now time.Time) error {
-	n, err := q.exec(ctx, `UPDATE users SET status = ?, status_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`, status, micros(now), micros(now), tenantID, id)
+	if status == store.StatusTerminated {
+		return store.ErrTerminated
+	}
+	n, err := q.exec(ctx, `UPDATE users SET status = ?, status_at = ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND status <> '`+store.StatusTerminated+`'`, status, micros(now), micros(now), tenantID, id)
+	if err == nil && n == 0 {
+		return q.whyNoUser(ctx, tenantID, id)
+	}
 	return oneRow(n, err)
+}
+
+// whyNoUser tells why a conditional update of a user changed no row: the
+// user is not the tenant's, or is terminated.
+func (q *queries) whyNoUser(ctx context.Context, tenantID, id string) error {
+	var status string
+	if err := q.row(ctx, true, `SELECT status FROM users WHERE tenant_id = ? AND id = ?`, tenantID, id).Scan(&status); err != nil {
+		return mapErr(err)
+	}
+	if status == store.StatusTerminated {
+		return store.ErrTerminated
+	}
+	return store.ErrNotFound
 }
 
 func (q *queries) DisableInactiveUsers(ctx context.Context, tenantID string, cutoff, now time.Time, limit int) ([]string, error) {
@@ -593,8 +618,20 @@ func (q *queries) MarkPasswordLocked(ctx context.Context, userID string, now tim
 	return err
 }
 
+// ResetMFA and RecordLogin are the statements that grant a login; neither
+// grants one to a terminated account (ErrTerminated). On PostgreSQL the
+// update waits for a termination holding the row and then sees it, so no
+// login completes after a termination commits (C14).
 func (q *queries) ResetMFA(ctx context.Context, userID string, now time.Time) error {
-	_, err := q.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL, last_login_at = ? WHERE id = ?`, micros(now), userID)
+	n, err := q.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL, last_login_at = ?
+		WHERE id = ? AND status <> '`+store.StatusTerminated+`'`, micros(now), userID)
+	return loginGranted(n, err)
+}
+
+func loginGranted(n int64, err error) error {
+	if err == nil && n == 0 {
+		return store.ErrTerminated
+	}
 	return err
 }
 
@@ -609,8 +646,8 @@ func (q *queries) RefundPassword(ctx context.Context, userID string) error {
 }
 
 func (q *queries) RecordLogin(ctx context.Context, userID string, now time.Time) error {
-	_, err := q.exec(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`, micros(now), userID)
-	return err
+	n, err := q.exec(ctx, `UPDATE users SET last_login_at = ? WHERE id = ? AND status <> '`+store.StatusTerminated+`'`, micros(now), userID)
+	return loginGranted(n, err)
 }
 
 func (q *queries) Unlock(ctx context.Context, tenantID, userID string) error {

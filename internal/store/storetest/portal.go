@@ -467,8 +467,8 @@ func newSupportRequest(t *testing.T, s store.Store, tenantID, tracking string, c
 func wantRequest(t *testing.T, what string, got, want *store.SupportRequest) {
 	t.Helper()
 	g, w := *got, *want
-	g.CreatedAt, w.CreatedAt = time.Time{}, time.Time{}
-	if g != w || !got.CreatedAt.Equal(want.CreatedAt) {
+	g.CreatedAt, w.CreatedAt, g.UpdatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if g != w || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s = %+v, want %+v", what, got, want)
 	}
 }

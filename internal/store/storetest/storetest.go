@@ -116,6 +116,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TenantEnablement", testTenantEnablement},
 		{"EnablementCounts", testEnablementCounts},
 		{"Phases", testPhases},
+		{"SearchUsers", testSearchUsers},
+		{"TerminateUser", testTerminateUser},
+		{"TerminateRacesLogin", testTerminateRacesLogin},
+		{"SupportQueue", testSupportQueue},
+		{"SupportQueueConcurrent", testSupportQueueConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
