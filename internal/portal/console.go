@@ -60,6 +60,8 @@ func (p *Portal) consoleRoutes() []consoleRoute {
 	p.consoleAuditRoutes(add)
 	p.consolePolicyRoutes(add)
 	p.consoleEnablementRoutes(add)
+	p.consoleReportRoutes(add)
+	p.consoleTerminateRoutes(add)
 	return rs
 }
 

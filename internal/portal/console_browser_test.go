@@ -233,3 +233,75 @@ func TestBrowserConsoleEnablement(t *testing.T) {
 		t.Fatalf("policy after enabling: %s", r.raw)
 	}
 }
+
+// A13, G5, C14: a reported issue reaches the help desk's queue, found by
+// its tracking number, taken, annotated and moved on; an administrator
+// terminates a compromised account, which then opens nothing.
+func TestBrowserConsoleReportsAndTermination(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ada := e.consolePerson("ada", "2025550101", "admin")
+	sam := e.consolePerson("sam", "2025550104", "support")
+	pat := e.consolePerson("pat", "2025550102", "")
+
+	// Pat reports an issue from the portal.
+	pb := e.tab(t)
+	pb.open("/report")
+	pb.fill("#login_id", "pat")
+	pb.fill("#phone", "202-555-0102")
+	pb.fill("#name", "Pat Example")
+	pb.fill("#subject", "Lost my phone")
+	pb.fill("#email", "pat@example.org")
+	pb.fill("#message", "My phone was stolen yesterday; I cannot sign in.")
+	pb.click(`form[action$="/report"] button[type=submit]`)
+	tracking := pb.text("#tracking")
+	if !trackingText.MatchString(tracking) {
+		t.Fatalf("tracking number %q\n%s", tracking, pb.where())
+	}
+
+	desk := e.consoleTab(t)
+	desk.signInToConsole(&sam, "")
+	desk.open(e.console() + "/reports")
+	desk.contains(tracking, "Lost my phone", "Open")
+	desk.shot("console-reports")
+	desk.fill("#q", tracking)
+	desk.click(`form[action$="/reports"] button[type=submit]`)
+	desk.click(`a[href$="/reports/` + tracking + `"]`)
+	desk.click(`button[name=take]`)
+	desk.contains("Saved.", "sam")
+	desk.fill("#note", "Called Pat back on the number in the report; identity checked. Asked an administrator to reset.")
+	desk.click(`form[action$="/notes"] button[type=submit]`)
+	desk.contains("The note was added.", "identity checked")
+	desk.choose("#state", "in_progress")
+	desk.click(`form[action$="/reports/` + tracking + `"] button[type=submit]:not([name])`)
+	desk.contains("In progress")
+	desk.shot("console-report")
+	// The help desk cannot terminate: the page does not offer it.
+	desk.open(e.console() + "/people/" + pat.id)
+	if desk.exists(`a[href$="/terminate"]`) {
+		t.Fatalf("termination offered to the help desk\n%s", desk.where())
+	}
+
+	admin := e.consoleTab(t)
+	admin.signInToConsole(&ada, "")
+	admin.open(e.console() + "/people/" + pat.id)
+	admin.click(`a[href$="/terminate"]`)
+	admin.contains("It cannot be undone", "create a new account with a new login ID")
+	admin.fill("#reason", "Phone stolen and password seen in a phishing kit.")
+	admin.fill("#confirm_login_id", "PAT ")
+	if st := admin.click(`form[action$="/terminate"] button[type=submit]`); st != 422 {
+		t.Fatalf("wrong confirmation: %d\n%s", st, admin.where())
+	}
+	admin.shot("console-terminate")
+	admin.fill("#confirm_login_id", "pat")
+	admin.click(`form[action$="/terminate"] button[type=submit]`)
+	admin.contains("The account is terminated", "Terminated", "phishing kit")
+	if admin.exists(`form[action$="/status"]`) || admin.exists(`form[action$="/reset"]`) || admin.exists(`a[href$="/terminate"]`) {
+		t.Fatalf("a terminated account still offers changes\n%s", admin.where())
+	}
+	admin.shot("console-person-terminated")
+
+	// Pat's password now hears that the account is closed (E50).
+	pb.signInPassword(pat.person)
+	pb.contains("E50")
+}

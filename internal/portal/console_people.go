@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/countersign/countersign/internal/delivery"
+	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/validate"
@@ -41,7 +42,7 @@ const peoplePage = 50
 
 func (p *Portal) consolePeople(rq *request) error {
 	q := rq.r.URL.Query()
-	v := &peopleView{Query: q.Get("q"), Status: q.Get("status"), Statuses: store.Statuses}
+	v := &peopleView{Query: q.Get("q"), Status: q.Get("status"), Statuses: append(slices.Clone(store.Statuses), store.StatusTerminated)}
 	pg := &Page{Title: "console.people.title", Console: &ConsoleNav{Section: "people"}, Data: v,
 		Form: map[string]string{"q": v.Query, "status": v.Status}}
 	people, err := p.searchPeople(rq, v.Query, v.Status, q.Get("after"), peoplePage)
@@ -72,6 +73,9 @@ type personView struct {
 	MayContacts bool
 	MayStatus   bool
 	MayRole     bool
+	MayResend   bool
+	MayEnd      bool
+	Terminated  bool
 }
 
 func (p *Portal) person(rq *request) (*store.User, error) {
@@ -100,6 +104,13 @@ func (p *Portal) showPerson(rq *request, pg *Page, formErr error) error {
 	v.MayContacts = flow.Permits(role, rq.policy, flow.ChangeContacts)
 	v.MayStatus = flow.Permits(role, rq.policy, flow.ChangeStatus)
 	v.MayRole = flow.Permits(role, rq.policy, flow.ManagePeople)
+	v.Terminated = u.Status == store.StatusTerminated
+	v.MayResend = flow.Permits(role, rq.policy, flow.ResendMessage) && !v.Terminated
+	v.MayEnd = flow.Permits(role, rq.policy, flow.Terminate) && !v.Terminated
+	if v.Terminated {
+		// Nothing changes a terminated account any more (C14).
+		v.MayUnlock, v.MayReset, v.MayContacts, v.MayStatus, v.MayRole = false, false, false, false, false
+	}
 	if v.Factors, err = p.Directory.Factors(rq.ctx(), u.ID); err != nil {
 		return err
 	}
@@ -253,10 +264,5 @@ func (rq *request) activityRows(events []store.AuditEvent) []activityRow {
 
 // searchPeople finds people for the help desk.
 func (p *Portal) searchPeople(rq *request, query, status, after string, limit int) ([]store.User, error) {
-	people, err := p.Directory.Users(rq.ctx(), rq.tenant.ID, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	_, _ = query, status
-	return people, nil
+	return p.Directory.SearchUsers(rq.ctx(), rq.caller, directory.UserSearch{Query: query, Status: status, After: after, Limit: limit})
 }
