@@ -27,6 +27,9 @@ type Service struct {
 	// KeyCacheTTL bounds how long an authenticated key is remembered; a revoked
 	// key stops working within this time.
 	KeyCacheTTL time.Duration
+	// AuditGrace is how long an audit event may wait for the sealer before
+	// VerifyAudit reports it; 0 means auditchain.DefaultGrace.
+	AuditGrace time.Duration
 
 	mu   sync.Mutex
 	apps map[string]cachedApp

@@ -27,5 +27,11 @@ type Store interface {
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]store.User, error)
 	SupportRequestByTracking(ctx context.Context, tenantID, tracking string) (*store.SupportRequest, error)
 	AppendAudit(ctx context.Context, e *store.AuditEvent) error
+	// The audit chain, for verification (auditchain.Source).
+	AuditHeadOf(ctx context.Context, tenantID string) (*store.AuditHead, error)
+	SealedAudit(ctx context.Context, tenantID string, afterSeq int64, limit int) ([]store.AuditEvent, error)
+	AuditCheckpoints(ctx context.Context, tenantID string, afterSeq int64, limit int) ([]store.AuditCheckpoint, error)
+	UnsealedAudit(ctx context.Context, tenantID string, afterID int64, limit int) ([]store.AuditEvent, error)
+	DuplicateAuditMAC(ctx context.Context, tenantID string) ([]store.AuditEvent, error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

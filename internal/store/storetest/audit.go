@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func testAuditAppend(t *testing.T, s store.Store) {
 	if len(events) != 2 {
 		t.Fatalf("ListAudit = %d events, want 2", len(events))
 	}
-	if got := events[1]; got != first {
+	if got := events[1]; !reflect.DeepEqual(got, first) {
 		t.Errorf("stored event = %+v, want %+v", got, first)
 	}
 	if events[0].Detail != "{}" {
