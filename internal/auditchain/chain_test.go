@@ -246,6 +246,14 @@ func TestTampering(t *testing.T) {
 			sql(t, f.s, `DELETE FROM audit_events WHERE tenant_id = ? AND seq > 4`, tenant)
 			return keep.ID
 		}, Truncated, 5},
+		{"head deleted", 0, func(t *testing.T, f fixture) int64 {
+			sql(t, f.s, `DELETE FROM audit_heads WHERE tenant_id = ?`, tenant)
+			appendEvent(t, f.s, f.keys, 60)
+			if n, err := f.sl.Seal(t.Context()); err == nil || n != 0 {
+				t.Errorf("sealing without the head: %d, %v; want an error, not a new chain", n, err)
+			}
+			return eventAt(t, f.s, 6).ID
+		}, Truncated, 6},
 		{"checkpoint altered", 0, func(t *testing.T, f fixture) int64 {
 			sql(t, f.s, `UPDATE audit_checkpoints SET created_at = created_at + 1 WHERE tenant_id = ? AND seq = 3`, tenant)
 			return 0
