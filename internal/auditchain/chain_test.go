@@ -331,6 +331,23 @@ func TestConcurrentSealers(t *testing.T) {
 				}
 			})
 		}
+		// Verification while servers seal sees a consistent chain: it
+		// stops at the head it read, and what was sealed since is no
+		// problem.
+		var verifyProblem *Problem
+		sealing.Go(func() {
+			for ctx.Err() == nil {
+				r, err := Verify(ctx, servers[0], keys, tenant, Options{Now: t0, PageSize: 50})
+				if err != nil && ctx.Err() == nil {
+					t.Errorf("Verify while sealing: %v", err)
+					return
+				}
+				if err == nil && r.Problem != nil {
+					verifyProblem = r.Problem
+					return
+				}
+			}
+		})
 		var writing sync.WaitGroup
 		for w := range writers {
 			writing.Go(func() {
@@ -349,6 +366,9 @@ func TestConcurrentSealers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sealer %d: %v", i, err)
 			}
+		}
+		if verifyProblem != nil {
+			t.Errorf("Verify while sealing found %s at seq %d: %s", verifyProblem.Kind, verifyProblem.Seq, verifyProblem.Message)
 		}
 		seal(t, sealers[1])
 		r := verify(t, servers[0], keys, time.Now())

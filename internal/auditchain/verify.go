@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/countersign/countersign/internal/keyring"
@@ -205,13 +206,20 @@ func (v *verifier) takeCheckpoint(cp *store.AuditCheckpoint) error {
 }
 
 // chain walks the sealed events in seq order with the checkpoints beside
-// them, then checks the end of the chain against what vouches for it.
+// them, up to the head read first (servers may go on sealing meanwhile),
+// then checks the end of the chain against what vouches for it.
 func (v *verifier) chain(ctx context.Context, head *store.AuditHead) error {
+	limit := int64(math.MaxInt64)
+	if head != nil {
+		limit = head.Seq
+	}
 	prev := zeroHash
 	expected := int64(1)
 	var last *store.AuditEvent
 	var lastGenesis int64
 	inGenesis := true
+	var beyond *store.AuditEvent // the first event past the head, if any
+walk:
 	for {
 		page, err := v.src.SealedAudit(ctx, v.tenantID, expected-1, v.o.PageSize)
 		if err != nil {
@@ -219,6 +227,10 @@ func (v *verifier) chain(ctx context.Context, head *store.AuditHead) error {
 		}
 		for i := range page {
 			e := &page[i]
+			if e.Seq > limit {
+				beyond = e
+				break walk
+			}
 			if err := v.event(e, expected, prev, &inGenesis); err != nil {
 				return err
 			}
@@ -257,19 +269,31 @@ func (v *verifier) chain(ctx context.Context, head *store.AuditHead) error {
 			break
 		}
 	}
-	// Checkpoints past the end vouch for events that are gone.
+	end := expected - 1
+	// A checkpoint past the end vouches for events that are gone, unless a
+	// server sealed them since the head was read: a checkpoint is written
+	// with the head it states, and a head never moves back.
 	cp, err := v.nextCheckpoint(ctx)
 	if err != nil {
 		return err
 	}
-	end := expected - 1
-	if cp != nil {
-		if err := v.takeCheckpoint(cp); err != nil {
+	if cp != nil || beyond != nil {
+		now, err := v.src.AuditHeadOf(ctx, v.tenantID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		return v.problem(Truncated, last, end+1,
-			"The chain ends at seq %d, but the checkpoint of %s vouches for %d events: the events after seq %d were deleted.",
-			end, cp.CreatedAt.UTC().Format(time.RFC3339), cp.Seq, end)
+		if cp != nil && (head == nil || cp.Seq <= head.Seq || now == nil || cp.Seq > now.Seq) {
+			if err := v.takeCheckpoint(cp); err != nil {
+				return err
+			}
+			return v.problem(Truncated, last, end+1,
+				"The chain ends at seq %d, but the checkpoint of %s vouches for %d events: the events after seq %d were deleted.",
+				end, cp.CreatedAt.UTC().Format(time.RFC3339), cp.Seq, end)
+		}
+		if beyond != nil && (now == nil || beyond.Seq > now.Seq) {
+			return v.problem(Inserted, beyond, beyond.Seq,
+				"The chain goes on past its head (seq %d) to event %d at seq %d: events after the head were inserted.", limit, beyond.ID, beyond.Seq)
+		}
 	}
 	switch {
 	case head == nil && end > 0:
@@ -280,9 +304,6 @@ func (v *verifier) chain(ctx context.Context, head *store.AuditHead) error {
 	case head.Seq > end:
 		return v.problem(Truncated, last, end+1,
 			"The chain ends at seq %d, but its head says %d events were chained: the events after seq %d were deleted.", end, head.Seq, end)
-	case head.Seq < end:
-		return v.problem(Inserted, nil, head.Seq+1,
-			"The chain goes on past its head (seq %d) to seq %d: events after the head were inserted.", head.Seq, end)
 	case end > 0 && !bytes.Equal(head.Hash, last.Hash):
 		return v.problem(Altered, last, end,
 			"The chain head's hash is not the hash of the last event (seq %d): the head or the chain was altered.", end)
