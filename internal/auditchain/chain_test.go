@@ -222,6 +222,12 @@ func TestTampering(t *testing.T) {
 			sql(t, f.s, `UPDATE audit_heads SET seq = 7, hash = ? WHERE tenant_id = ?`, h, tenant)
 			return lastID(t, f.s)
 		}, Inserted, 7},
+		{"forged event sealed past the head", 0, func(t *testing.T, f fixture) int64 {
+			head := eventAt(t, f.s, 6)
+			sql(t, f.s, `INSERT INTO audit_events (tenant_id, event, outcome, created_at, seq, prev_hash, hash) VALUES (?, 'user.unlock', 'success', ?, 7, ?, ?)`,
+				tenant, t0.UnixMicro(), head.Hash, make([]byte, 32))
+			return lastID(t, f.s)
+		}, Inserted, 7},
 		{"authentic event copied and sealed", 0, func(t *testing.T, f fixture) int64 {
 			sql(t, f.s, `INSERT INTO audit_events (tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at, nonce, content_hash, mac, key_id)
 				SELECT tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at, nonce, content_hash, mac, key_id FROM audit_events WHERE id = ?`, eventAt(t, f.s, 2).ID)

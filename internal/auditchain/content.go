@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/keyring"
@@ -62,8 +63,17 @@ func Canonical(e *store.AuditEvent) []byte {
 // MACKeyID names the MAC key without revealing it, so that a report can
 // tell an event stamped under another key ring from a forged one.
 func MACKeyID(keys *keyring.Keyring) string {
-	return "m" + hex.EncodeToString(keys.MAC(purposeKeyID, nil)[:6])
+	if id, ok := keyIDs.Load(keys); ok {
+		return id.(string)
+	}
+	id := "m" + hex.EncodeToString(keys.MAC(purposeKeyID, nil)[:6])
+	keyIDs.Store(keys, id)
+	return id
 }
+
+// keyIDs remembers each key ring's MAC key id (a ring never changes), so
+// that stamping an event on the hot path costs one MAC, not two.
+var keyIDs sync.Map // *keyring.Keyring → string
 
 // Stamp sets e's nonce, content hash, MAC and key id; call it before the
 // event is appended. The random nonce makes every event's MAC unique, so a

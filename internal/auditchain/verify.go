@@ -205,110 +205,142 @@ func (v *verifier) takeCheckpoint(cp *store.AuditCheckpoint) error {
 	return nil
 }
 
+// walk is the place a chain walk has reached.
+type walk struct {
+	prev        []byte
+	expected    int64 // the seq the next event must have
+	last        *store.AuditEvent
+	lastGenesis int64
+	inGenesis   bool
+}
+
 // chain walks the sealed events in seq order with the checkpoints beside
 // them, up to the head read first (servers may go on sealing meanwhile),
 // then checks the end of the chain against what vouches for it.
 func (v *verifier) chain(ctx context.Context, head *store.AuditHead) error {
-	limit := int64(math.MaxInt64)
+	var limit int64
 	if head != nil {
 		limit = head.Seq
 	}
-	prev := zeroHash
-	expected := int64(1)
-	var last *store.AuditEvent
-	var lastGenesis int64
-	inGenesis := true
-	var beyond *store.AuditEvent // the first event past the head, if any
-walk:
-	for {
-		page, err := v.src.SealedAudit(ctx, v.tenantID, expected-1, v.o.PageSize)
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			e := &page[i]
-			if e.Seq > limit {
-				beyond = e
-				break walk
-			}
-			if err := v.event(e, expected, prev, &inGenesis); err != nil {
-				return err
-			}
-			if e.Genesis {
-				v.r.Genesis++
-				lastGenesis = e.Seq
-			}
-			if v.r.ChainStart == nil {
-				v.r.ChainStart = &Point{Seq: e.Seq, EventID: e.ID, Hash: hex.EncodeToString(e.Hash), At: e.CreatedAt}
-			}
-			for {
-				cp, err := v.nextCheckpoint(ctx)
-				if err != nil {
-					return err
-				}
-				if cp == nil || cp.Seq > e.Seq {
-					break
-				}
-				if err := v.takeCheckpoint(cp); err != nil {
-					return err
-				}
-				if cp.Seq < e.Seq || !bytes.Equal(cp.Hash, e.Hash) {
-					return v.problem(Deleted, e, cp.Seq,
-						"The chain at seq %d is not the one checkpointed at %s: events at or before it were deleted, replaced or reordered and the chain recomputed.",
-						cp.Seq, cp.CreatedAt.UTC().Format(time.RFC3339))
-				}
-				if lastGenesis > 0 && v.r.GenesisSealedAt == nil && cp.Seq >= lastGenesis {
-					at := cp.CreatedAt
-					v.r.GenesisSealedAt = &at
-				}
-			}
-			prev, expected, last = e.Hash, expected+1, e
-			v.r.Events++
-		}
-		if len(page) < v.o.PageSize {
-			break
-		}
+	w := &walk{prev: zeroHash, expected: 1, inGenesis: true}
+	beyond, err := v.walk(ctx, w, limit)
+	if err != nil {
+		return err
 	}
-	end := expected - 1
-	// A checkpoint past the end vouches for events that are gone, unless a
-	// server sealed them since the head was read: a checkpoint is written
-	// with the head it states, and a head never moves back.
 	cp, err := v.nextCheckpoint(ctx)
 	if err != nil {
 		return err
 	}
+	// What lies past the head as first read is either newer (the head
+	// has moved on since: a checkpoint is written with the head it states,
+	// and a head never moves back) or vouched for by nothing.
 	if cp != nil || beyond != nil {
 		now, err := v.src.AuditHeadOf(ctx, v.tenantID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
+			now = nil
+		} else if err != nil {
 			return err
 		}
-		if cp != nil && (head == nil || cp.Seq <= head.Seq || now == nil || cp.Seq > now.Seq) {
+		if now == nil && beyond != nil {
+			if _, err := v.walk(ctx, w, math.MaxInt64); err != nil {
+				return err
+			}
+			if cp, err = v.nextCheckpoint(ctx); err != nil {
+				return err
+			}
+			if cp == nil {
+				end := w.expected - 1
+				return v.problem(Truncated, w.last, end,
+					"The tenant's chain head is missing while %d events are chained: it was deleted, and events after seq %d may have been too.", end, end)
+			}
+		}
+		if cp != nil && (cp.Seq <= limit || now == nil || cp.Seq > now.Seq) {
 			if err := v.takeCheckpoint(cp); err != nil {
 				return err
 			}
-			return v.problem(Truncated, last, end+1,
+			end := w.expected - 1
+			return v.problem(Truncated, w.last, end+1,
 				"The chain ends at seq %d, but the checkpoint of %s vouches for %d events: the events after seq %d were deleted.",
 				end, cp.CreatedAt.UTC().Format(time.RFC3339), cp.Seq, end)
 		}
-		if beyond != nil && (now == nil || beyond.Seq > now.Seq) {
+		if beyond != nil && beyond.Seq > now.Seq {
 			return v.problem(Inserted, beyond, beyond.Seq,
-				"The chain goes on past its head (seq %d) to event %d at seq %d: events after the head were inserted.", limit, beyond.ID, beyond.Seq)
+				"The chain goes on past its head (seq %d) to event %d at seq %d: events after the head were inserted.", now.Seq, beyond.ID, beyond.Seq)
 		}
 	}
+	end := w.expected - 1
 	switch {
-	case head == nil && end > 0:
-		return v.problem(Truncated, last, end,
-			"The tenant's chain head is missing while %d events are chained: it was deleted, and events after seq %d may have been too.", end, end)
 	case head == nil:
 		return nil
 	case head.Seq > end:
-		return v.problem(Truncated, last, end+1,
+		return v.problem(Truncated, w.last, end+1,
 			"The chain ends at seq %d, but its head says %d events were chained: the events after seq %d were deleted.", end, head.Seq, end)
-	case end > 0 && !bytes.Equal(head.Hash, last.Hash):
-		return v.problem(Altered, last, end,
+	case end > 0 && !bytes.Equal(head.Hash, w.last.Hash):
+		return v.problem(Altered, w.last, end,
 			"The chain head's hash is not the hash of the last event (seq %d): the head or the chain was altered.", end)
 	}
 	return nil
+}
+
+// walk checks the events from w on up to seq limit, and the checkpoints
+// among them, and returns the first event past limit, if any.
+func (v *verifier) walk(ctx context.Context, w *walk, limit int64) (*store.AuditEvent, error) {
+	for {
+		page, err := v.src.SealedAudit(ctx, v.tenantID, w.expected-1, v.o.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		for i := range page {
+			e := &page[i]
+			if e.Seq > limit {
+				return e, nil
+			}
+			if err := v.event(e, w.expected, w.prev, &w.inGenesis); err != nil {
+				return nil, err
+			}
+			if e.Genesis {
+				v.r.Genesis++
+				w.lastGenesis = e.Seq
+			}
+			if v.r.ChainStart == nil {
+				v.r.ChainStart = &Point{Seq: e.Seq, EventID: e.ID, Hash: hex.EncodeToString(e.Hash), At: e.CreatedAt}
+			}
+			if err := v.checkpointsAt(ctx, e, w); err != nil {
+				return nil, err
+			}
+			w.prev, w.expected, w.last = e.Hash, w.expected+1, e
+			v.r.Events++
+		}
+		if len(page) < v.o.PageSize {
+			return nil, nil
+		}
+	}
+}
+
+// checkpointsAt checks the checkpoints up to e's seq: the chain must pass
+// through each.
+func (v *verifier) checkpointsAt(ctx context.Context, e *store.AuditEvent, w *walk) error {
+	for {
+		cp, err := v.nextCheckpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if cp == nil || cp.Seq > e.Seq {
+			return nil
+		}
+		if err := v.takeCheckpoint(cp); err != nil {
+			return err
+		}
+		if cp.Seq < e.Seq || !bytes.Equal(cp.Hash, e.Hash) {
+			return v.problem(Deleted, e, cp.Seq,
+				"The chain at seq %d is not the one checkpointed at %s: events at or before it were deleted, replaced or reordered and the chain recomputed.",
+				cp.Seq, cp.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		if w.lastGenesis > 0 && v.r.GenesisSealedAt == nil && cp.Seq >= w.lastGenesis {
+			at := cp.CreatedAt
+			v.r.GenesisSealedAt = &at
+		}
+	}
 }
 
 // event checks one sealed event at the place the walk expects it.
