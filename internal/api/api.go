@@ -116,6 +116,7 @@ func Routes() []Route {
 		{"GET", "/api/v1/admin/outbox", authAdmin, flow.ReadPeople, (*API).listOutbox},
 		{"GET", "/api/v1/admin/audit", authAdmin, flow.ReadPeople, (*API).listAudit},
 		{"GET", "/api/v1/admin/audit/export", authAdmin, flow.ReadPeople, (*API).exportAudit},
+		{"GET", "/api/v1/admin/audit/verify", authAdmin, flow.ReadPeople, (*API).verifyAudit},
 		{"GET", "/api/v1/admin/support-requests", authAdmin, flow.ReadPeople, (*API).listSupportRequests},
 		{"GET", "/api/v1/admin/support-requests/{tracking}", authAdmin, flow.ReadPeople, (*API).getSupportRequest},
 		{"PATCH", "/api/v1/admin/support-requests/{tracking}", authAdmin, flow.WorkReports, (*API).patchSupportRequest},

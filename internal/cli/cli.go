@@ -235,6 +235,8 @@ func commands() []command {
 				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
 				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
 			}},
+		{name: "audit verify", summary: "chain the events waiting, then check the tenant's tamper-evident audit chain and its signed checkpoints; exits non-zero naming the first event altered, inserted, deleted, reordered or truncated (--tenant)", run: auditVerify, needs: true,
+			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},
 		{name: "support list", summary: "list reported MFA issues, newest first (--tenant, --state, --assignee, --search, --before, --limit)", run: supportList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")

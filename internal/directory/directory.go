@@ -30,6 +30,9 @@ type Service struct {
 	// Providers tells the enablement checklist which delivery provider
 	// serves each channel; nil means none is known.
 	Providers Provider
+	// AuditGrace is how long an audit event may wait for the sealer before
+	// VerifyAudit reports it; 0 means auditchain.DefaultGrace.
+	AuditGrace time.Duration
 
 	mu   sync.Mutex
 	apps map[string]cachedApp

@@ -38,5 +38,11 @@ type Store interface {
 	ListPhases(ctx context.Context, tenantID string) ([]store.Phase, error)
 	PhaseByID(ctx context.Context, tenantID, id string) (*store.Phase, error)
 	CountPhase(ctx context.Context, tenantID, id string) (inScope, enrolled int, err error)
+	// The audit chain, for verification (auditchain.Source).
+	AuditHeadOf(ctx context.Context, tenantID string) (*store.AuditHead, error)
+	SealedAudit(ctx context.Context, tenantID string, afterSeq int64, limit int) ([]store.AuditEvent, error)
+	AuditCheckpoints(ctx context.Context, tenantID string, afterSeq int64, limit int) ([]store.AuditCheckpoint, error)
+	UnsealedAudit(ctx context.Context, tenantID string, afterID int64, limit int) ([]store.AuditEvent, error)
+	DuplicateAuditMAC(ctx context.Context, tenantID string) ([]store.AuditEvent, error)
 	InTx(ctx context.Context, fn func(q store.Queries) error) error
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countersign/countersign/internal/auditchain"
 	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/policy"
@@ -158,7 +159,7 @@ func (e *Engine) Audit(ctx context.Context, q Auditor, c Caller, ev Event) error
 		}
 		detail = string(b)
 	}
-	return q.AppendAudit(ctx, &store.AuditEvent{
+	rec := &store.AuditEvent{
 		TenantID:      c.TenantID,
 		UserID:        ev.UserID,
 		ApplicationID: c.ApplicationID,
@@ -168,7 +169,13 @@ func (e *Engine) Audit(ctx context.Context, q Auditor, c Caller, ev Event) error
 		IP:            c.IP,
 		Detail:        detail,
 		CreatedAt:     e.now(),
-	})
+	}
+	// The MAC makes the record tamper-evident (X6) without a lock: the
+	// sealer chains it after the transaction commits.
+	if err := auditchain.Stamp(e.Keys, rec); err != nil {
+		return err
+	}
+	return q.AppendAudit(ctx, rec)
 }
 
 // statusErr says why a user in this status cannot reach an application (C1).

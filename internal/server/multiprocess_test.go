@@ -187,4 +187,9 @@ func TestTwoServersShareOnePostgres(t *testing.T) {
 	if s, v := post(0, "/api/v1/auth/check", appKey, map[string]any{"login_id": "alice", "code": next}); s != 200 {
 		t.Fatalf("after unlock: %d %v", s, v)
 	}
+	// Both servers sealed the events both wrote, with the command line
+	// sealing beside them: one intact chain (X6).
+	if r := cli("audit", "verify", "--tenant", "acme"); r["ok"] != true || r["events"].(float64) < 250 {
+		t.Fatalf("audit verify after both servers wrote: %v", r)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/api"
+	"github.com/countersign/countersign/internal/auditchain"
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/delivery/devbox"
 	"github.com/countersign/countersign/internal/directory"
@@ -37,8 +38,10 @@ type Server struct {
 	Store     *sqlstore.Store
 	Engine    *flow.Engine
 	Directory *directory.Service
-	Handler   http.Handler
-	Log       *slog.Logger
+	// Sealer chains the audit events this and other servers append (X6).
+	Sealer  *auditchain.Sealer
+	Handler http.Handler
+	Log     *slog.Logger
 	// DevBox is the development provider's mailbox, when one is configured.
 	DevBox *devbox.Box
 	// devPage is whether DevBox's page is served, at /dev/outbox.
@@ -116,6 +119,7 @@ func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bo
 	host, _ := os.Hostname()
 	s = &Server{Config: cfg, Store: st, Engine: eng, Directory: dir, Log: log, DevBox: box, lock: lock, instance: host + "-" + store.NewID("srv"),
 		stopping: make(chan struct{})}
+	s.Sealer = &auditchain.Sealer{Store: st, Keys: eng.Keys, Now: eng.CurrentTime, Log: log, CheckpointEvery: auditchain.DefaultCheckpointEvery}
 	s.route = (&router{cfg: cfg.Delivery, senders: senders, store: st}).route
 	dir.Providers = func(slug, channel string) (string, string) {
 		name := cfg.Delivery.Route(slug, channel)
@@ -333,7 +337,26 @@ func (s *Server) stop() {
 // ends.
 func (s *Server) Start(ctx context.Context) {
 	s.background.Go(func() { s.sweep(ctx) })
+	s.background.Go(func() { s.seal(ctx) })
 	s.startWorkers(ctx)
+}
+
+// seal chains new audit events at start and then every second, so an
+// event waits about a second to be covered by its tenant's chain. Every
+// server seals; the tenant's chain head lock makes them take turns.
+func (s *Server) seal(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if _, err := s.Sealer.Seal(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Warn("sealing audit events", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // sweep deletes login transactions, rate windows, portal sessions and the

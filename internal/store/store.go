@@ -217,6 +217,41 @@ type AuditEvent struct {
 	IP            string
 	Detail        string // JSON, never a secret
 	CreatedAt     time.Time
+
+	// The tamper evidence (X6, package auditchain). Nonce, ContentHash, MAC
+	// and KeyID are set when the event is appended; Seq, PrevHash and Hash
+	// when the sealer chains it (Seq 0: not sealed yet). Genesis marks an
+	// event that existed before the chain did, MACed when it was sealed.
+	Nonce       []byte
+	ContentHash []byte
+	MAC         []byte
+	KeyID       string
+	Genesis     bool
+	Seq         int64
+	PrevHash    []byte
+	Hash        []byte
+}
+
+// AuditHead is a tenant's chain head: the last sealed event's seq and hash.
+type AuditHead struct {
+	TenantID string
+	Seq      int64
+	Hash     []byte
+	// LegacyUntil is, until the sealer chained them, the newest event id
+	// that existed when the chain was introduced: unsealed events up to it
+	// have no MAC and are the chain's genesis. 0 once they are sealed.
+	LegacyUntil int64
+	UpdatedAt   time.Time
+}
+
+// AuditCheckpoint is a signed statement of a chain head at a time.
+type AuditCheckpoint struct {
+	TenantID  string
+	Seq       int64
+	Hash      []byte
+	CreatedAt time.Time
+	KeyID     string
+	Signature []byte
 }
 
 // AuditFilter narrows a listing. TenantID is required (an empty one matches
@@ -369,6 +404,46 @@ type LoginTxns interface {
 type Audit interface {
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
+
+// AuditChain seals audit events into one hash chain per tenant and reads
+// the chain back for verification (X6).
+type AuditChain interface {
+	// UnsealedAuditTenants lists, at most limit, the tenants with events
+	// not sealed yet.
+	UnsealedAuditTenants(ctx context.Context, limit int) ([]string, error)
+	// LockAuditHead returns the tenant's chain head, locked until the
+	// transaction ends (call it in InTx): sealers of several servers take
+	// turns. A tenant without a head gets an empty one, unless some of its
+	// events are sealed already (the head was deleted): then ErrNotFound.
+	LockAuditHead(ctx context.Context, tenantID string) (*AuditHead, error)
+	// SetAuditHead moves the tenant's chain head.
+	SetAuditHead(ctx context.Context, h *AuditHead) error
+	// UnsealedAudit lists, at most limit, the tenant's unsealed events with
+	// an id above afterID, in id order.
+	UnsealedAudit(ctx context.Context, tenantID string, afterID int64, limit int) ([]AuditEvent, error)
+	// SealAuditEvent records e's Seq, PrevHash and Hash (and, for a genesis
+	// event, its ContentHash, MAC and KeyID); ErrConflict when it was
+	// sealed already.
+	SealAuditEvent(ctx context.Context, e *AuditEvent) error
+	AppendAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+	// LastAuditCheckpoint is the tenant's newest checkpoint, ErrNotFound
+	// when there is none.
+	LastAuditCheckpoint(ctx context.Context, tenantID string) (*AuditCheckpoint, error)
+
+	// AuditHeadOf reads the tenant's head without locking it; ErrNotFound
+	// when there is none.
+	AuditHeadOf(ctx context.Context, tenantID string) (*AuditHead, error)
+	// SealedAudit lists, at most limit, the tenant's sealed events with a
+	// seq above afterSeq, in seq order.
+	SealedAudit(ctx context.Context, tenantID string, afterSeq int64, limit int) ([]AuditEvent, error)
+	// AuditCheckpoints lists, at most limit, the tenant's checkpoints with
+	// a seq above afterSeq, in seq order.
+	AuditCheckpoints(ctx context.Context, tenantID string, afterSeq int64, limit int) ([]AuditCheckpoint, error)
+	// DuplicateAuditMAC returns the events (at most two) of the first MAC
+	// the tenant's events share, none when every MAC is unique: a copied
+	// event.
+	DuplicateAuditMAC(ctx context.Context, tenantID string) ([]AuditEvent, error)
 }
 
 // Outbox message states.
@@ -787,6 +862,7 @@ type Queries interface {
 	Factors
 	LoginTxns
 	Audit
+	AuditChain
 	Outbox
 	Challenges
 	RateLimits

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/auditchain"
+	"github.com/countersign/countersign/internal/keyring"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/testutil/pgtest"
 	"github.com/pressly/goose/v3"
@@ -172,7 +174,12 @@ func upgradeFromRelease(t *testing.T, dialect string, openRaw func() (*sql.DB, e
 		t.Errorf("application by key hash after upgrade: %+v, %v", a, err)
 	}
 	// The audit numbering carries on after the rows already there.
-	if err := s.AppendAudit(ctx, &store.AuditEvent{TenantID: "ten_a", UserID: "usr_a", Event: "logout", Outcome: "ok", CreatedAt: at}); err != nil {
+	keys := auditKeys(t)
+	logout := &store.AuditEvent{TenantID: "ten_a", UserID: "usr_a", Event: "logout", Outcome: "ok", CreatedAt: at}
+	if err := auditchain.Stamp(keys, logout); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, logout); err != nil {
 		t.Fatal(err)
 	}
 	events, err := s.ListAudit(ctx, store.AuditFilter{TenantID: "ten_a", Limit: 10})
@@ -186,6 +193,7 @@ func upgradeFromRelease(t *testing.T, dialect string, openRaw func() (*sql.DB, e
 	if want := []string{"3 logout", "2 login", "1 user.created"}; !slices.Equal(got, want) {
 		t.Errorf("audit after upgrade: %q, want %q", got, want)
 	}
+	upgradeStartsTheAuditChain(t, s, keys)
 
 	f, err := fresh()
 	if err != nil {
@@ -196,6 +204,48 @@ func upgradeFromRelease(t *testing.T, dialect string, openRaw func() (*sql.DB, e
 		t.Errorf("upgraded schema differs from a new database's:\nonly upgraded: %q\nonly new:      %q",
 			without(got, want), without(want, got))
 	}
+}
+
+// X6 on upgrade: the events that existed before migration 13 have no MAC;
+// the migration records the newest of them, and the first sealing MACs
+// and chains them as the genesis segment, signing a checkpoint at once.
+// An event without a MAC written after the upgrade is not one of them.
+func upgradeStartsTheAuditChain(t *testing.T, s *Store, keys *keyring.Keyring) {
+	ctx := t.Context()
+	head, err := s.AuditHeadOf(ctx, "ten_a")
+	if err != nil || head.Seq != 0 || head.LegacyUntil != 2 {
+		t.Fatalf("audit head after the upgrade: %+v, %v; want seq 0, legacy until event 2", head, err)
+	}
+	if err := s.AppendAudit(ctx, &store.AuditEvent{TenantID: "ten_a", Event: "forged", Outcome: "ok", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	sealedAt := time.Now().Truncate(time.Microsecond)
+	sl := &auditchain.Sealer{Store: s, Keys: keys, Now: func() time.Time { return sealedAt }, CheckpointEvery: time.Hour}
+	if n, err := sl.Seal(ctx); err != nil || n != 3 {
+		t.Fatalf("first sealing after the upgrade: %d, %v; want the 2 old events and the logout", n, err)
+	}
+	r, err := auditchain.Verify(ctx, s, keys, "ten_a", auditchain.Options{Now: sealedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events != 3 || r.Genesis != 2 || r.ChainStart.EventID != 1 || r.GenesisSealedAt == nil || !r.GenesisSealedAt.Equal(sealedAt) {
+		t.Errorf("report after the upgrade: %+v", r)
+	}
+	if r.Problem == nil || r.Problem.Kind != auditchain.Inserted || r.Problem.EventID != 4 {
+		t.Errorf("the event without a MAC written after the upgrade: problem %+v, want inserted event 4", r.Problem)
+	}
+	if head, err := s.AuditHeadOf(ctx, "ten_a"); err != nil || head.LegacyUntil != 0 || head.Seq != 3 {
+		t.Errorf("audit head after sealing: %+v, %v; want seq 3, no legacy events left", head, err)
+	}
+}
+
+func auditKeys(t *testing.T) *keyring.Keyring {
+	t.Helper()
+	k, err := keyring.New(map[string][]byte{"k1": make([]byte, keyring.KeySize)}, "k1", make([]byte, keyring.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func without(lines, others []string) []string {

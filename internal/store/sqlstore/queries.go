@@ -820,9 +820,9 @@ func (q *queries) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	if e.Detail == "" {
 		e.Detail = "{}"
 	}
-	query := `INSERT INTO audit_events (tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	args := []any{e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt)}
+	query := `INSERT INTO audit_events (tenant_id, user_id, application_id, actor, event, outcome, ip, detail, created_at, nonce, content_hash, mac, key_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	args := []any{e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt), e.Nonce, e.ContentHash, e.MAC, e.KeyID}
 	if q.s.dialect == DialectPostgres {
 		return q.row(ctx, true, query+` RETURNING id`, args...).Scan(&e.ID)
 	}

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -65,7 +67,7 @@ func testAuditAppend(t *testing.T, s store.Store) {
 	if len(events) != 2 {
 		t.Fatalf("ListAudit = %d events, want 2", len(events))
 	}
-	if got := events[1]; got != first {
+	if got := events[1]; !reflect.DeepEqual(got, first) {
 		t.Errorf("stored event = %+v, want %+v", got, first)
 	}
 	if events[0].Detail != "{}" {
@@ -139,4 +141,81 @@ func testAuditPaging(t *testing.T, s store.Store) {
 		f.BeforeID = page[len(page)-1]
 	}
 	wantEvents(t, "all pages", got, want...)
+}
+
+// The audit chain's storage (X6): a head per tenant created on first use,
+// an event sealed once, pages in seq order, copies found by their MAC.
+func testAuditChainStorage(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tn := newTenant(t, s, "a")
+	var ids []int64
+	for i := range 3 {
+		e := appendAudit(t, s, store.AuditEvent{TenantID: tn.ID, Event: "login", Outcome: "success", CreatedAt: t0.Add(time.Duration(i) * time.Second),
+			Nonce: []byte{byte(i)}, ContentHash: []byte{1}, MAC: []byte{byte(i), 2}, KeyID: "m1"})
+		ids = append(ids, e.ID)
+	}
+	if tenants, err := s.UnsealedAuditTenants(ctx, 10); err != nil || len(tenants) != 1 || tenants[0] != tn.ID {
+		t.Fatalf("UnsealedAuditTenants = %v, %v", tenants, err)
+	}
+	err := s.InTx(ctx, func(q store.Queries) error {
+		h, err := q.LockAuditHead(ctx, tn.ID)
+		if err != nil {
+			return err
+		}
+		if h.Seq != 0 || h.Hash != nil || h.LegacyUntil != 0 {
+			t.Errorf("a new tenant's head: %+v", h)
+		}
+		events, err := q.UnsealedAudit(ctx, tn.ID, 0, 2)
+		if err != nil || len(events) != 2 || events[0].ID != ids[0] || string(events[1].MAC) != string([]byte{1, 2}) || events[1].KeyID != "m1" {
+			t.Fatalf("UnsealedAudit = %+v, %v", events, err)
+		}
+		for i := range events {
+			events[i].Seq, events[i].PrevHash, events[i].Hash = int64(i+1), []byte{byte(i)}, []byte{byte(i + 1)}
+			if err := q.SealAuditEvent(ctx, &events[i]); err != nil {
+				return err
+			}
+		}
+		if err := q.SealAuditEvent(ctx, &events[0]); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("sealing an event twice: %v, want ErrConflict", err)
+		}
+		h.Seq, h.Hash, h.UpdatedAt = 2, []byte{2}, t0
+		if err := q.SetAuditHead(ctx, h); err != nil {
+			return err
+		}
+		return q.AppendAuditCheckpoint(ctx, &store.AuditCheckpoint{TenantID: tn.ID, Seq: 2, Hash: []byte{2}, CreatedAt: t0, KeyID: "c1", Signature: []byte{9}})
+	})
+	if err != nil {
+		t.Fatalf("sealing: %v", err)
+	}
+	sealed, err := s.SealedAudit(ctx, tn.ID, 0, 10)
+	if err != nil || len(sealed) != 2 || sealed[0].Seq != 1 || sealed[1].Seq != 2 || string(sealed[1].PrevHash) != "\x01" {
+		t.Fatalf("SealedAudit = %+v, %v", sealed, err)
+	}
+	if rest, err := s.UnsealedAudit(ctx, tn.ID, 0, 10); err != nil || len(rest) != 1 || rest[0].ID != ids[2] {
+		t.Errorf("UnsealedAudit after sealing = %+v, %v", rest, err)
+	}
+	if cps, err := s.AuditCheckpoints(ctx, tn.ID, 0, 10); err != nil || len(cps) != 1 || cps[0].Seq != 2 || !cps[0].CreatedAt.Equal(t0) {
+		t.Errorf("AuditCheckpoints = %+v, %v", cps, err)
+	}
+	if h, err := s.AuditHeadOf(ctx, tn.ID); err != nil || h.Seq != 2 {
+		t.Errorf("AuditHeadOf = %+v, %v", h, err)
+	}
+	if dup, err := s.DuplicateAuditMAC(ctx, tn.ID); err != nil || len(dup) != 0 {
+		t.Errorf("DuplicateAuditMAC with unique MACs = %+v, %v", dup, err)
+	}
+	appendAudit(t, s, store.AuditEvent{TenantID: tn.ID, Event: "copy", Outcome: "x", CreatedAt: t0, MAC: []byte{1, 2}})
+	if dup, err := s.DuplicateAuditMAC(ctx, tn.ID); err != nil || len(dup) != 2 || dup[0].ID != ids[1] {
+		t.Errorf("DuplicateAuditMAC with a copied MAC = %+v, %v", dup, err)
+	}
+	b := newTenant(t, s, "b")
+	if _, err := s.AuditHeadOf(ctx, b.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AuditHeadOf of a tenant without a chain: %v, want ErrNotFound", err)
+	}
+	err = s.InTx(ctx, func(q store.Queries) error {
+		_, err := q.LockAuditHead(ctx, tn.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("LockAuditHead of an existing chain: %v", err)
+	}
 }

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditAppend", testAuditAppend},
 		{"AuditFilters", testAuditFilters},
 		{"AuditPaging", testAuditPaging},
+		{"AuditChainStorage", testAuditChainStorage},
 		{"Challenges", testChallenges},
 		{"ChallengeSharedCode", testChallengeSharedCode},
 		{"ChallengeConcurrent", testChallengeConcurrent},
