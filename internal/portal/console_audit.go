@@ -19,6 +19,22 @@ import (
 func (p *Portal) consoleAuditRoutes(add func(string, string, flow.Action, handlerFunc)) {
 	add("GET", "/audit", flow.ReadPeople, p.consoleAudit)
 	add("GET", "/audit/export", flow.ReadPeople, p.consoleAuditExport)
+	add("GET", "/audit/verify", flow.ReadPeople, p.consoleAuditVerify)
+}
+
+// consoleAuditVerify walks the tenant's audit chain and its signed
+// checkpoints (X6) and says whether the log is as it was written, or
+// where it was changed.
+func (p *Portal) consoleAuditVerify(rq *request) error {
+	r, err := p.Directory.VerifyAudit(rq.ctx(), rq.caller)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		rq.status = http.StatusConflict
+	}
+	rq.render("console_verify", &Page{Title: "console.verify.title", Console: &ConsoleNav{Section: "audit"}, Data: r})
+	return nil
 }
 
 type auditView struct {

@@ -126,6 +126,10 @@ func TestBrowserConsoleHelpDesk(t *testing.T) {
 	admin.open(e.console() + "/audit?login_id=pat")
 	admin.contains("contact.changed", "user.unlock", "console:"+ada.id)
 	admin.shot("console-audit")
+	// The tamper-evident log (X6) checked from the console.
+	admin.click(`a[href$="/audit/verify"]`)
+	admin.contains("The audit log is intact", "Checkpoint public key")
+	admin.shot("console-verify")
 }
 
 // Policy one setting at a time: the page shows the current value and

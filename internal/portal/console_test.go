@@ -339,3 +339,33 @@ func TestConsoleRouteBoundaries(t *testing.T) {
 		t.Fatalf("only %d console routes are closed to the help desk", closed)
 	}
 }
+
+// X6 from the console: an audit event changed with SQL behind the
+// server's back is named on the verification page.
+func TestConsoleAuditVerify(t *testing.T) {
+	e := newEnv(t)
+	ada := e.consolePerson("ada", "2025550101", "admin")
+	c := e.client(t)
+	c.openConsole(&ada)
+	var pg page
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pg = c.get(e.console() + "/audit/verify")
+		if pg.status == 200 && strings.Contains(pg.body, "The audit log is intact") && !strings.Contains(pg.body, "waiting to be sealed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verify: %d %.500s", pg.status, pg.body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	db := e.srv.Store.DB()
+	if _, err := db.ExecContext(t.Context(), `UPDATE audit_events SET actor = 'someone else' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	pg = c.get(e.console() + "/audit/verify")
+	if pg.status != http.StatusConflict || !strings.Contains(pg.body, "changed outside Countersign") || !strings.Contains(pg.body, "seq 2") {
+		i := strings.Index(pg.body, "<main")
+		t.Fatalf("verify after tampering: %d %.1500s", pg.status, pg.body[max(i, 0):])
+	}
+}
