@@ -61,6 +61,7 @@ type opts struct {
 	user       string
 	event      string
 	outcome    string
+	ip         string
 	limit      int
 	file       string
 	// the help desk's work (issue 13)
@@ -219,21 +220,23 @@ func commands() []command {
 				tenantUser(fs, o)
 				fs.StringVar(&o.status, "status", "", "new status")
 			}},
-		{name: "audit list", summary: "list audit events, newest first (--tenant, --user, --event, --outcome, --limit)", run: auditList, needs: true,
+		{name: "audit list", summary: "list audit events, newest first (--tenant, --user, --event, --outcome, --ip, --limit)", run: auditList, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 				fs.StringVar(&o.user, "user", "", "user id or login ID")
 				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
 				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
+				fs.StringVar(&o.ip, "ip", "", "client address, exactly")
 				fs.IntVar(&o.limit, "limit", 100, "at most this many (1–1000)")
 			}},
-		{name: "audit export", summary: "write every matching audit event, newest first, as CSV or JSON lines to standard output (--tenant, --format csv|jsonl, --user, --event, --outcome)", run: auditExport, needs: true,
+		{name: "audit export", summary: "write every matching audit event, newest first, as CSV or JSON lines to standard output (--tenant, --format csv|jsonl, --user, --event, --outcome, --ip)", run: auditExport, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id")
 				fs.StringVar(&o.format, "format", "csv", "csv or jsonl")
 				fs.StringVar(&o.user, "user", "", "user id or login ID")
 				fs.StringVar(&o.event, "event", "", "event name, e.g. login.mfa")
 				fs.StringVar(&o.outcome, "outcome", "", "outcome, e.g. failure")
+				fs.StringVar(&o.ip, "ip", "", "client address, exactly")
 			}},
 		{name: "audit verify", summary: "chain the events waiting, then check the tenant's tamper-evident audit chain and its signed checkpoints; exits non-zero naming the first event altered, inserted, deleted, reordered or truncated (--tenant)", run: auditVerify, needs: true,
 			flags: func(fs *flag.FlagSet, o *opts) { fs.StringVar(&o.tenant, "tenant", "", "tenant slug or id") }},

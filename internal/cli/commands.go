@@ -382,7 +382,7 @@ func auditExport(ctx context.Context, c *cmdCtx) error {
 	if c.o.format != directory.ExportCSV && c.o.format != directory.ExportJSONL {
 		return fmt.Errorf("--format %q: use csv or jsonl", c.o.format)
 	}
-	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome}
+	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome, IP: c.o.ip}
 	if c.o.user != "" {
 		u, err := c.srv.Directory.User(ctx, t.ID, c.o.user)
 		if err != nil {
@@ -463,7 +463,7 @@ func auditList(ctx context.Context, c *cmdCtx) error {
 	if err := c.checkLimit(); err != nil {
 		return err
 	}
-	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome, Limit: c.o.limit}
+	f := store.AuditFilter{TenantID: t.ID, Event: c.o.event, Outcome: c.o.outcome, IP: c.o.ip, Limit: c.o.limit}
 	if c.o.user != "" {
 		u, err := c.srv.Directory.User(ctx, t.ID, c.o.user)
 		if err != nil {
