@@ -4,6 +4,8 @@
 ALTER TABLE users ADD COLUMN terminated_at BIGINT;
 ALTER TABLE users ADD COLUMN terminated_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN terminated_reason TEXT NOT NULL DEFAULT '';
+-- The help desk's search by the start of an email address.
+CREATE INDEX users_email_search ON users (tenant_id, email_norm);
 
 -- The help desk works reported issues (A13): who has one, and when it last
 -- changed. Existing requests count as changed when they were filed.
@@ -29,6 +31,7 @@ DROP TABLE support_notes;
 DROP INDEX support_requests_state;
 ALTER TABLE support_requests DROP COLUMN updated_at;
 ALTER TABLE support_requests DROP COLUMN assignee;
+DROP INDEX users_email_search;
 ALTER TABLE users DROP COLUMN terminated_reason;
 ALTER TABLE users DROP COLUMN terminated_by;
 ALTER TABLE users DROP COLUMN terminated_at;
