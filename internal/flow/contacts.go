@@ -143,6 +143,10 @@ func (e *Engine) SetContact(ctx context.Context, c Caller, userID, channel, valu
 	if !mayRedirectCodes(c, p) {
 		return errors.Join(ErrForbidden, e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "contact.changed", Outcome: "refused", Detail: map[string]any{"reason": "role", "channel": channel}}))
 	}
+	if u.Status == store.StatusTerminated {
+		// Nothing reaches a terminated account again, nor its notices (C14).
+		return validate.Errors{{Field: "status", Code: "terminated", Message: "This account was terminated; its contact details can no longer change."}}
+	}
 	err = e.Store.InTx(ctx, func(q store.Queries) error { return e.applyContact(ctx, q, c, t, p, u, channel, value, e.now()) })
 	if err == nil {
 		e.wake() // the notice to the old contact point

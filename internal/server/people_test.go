@@ -83,6 +83,8 @@ func TestTerminateAdminAPI(t *testing.T) {
 	if r := ts.do("POST", "/api/v1/admin/users/"+id+"/unlock", ts.adminKey, nil); r.status != 200 || r.str("status") != "terminated" {
 		t.Errorf("unlock: %d %s", r.status, r.raw)
 	}
+	wantCode(t, "change the phone", ts.do("POST", "/api/v1/admin/users/"+id+"/contact", ts.adminKey, map[string]any{"phone": "5550001111"}), 400, "E12")
+	wantCode(t, "enrol for the person", ts.do("POST", "/api/v1/admin/users/"+id+"/enrolments/totp", ts.adminKey, nil), 403, "E50")
 	wantCode(t, "reuse the login ID", ts.do("POST", "/api/v1/admin/users", ts.adminKey, map[string]any{"login_id": "Alice", "password": "Correct-Horse-42"}), 400, "E12")
 
 	// The front doors.

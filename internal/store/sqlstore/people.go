@@ -36,10 +36,12 @@ func phoneDigits(query string) string {
 }
 
 // SearchUsers matches the login ID and email by their start (both columns
-// are lower-cased and indexed with the tenant), the display name by the
-// start of any of its words, and a phone-looking query by the whole number
-// or its last digits. The name and phone conditions scan the tenant's rows;
-// the query is bounded by the page size and the tenant.
+// are stored lower-cased), the display name by the start of any of its
+// words, and a phone-looking query by the whole number or its last digits.
+// LIKE with a pattern parameter uses no index on either database, so a
+// search reads the tenant's rows in login ID order (the tenant's unique
+// login ID index) until the page is full: fine for the thousands of people
+// a tenant has, and it keeps one spelling of the query for both databases.
 func (q *queries) SearchUsers(ctx context.Context, f store.UserFilter) ([]store.User, error) {
 	limit := f.Limit
 	if limit <= 0 || limit > 1000 {
