@@ -202,7 +202,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	c, err := a.authenticate(r, rt.auth)
 	if err == nil && rt.auth == authAdmin {
-		err = a.Directory.Allow(r.Context(), c.Caller, rt.action)
+		if err = a.Directory.Allow(r.Context(), c.Caller, rt.action); errors.Is(err, flow.ErrForbidden) {
+			err = a.Directory.Refuse(r.Context(), c.Caller, rt.action, err)
+		}
 	}
 	if err == nil {
 		err = checkInput(r, rt)

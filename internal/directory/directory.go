@@ -451,6 +451,14 @@ func (s *Service) Allow(ctx context.Context, c flow.Caller, a flow.Action) error
 	return flow.Allow(c, p, a)
 }
 
+// Refuse records that a front door refused an administrator's action
+// before it reached the directory (the admin API checks each route's
+// action first), and returns the refusal.
+func (s *Service) Refuse(ctx context.Context, c flow.Caller, a flow.Action, refusal error) error {
+	return errors.Join(refusal, s.Engine.Audit(ctx, s.Store, c, flow.Event{Event: "admin.refused", Outcome: "refused",
+		Detail: map[string]any{"action": string(a), "role": c.Role}}))
+}
+
 func (s *Service) audited(ctx context.Context, c flow.Caller, ev flow.Event, change func(q store.Queries) error) error {
 	return s.Store.InTx(ctx, func(q store.Queries) error {
 		if err := change(q); err != nil {

@@ -31,6 +31,21 @@ func TestAdminRouteBoundaries(t *testing.T) {
 	if en.status != 201 || cl.status != 201 || en.str("enrolment_id") == "" || cl.str("client_id") == "" {
 		t.Fatalf("other tenant's enrolment %d %s, client %d %s", en.status, en.raw, cl.status, cl.raw)
 	}
+	otherTenant, err := ts.srv.Directory.Tenant(t.Context(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := ts.srv.Engine.FileSupportRequest(t.Context(), flow.Caller{TenantID: otherTenant.ID, IP: "192.0.2.9"},
+		flow.SupportRequestInput{LoginID: "olga", Name: "Olga", Phone: "2025550166", Email: "olga@example.org", Subject: "No code", Message: "No code arrives."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bodies that pass validation, for routes that check the body before
+	// they look for the record.
+	bodies := map[string]any{
+		"PATCH /api/v1/admin/support-requests/{tracking}":      map[string]any{"state": "closed"},
+		"POST /api/v1/admin/support-requests/{tracking}/notes": map[string]any{"body": "Called back."},
+	}
 	// Which of the other tenant's ids a route's {id} names.
 	idFor := func(path string) string {
 		switch {
@@ -48,7 +63,7 @@ func TestAdminRouteBoundaries(t *testing.T) {
 		if !rt.Admin() {
 			continue
 		}
-		path := strings.NewReplacer("{id}", idFor(rt.Path), "{device}", "tdv_unknown", "{tracking}", "MFA-20260101-AAAAAA").Replace(rt.Path)
+		path := strings.NewReplacer("{id}", idFor(rt.Path), "{device}", "tdv_unknown", "{tracking}", report.Tracking).Replace(rt.Path)
 		unknown := strings.NewReplacer("{id}", "xyz_unknown", "{device}", "tdv_unknown", "{tracking}", "MFA-20260101-AAAAAA").Replace(rt.Path)
 		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
 			if !flow.Permits(store.RoleSupport, pol, rt.Action()) {
@@ -61,13 +76,21 @@ func TestAdminRouteBoundaries(t *testing.T) {
 			if strings.Contains(rt.Path, "{") {
 				// Another tenant's record answers exactly as one that does
 				// not exist: 404, or 410 for an enrolment (E19).
-				r := ts.do(rt.Method, path, ts.adminKey, map[string]any{})
-				none := ts.do(rt.Method, unknown, ts.adminKey, map[string]any{})
+				body, ok := bodies[rt.Method+" "+rt.Path]
+				if !ok {
+					body = map[string]any{}
+				}
+				r := ts.do(rt.Method, path, ts.adminKey, body)
+				none := ts.do(rt.Method, unknown, ts.adminKey, body)
 				if (r.status != 404 && r.status != 410) || r.status != none.status || r.str("error", "code") != none.str("error", "code") {
 					t.Errorf("another tenant's id with this tenant's admin key: %d %.300s; an unknown id: %d", r.status, r.raw, none.status)
 				}
 			}
 		})
+	}
+	refused := ts.do("GET", "/api/v1/admin/audit?event=admin.refused&outcome=refused&limit=1000", ts.adminKey, nil)
+	if got := strings.Count(string(refused.raw), `"admin.refused"`); got != checked {
+		t.Errorf("%d refusals audited, want %d", got, checked)
 	}
 	if checked < 10 {
 		t.Fatalf("only %d routes are closed to the help desk", checked)
