@@ -15,11 +15,7 @@ func Patch(p Policy, patch []byte) (Policy, error) {
 	if err := json.Unmarshal(patch, &changes); err != nil {
 		return Policy{}, fmt.Errorf("policy patch: a JSON object of the settings to change: %w", err)
 	}
-	cur, err := toMap(p)
-	if err != nil {
-		return Policy{}, err
-	}
-	def, err := toMap(Default())
+	cur, def, err := withDefaults(p)
 	if err != nil {
 		return Policy{}, err
 	}
@@ -29,6 +25,15 @@ func Patch(p Policy, patch []byte) (Policy, error) {
 		return Policy{}, err
 	}
 	return Parse(doc)
+}
+
+// withDefaults is p and the default policy as JSON maps.
+func withDefaults(p Policy) (cur, def map[string]any, err error) {
+	if cur, err = toMap(p); err != nil {
+		return nil, nil, err
+	}
+	def, err = toMap(Default())
+	return cur, def, err
 }
 
 func toMap(p Policy) (map[string]any, error) {
@@ -70,11 +75,7 @@ func Resets(p Policy, doc []byte) ([]string, error) {
 	if err := json.Unmarshal(doc, &given); err != nil {
 		return nil, err
 	}
-	cur, err := toMap(p)
-	if err != nil {
-		return nil, err
-	}
-	def, err := toMap(Default())
+	cur, def, err := withDefaults(p)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +151,7 @@ type Setting struct {
 
 // Settings lists every setting of p in name order, nested ones dotted.
 func Settings(p Policy) ([]Setting, error) {
-	cur, err := toMap(p)
-	if err != nil {
-		return nil, err
-	}
-	def, err := toMap(Default())
+	cur, def, err := withDefaults(p)
 	if err != nil {
 		return nil, err
 	}

@@ -151,15 +151,7 @@ func (q *queries) PhaseAudience(ctx context.Context, tenantID, phaseID, kind str
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(sc interface{ Scan(...any) error }) (*store.User, error) {
-		var members sql.NullString
-		u, err := scanUserExtra(sc, &members)
-		if err != nil {
-			return nil, err
-		}
-		addMemberships(u, members)
-		return u, nil
-	})
+	return collect(rows, scanUserWithMemberships)
 }
 
 func (q *queries) RecordPhaseNotice(ctx context.Context, phaseID, userID, kind string, now time.Time) (bool, error) {

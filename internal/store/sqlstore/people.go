@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"time"
 
@@ -80,15 +79,7 @@ func (q *queries) SearchUsers(ctx context.Context, f store.UserFilter) ([]store.
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(sc interface{ Scan(...any) error }) (*store.User, error) {
-		var members sql.NullString
-		u, err := scanUserExtra(sc, &members)
-		if err != nil {
-			return nil, err
-		}
-		addMemberships(u, members)
-		return u, nil
-	})
+	return collect(rows, scanUserWithMemberships)
 }
 
 // TerminateUser changes the user's row first: on PostgreSQL that waits for

@@ -40,15 +40,7 @@ func (q *queries) UsersByPhone(ctx context.Context, tenantID, phone string, limi
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(sc interface{ Scan(...any) error }) (*store.User, error) {
-		var members sql.NullString
-		u, err := scanUserExtra(sc, &members)
-		if err != nil {
-			return nil, err
-		}
-		addMemberships(u, members)
-		return u, nil
-	})
+	return collect(rows, scanUserWithMemberships)
 }
 
 // ---- portal sessions ----

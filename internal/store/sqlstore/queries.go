@@ -415,6 +415,18 @@ func (q *queries) CountUsers(ctx context.Context, tenantID string, groups []stri
 	return total, members, mapErr(err)
 }
 
+// scanUserWithMemberships scans the user columns followed by the
+// memberships column of q.memberships().
+func scanUserWithMemberships(sc interface{ Scan(...any) error }) (*store.User, error) {
+	var members sql.NullString
+	u, err := scanUserExtra(sc, &members)
+	if err != nil {
+		return nil, err
+	}
+	addMemberships(u, members)
+	return u, nil
+}
+
 func (q *queries) CreateUser(ctx context.Context, u *store.User) error {
 	return q.atomic(ctx, func(q *queries) error {
 		_, err := q.exec(ctx, `INSERT INTO users (id, tenant_id, login_id, login_id_norm, email, email_norm, phone, display_name,
