@@ -193,7 +193,8 @@ func (e *Engine) applyContact(ctx context.Context, q store.Queries, c Caller, t 
 	}
 	// A change an administrator made is told on the new point too: the
 	// person did not prove it with a code, so they learn of it there (B2).
-	newNotified := c.Role != "" && !strings.EqualFold(old, value)
+	// A first number or address is set up, not changed: nothing to tell.
+	newNotified := c.Role != "" && old != "" && !strings.EqualFold(old, value)
 	if newNotified {
 		iss, lang := e.issuer(t, p), languageOf(c, u)
 		notice := message(c.TenantID, channel, value, words(lang, "changed.subject."+channel, iss),
