@@ -20,7 +20,7 @@ import (
 func (e *env) consoleTab(t *testing.T) *tab {
 	t.Helper()
 	b := e.tab(t)
-	b.do("small phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	b.do("small phone viewport", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulateScale(1)))
 	return b
 }
 
