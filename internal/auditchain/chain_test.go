@@ -21,7 +21,7 @@ const tenant = "ten_chain"
 
 var t0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
-func testKeys(t *testing.T) *keyring.Keyring {
+func testKeys(t testing.TB) *keyring.Keyring {
 	t.Helper()
 	k := make([]byte, keyring.KeySize)
 	mac := make([]byte, keyring.KeySize)
