@@ -43,6 +43,10 @@ type Config struct {
 	// under way finish within it. It must exceed LongestWait.
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Delivery        DeliveryConfig `yaml:"delivery"`
+	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
+	// address, apart from everything else; it must be a loopback address,
+	// since profiles show the server's memory and work.
+	PprofAddr string `yaml:"pprof_addr"`
 
 	// origin names, by YAML path, where each setting that did not come
 	// from the defaults was written: "COUNTERSIGN_ADDR", or
@@ -286,6 +290,7 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 
 	str("COUNTERSIGN_ADDR", "addr", &c.Addr)
 	str("COUNTERSIGN_PUBLIC_URL", "public_url", &c.PublicURL)
+	str("COUNTERSIGN_PPROF_ADDR", "pprof_addr", &c.PprofAddr)
 	str("COUNTERSIGN_DATA_DIR", "data_dir", &c.DataDir)
 	str("COUNTERSIGN_DATABASE_URL", "database_url", &c.DatabaseURL)
 	str("COUNTERSIGN_MASTER_KEY", "master_key", &c.MasterKey)
@@ -332,6 +337,13 @@ func (c Config) Validate() error {
 
 	if host, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port) || strings.ContainsAny(host, " /") {
 		add("addr", "%q is not host:port", c.Addr)
+	}
+	if c.PprofAddr != "" {
+		host, port, err := net.SplitHostPort(c.PprofAddr)
+		ip := net.ParseIP(host)
+		if err != nil || !validPort(port) || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			add("pprof_addr", "%q must be a loopback host:port such as 127.0.0.1:6060: profiles show the server's memory", c.PprofAddr)
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		add("data_dir", "must not be empty")

@@ -407,3 +407,22 @@ func TestValidateMemoryTradeOff(t *testing.T) {
 		})
 	}
 }
+
+// pprof_addr serves profiles of the server's memory: only on loopback.
+func TestProfilerAddressIsLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true, "127.0.0.1:0": true,
+		"0.0.0.0:6060": false, ":6060": false, "192.0.2.1:6060": false, "example.org:6060": false, "127.0.0.1": false, "127.0.0.1:99999": false,
+	} {
+		c := Default()
+		c.DataDir = t.TempDir()
+		c.PprofAddr = addr
+		err := c.Validate()
+		if ok && err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "pprof_addr")) {
+			t.Errorf("%s: %v, want a pprof_addr problem", addr, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strconv"
@@ -47,6 +48,8 @@ type Server struct {
 	// devPage is whether DevBox's page is served, at /dev/outbox.
 	devPage bool
 	portal  *portal.Portal
+	// profilerAddr is where pprof_addr's profiler listens, once serving.
+	profilerAddr string
 	oidc    *oidc.Provider
 
 	lock            *os.File // the SQLite data directory's, nil on PostgreSQL
@@ -291,6 +294,14 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 		base := "http://" + ln.Addr().String()
 		s.oidc.Base, s.portal.Base, s.Engine.PushBase = base, base, base
 	}
+	if s.Config.PprofAddr != "" {
+		stopProfiler, err := s.serveProfiler(s.Config.PprofAddr)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer stopProfiler()
+	}
 	s.Log.Info("countersign listening", "addr", ln.Addr().String(), "database", s.Store.Dialect())
 	s.logReady(ln.Addr().String())
 	if ready != nil {
@@ -327,6 +338,31 @@ func (s *Server) Serve(ctx context.Context, ready chan<- string) error {
 	s.Log.Info("countersign stopped")
 	return nil
 }
+
+// serveProfiler serves Go's profiler on its own loopback address (the
+// configuration refuses any other), so that anyone operating the server
+// can take a CPU or heap profile under load; nothing else is served there
+// and the profiler is never on the public address.
+func (s *Server) serveProfiler(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof_addr: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	s.Log.Info("profiler listening", "addr", ln.Addr().String())
+	s.profilerAddr = ln.Addr().String()
+	return func() { _ = srv.Close() }, nil
+}
+
+// ProfilerAddr is the address the profiler listens on, once Serve began it.
+func (s *Server) ProfilerAddr() string { return s.profilerAddr }
 
 // stop tells long polls and readiness that the server is going.
 func (s *Server) stop() {
