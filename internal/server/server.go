@@ -50,7 +50,7 @@ type Server struct {
 	portal  *portal.Portal
 	// profilerAddr is where pprof_addr's profiler listens, once serving.
 	profilerAddr string
-	oidc    *oidc.Provider
+	oidc         *oidc.Provider
 
 	lock            *os.File // the SQLite data directory's, nil on PostgreSQL
 	route           outbox.Route
