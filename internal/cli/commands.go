@@ -30,10 +30,17 @@ import (
 const gcPercent = 400
 
 func serve(ctx context.Context, c *cmdCtx) error {
+	cfg := c.cfg
 	if c.env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	cfg := c.cfg
+	// A flood of password hashes leaves their memory behind faster than a
+	// collector at gcPercent returns it: the soft limit bounds the process
+	// (issue 14). GOMEMLIMIT, when set, is the runtime's own.
+	if c.env.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryLimit())
+		c.log.Info("memory limit", "mib", cfg.MemoryLimit()>>20)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The OpenID Connect library logs through the default logger: make

@@ -43,6 +43,11 @@ type Config struct {
 	// under way finish within it. It must exceed LongestWait.
 	ShutdownTimeout time.Duration  `yaml:"shutdown_timeout"`
 	Delivery        DeliveryConfig `yaml:"delivery"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit: the collector
+	// works harder as the heap nears it, so a flood of password hashes
+	// (each leaves its argon2id memory behind) cannot grow the process
+	// without bound. 0 means DefaultMemoryLimit; GOMEMLIMIT, when set, wins.
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 	// PprofAddr, when set, serves Go's profiler (net/http/pprof) on this
 	// address, apart from everything else; it must be a loopback address,
 	// since profiles show the server's memory and work.
@@ -88,6 +93,17 @@ const (
 	// stored hash, so no configuration can write hashes it cannot read.
 	maxMemoryKiB = 4 * 1024 * 1024
 )
+
+// MemoryLimit is the Go runtime's soft memory limit in bytes: the
+// configured one, or by default 256 MiB for everything but hashing plus
+// twice what the hashing workers hold at once (each argon2id hash holds
+// memory_kib while it runs and leaves it behind as garbage).
+func (c Config) MemoryLimit() int64 {
+	if c.MemoryLimitMiB > 0 {
+		return int64(c.MemoryLimitMiB) << 20
+	}
+	return 256<<20 + 2*int64(c.Password.Workers)*int64(c.Password.MemoryKiB)<<10
+}
 
 // LongestWait is the longest a request may wait for a change (the API's
 // ?wait=). A long poll answers at once when a stop begins, but the shutdown
@@ -318,6 +334,14 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 		return nil
 	})
 	parse("COUNTERSIGN_PASSWORD_QUEUE_WAIT", "password.queue_wait", durationParse(&c.Password.QueueWait))
+	parse("COUNTERSIGN_MEMORY_LIMIT_MIB", "memory_limit_mib", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("is not a whole number")
+		}
+		c.MemoryLimitMiB = n
+		return nil
+	})
 	return errs
 }
 
@@ -401,6 +425,9 @@ func (c Config) Validate() error {
 	}
 	if pw.QueueWait < 0 {
 		add("password.queue_wait", "%s must not be negative", pw.QueueWait)
+	}
+	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64) {
+		add("memory_limit_mib", "%d must be 0 (the default) or at least 64", c.MemoryLimitMiB)
 	}
 	if c.ShutdownTimeout <= LongestWait {
 		add("shutdown_timeout", "%s must be longer than %s, the longest a request may wait for a change (?wait=)", c.ShutdownTimeout, LongestWait)

@@ -426,3 +426,24 @@ func TestProfilerAddressIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// The runtime's soft memory limit: configured, or by default room for the
+// hashing workers' argon2id memory twice over plus 256 MiB (issue 14).
+func TestMemoryLimit(t *testing.T) {
+	c := Default()
+	c.Password.Workers, c.Password.MemoryKiB = 2, 19456
+	if got, want := c.MemoryLimit(), int64(256<<20+2*2*19456<<10); got != want {
+		t.Errorf("default limit %d, want %d", got, want)
+	}
+	c.MemoryLimitMiB = 1024
+	if got := c.MemoryLimit(); got != 1<<30 {
+		t.Errorf("configured limit %d", got)
+	}
+	c.DataDir = t.TempDir()
+	for _, bad := range []int{-1, 10} {
+		c.MemoryLimitMiB = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "memory_limit_mib") {
+			t.Errorf("memory_limit_mib %d: %v", bad, err)
+		}
+	}
+}
