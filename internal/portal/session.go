@@ -80,6 +80,10 @@ func (rq *request) loadSession() error {
 	if err != nil {
 		return err
 	}
+	if s.Level == levelConsole {
+		// A console session's token is the console's alone.
+		return nil
+	}
 	var d sessionData
 	if s.Data != "" {
 		if err := json.Unmarshal([]byte(s.Data), &d); err != nil {
