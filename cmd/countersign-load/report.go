@@ -31,6 +31,13 @@ func printReport(w io.Writer, rep Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(rep.Ratios) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "ratios:")
+		for _, r := range rep.Ratios {
+			fmt.Fprintf(w, "  %s = %.3g\n", r.Name, r.Value)
+		}
+	}
 	fmt.Fprintln(w)
 	for _, p := range rep.Phases {
 		fmt.Fprintf(w, "%s (%s/s, stopped by %s): %s\n", p.Name, p.Unit, p.StoppedBy, outcomes(p.Outcomes))

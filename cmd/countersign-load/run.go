@@ -34,11 +34,13 @@ type config struct {
 	clientID      string
 	clientSecret  string
 	codes         int
+	helloURL      string
 }
 
-var phaseNames = []string{"totp", "password", "mfa", "oidc"}
+var phaseNames = []string{"hello", "totp", "password", "mfa", "oidc"}
 
-// defaultPhases leaves out oidc, which needs a registered client.
+// defaultPhases leaves out oidc, which needs a registered client, and the
+// hello reference.
 var defaultPhases = []string{"totp", "password", "mfa"}
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -53,13 +55,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password phase")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent workers")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase (at most 2m)")
-	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, in order: totp, password, mfa, oidc")
+	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, in order: hello, totp, password, mfa, oidc")
 	fs.StringVar(&cfg.prefix, "prefix", randomString(4, alnum), "login ID prefix, random by default so runs do not collide")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.tenant, "tenant", "load", "tenant slug, for the oidc phase's issuer and hosted login")
 	fs.StringVar(&cfg.clientID, "client-id", getenv("COUNTERSIGN_LOAD_CLIENT_ID"), "OpenID Connect client for the oidc phase (env COUNTERSIGN_LOAD_CLIENT_ID; see countersign oidc client create)")
 	fs.StringVar(&cfg.clientSecret, "client-secret", getenv("COUNTERSIGN_LOAD_CLIENT_SECRET"), "its secret (env COUNTERSIGN_LOAD_CLIENT_SECRET)")
 	fs.IntVar(&cfg.codes, "codes", 200, "authorization codes the oidc phase obtains (starting sign-ins for at most 35 s, as codes live a minute) before timing their exchange (at most 5000)")
+	fs.StringVar(&cfg.helloURL, "hello-url", "", "base URL of an external hello-world server for the hello phase (default: one the tool starts in-process)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -72,6 +75,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	}
 	cfg.url = strings.TrimRight(cfg.url, "/")
+	cfg.helloURL = strings.TrimRight(cfg.helloURL, "/")
 	return cfg, cfg.validate()
 }
 
@@ -88,10 +92,12 @@ func (cfg *config) validate() error {
 	if len(cfg.phases) == 0 {
 		errs = append(errs, errors.New("-phases: name at least one phase"))
 	}
-	if cfg.adminKey == "" {
+	// The hello phase alone talks to no Countersign server.
+	onlyHello := len(cfg.phases) > 0 && !slices.ContainsFunc(cfg.phases, func(p string) bool { return p != "hello" })
+	if cfg.adminKey == "" && !onlyHello {
 		errs = append(errs, errors.New("-admin-key (or COUNTERSIGN_LOAD_ADMIN_KEY) is required to create the users"))
 	}
-	if cfg.appKey == "" {
+	if cfg.appKey == "" && !onlyHello {
 		errs = append(errs, errors.New("-app-key (or COUNTERSIGN_LOAD_APP_KEY) is required"))
 	}
 	if cfg.concurrency < 1 {
@@ -148,6 +154,8 @@ type Report struct {
 	// Codes is the oidc phase's preparation, when it ran.
 	Codes  *PrepareReport `json:"oidc_codes,omitempty"`
 	Phases []PhaseReport  `json:"phases"`
+	// Ratios are issue 14's ratios among the phases that ran.
+	Ratios []Ratio `json:"ratios,omitempty"`
 }
 
 // Machine describes where the tool ran; with scripts/load the server shares it.
@@ -184,6 +192,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rep.Setup = SetupReport{TOTPUsers: cfg.users, PasswordUsers: cfg.passwordUsers, Seconds: round(time.Since(start).Seconds(), 2)}
 
 	sched := newScheduler(pop.lastStep)
+	if slices.Contains(cfg.phases, "hello") && cfg.helloURL == "" {
+		url, stop, err := startHello()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.helloURL = url
+	}
 	for _, p := range cfg.phases {
 		if ctx.Err() != nil {
 			break
@@ -192,6 +208,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "phase %s: %s with %d workers…\n", p, cfg.duration, cfg.concurrency)
 		}
 		switch p {
+		case "hello":
+			hc := newClient(cfg.helloURL, "hello", "", cfg.concurrency)
+			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "answers", helloWork(hc, cfg.prefix)))
 		case "totp":
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "verifications", checkWork(c, pop, sched)))
 		case "password":
@@ -209,6 +228,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "exchanges", exchangeWork(c, cfg, codes), int64(len(codes))))
 		}
 	}
+	rep.Ratios = helloRatios(rep.Phases)
 	if cfg.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
