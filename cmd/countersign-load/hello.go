@@ -78,6 +78,19 @@ func helloWork(c *client, prefix string) work {
 type Ratio struct {
 	Name  string  `json:"name"` // e.g. "totp ÷ hello"
 	Value float64 `json:"value"`
+	// Note says why the ratio may mislead, e.g. a phase the user count held back.
+	Note string `json:"note,omitempty"`
+}
+
+// idleNote flags a ratio whose phases waited for fresh TOTP steps more than
+// the report's 5% threshold: the user count, not the server, set the rate.
+func idleNote(phases ...PhaseReport) string {
+	for _, p := range phases {
+		if p.IdleShare > 0.05 {
+			return "user-limited: " + p.Name + " waited for fresh TOTP steps; raise -users"
+		}
+	}
+	return ""
 }
 
 // helloRatios divides each phase's ok/s by hello's, when hello ran and
@@ -97,7 +110,7 @@ func helloRatios(phases []PhaseReport) []Ratio {
 		if p.Name == "hello" || strings.HasSuffix(p.Name, "logins") {
 			continue
 		}
-		out = append(out, Ratio{Name: p.Name + " ÷ hello", Value: round(p.PerSecond/hello, 3)})
+		out = append(out, Ratio{Name: p.Name + " ÷ hello", Value: round(p.PerSecond/hello, 3), Note: idleNote(p)})
 	}
 	return out
 }

@@ -42,7 +42,7 @@ func TestHelloWork(t *testing.T) {
 func TestHelloRatios(t *testing.T) {
 	phases := []PhaseReport{{Name: "hello", PerSecond: 10000}, {Name: "totp", PerSecond: 1700}, {Name: "flood", PerSecond: 500}, {Name: "flood logins", PerSecond: 60}}
 	got := helloRatios(phases)
-	want := []Ratio{{"totp ÷ hello", 0.17}, {"flood ÷ hello", 0.05}}
+	want := []Ratio{{"totp ÷ hello", 0.17, ""}, {"flood ÷ hello", 0.05, ""}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
