@@ -56,7 +56,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.appKey, "app-key", getenv("COUNTERSIGN_LOAD_APP_KEY"), "application API key (env COUNTERSIGN_LOAD_APP_KEY)")
 	fs.StringVar(&cfg.adminKey, "admin-key", getenv("COUNTERSIGN_LOAD_ADMIN_KEY"), "admin API key with role admin (env COUNTERSIGN_LOAD_ADMIN_KEY)")
 	fs.IntVar(&cfg.users, "users", 3000, "distinct TOTP users; each allows about two verifications per 30 s")
-	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password phase")
+	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password and flood phases")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent workers")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase (at most 2m)")
 	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, in order: hello, totp, password, mfa, oidc, flood")
