@@ -89,21 +89,31 @@ func runPhase(ctx context.Context, cfg config, name, unit string, do work, limit
 	for _, t := range tallies {
 		all.merge(t)
 	}
-	rep := PhaseReport{
-		Name: name, Unit: unit, Seconds: round(elapsed.Seconds(), 2), StoppedBy: "duration",
-		Attempts: all.attempts, Successes: all.successes, Failures: all.attempts - all.successes,
-		PerSecond: round(float64(all.inWindow)/window.Seconds(), 1), Requests: all.requests,
-		Latency: summarize(all.latencies), Outcomes: all.outcomes,
-		IdleShare: round(all.idle.Seconds()/(elapsed.Seconds()*float64(cfg.concurrency)), 3),
-	}
-	if all.requests > 0 {
-		rep.BusyShare = round(float64(all.busy)/float64(all.requests), 4)
-	}
+	rep := newPhaseReport(name, unit, all, elapsed, window, cfg.concurrency)
 	switch {
 	case ctx.Err() != nil:
 		rep.StoppedBy = "interrupted"
 	case capped.Load():
 		rep.StoppedBy = capName
+	}
+	return rep
+}
+
+// newPhaseReport summarizes a phase's merged tally; the rate counts the
+// successes completed inside window. workers is 0 for the flood's logins,
+// which have no workers and so no idle share.
+func newPhaseReport(name, unit string, all *tally, elapsed, window time.Duration, workers int) PhaseReport {
+	rep := PhaseReport{
+		Name: name, Unit: unit, Seconds: round(elapsed.Seconds(), 2), StoppedBy: "duration",
+		Attempts: all.attempts, Successes: all.successes, Failures: all.attempts - all.successes,
+		PerSecond: round(float64(all.inWindow)/window.Seconds(), 1), Requests: all.requests,
+		Latency: summarize(all.latencies), Outcomes: all.outcomes,
+	}
+	if workers > 0 {
+		rep.IdleShare = round(all.idle.Seconds()/(elapsed.Seconds()*float64(workers)), 3)
+	}
+	if all.requests > 0 {
+		rep.BusyShare = round(float64(all.busy)/float64(all.requests), 4)
 	}
 	return rep
 }
@@ -167,15 +177,19 @@ func mfaWork(c *client, pop *population, sched *scheduler) work {
 func passwordWork(c *client, pop *population) work {
 	var next atomic.Uint64
 	return func(ctx context.Context, t *tally) bool {
-		user := &pop.passwords[next.Add(1)%uint64(len(pop.passwords))]
-		start := time.Now()
-		var ans loginAnswer
-		r := c.post(ctx, c.appKey, "/api/v1/auth/login", map[string]string{"login_id": user.loginID, "password": user.password}, &ans)
-		d := time.Since(start)
-		t.record("", statusAnswer(r, ans, "enrolment_required"))
-		t.finish(r.ok() && ans.Status == "enrolment_required", d)
+		passwordLogin(ctx, c, pop.passwords[next.Add(1)%uint64(len(pop.passwords))], t)
 		return true
 	}
+}
+
+// passwordLogin logs one password user in, recording the attempt in t.
+func passwordLogin(ctx context.Context, c *client, user passwordUser, t *tally) {
+	start := time.Now()
+	var ans loginAnswer
+	r := c.post(ctx, c.appKey, "/api/v1/auth/login", map[string]string{"login_id": user.loginID, "password": user.password}, &ans)
+	d := time.Since(start)
+	t.record("", statusAnswer(r, ans, "enrolment_required"))
+	t.finish(r.ok() && ans.Status == "enrolment_required", d)
 }
 
 // statusAnswer marks a 2xx answer whose status is not the expected one, so

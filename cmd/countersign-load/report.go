@@ -31,13 +31,36 @@ func printReport(w io.Writer, rep Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if f := rep.Flood; f != nil {
+		how := "from -hash-ms"
+		if f.HashMeasured {
+			how = "measured here"
+		}
+		fmt.Fprintf(w, "\nflood: logins sent at %g × capacity = %.0f/s (capacity: %d server CPUs ÷ %.1f ms per argon2id hash, %s, = %.0f/s); %d sent, %d not sent (%d already in flight)\n",
+			f.Factor, f.Target, f.ServerCPUs, f.HashMS, how, f.Capacity, f.Sent, f.Unsent, maxInFlight)
+		if f.PeakRSSKiB > 0 {
+			fmt.Fprintf(w, "flood: server peak RSS %.1f MiB (VmHWM after the phase, over the server's whole life)\n", float64(f.PeakRSSKiB)/1024)
+		}
+	}
+	if len(rep.Ratios) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "ratios:")
+		for _, r := range rep.Ratios {
+			fmt.Fprintf(w, "  %s = %.3g", r.Name, r.Value)
+			if r.Note != "" {
+				fmt.Fprintf(w, " (%s)", r.Note)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintln(w)
 	for _, p := range rep.Phases {
 		fmt.Fprintf(w, "%s (%s/s, stopped by %s): %s\n", p.Name, p.Unit, p.StoppedBy, outcomes(p.Outcomes))
-		if p.Failures > 0 && p.Name != "password" {
+		logins := p.Name == "password" || p.Name == "flood logins"
+		if p.Failures > 0 && !logins {
 			fmt.Fprintf(w, "  BUG? %d of %d attempts failed; every attempt in this phase uses a fresh valid code\n", p.Failures, p.Attempts)
 		}
-		if p.Name == "password" && p.Failures > 0 {
+		if logins && p.Failures > 0 {
 			fmt.Fprintf(w, "  %.1f%% of requests got 503 busy (expected when the hashing pool is saturated)", 100*p.BusyShare)
 			if other := p.Failures - busy(p.Outcomes); other > 0 {
 				fmt.Fprintf(w, "; BUG? %d other failures", other)

@@ -34,11 +34,17 @@ type config struct {
 	clientID      string
 	clientSecret  string
 	codes         int
+	helloURL      string
+	floodFactor   float64
+	serverCPUs    int
+	hashMS        float64
+	serverPID     int
 }
 
-var phaseNames = []string{"totp", "password", "mfa", "oidc"}
+var phaseNames = []string{"hello", "totp", "password", "mfa", "oidc", "flood"}
 
-// defaultPhases leaves out oidc, which needs a registered client.
+// defaultPhases leaves out oidc, which needs a registered client, the
+// hello reference and the flood.
 var defaultPhases = []string{"totp", "password", "mfa"}
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -50,16 +56,21 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&cfg.appKey, "app-key", getenv("COUNTERSIGN_LOAD_APP_KEY"), "application API key (env COUNTERSIGN_LOAD_APP_KEY)")
 	fs.StringVar(&cfg.adminKey, "admin-key", getenv("COUNTERSIGN_LOAD_ADMIN_KEY"), "admin API key with role admin (env COUNTERSIGN_LOAD_ADMIN_KEY)")
 	fs.IntVar(&cfg.users, "users", 3000, "distinct TOTP users; each allows about two verifications per 30 s")
-	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password phase")
+	fs.IntVar(&cfg.passwordUsers, "password-users", 50, "users with a password for the password and flood phases")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent workers")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each phase (at most 2m)")
-	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, in order: totp, password, mfa, oidc")
+	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, in order: hello, totp, password, mfa, oidc, flood")
 	fs.StringVar(&cfg.prefix, "prefix", randomString(4, alnum), "login ID prefix, random by default so runs do not collide")
 	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
 	fs.StringVar(&cfg.tenant, "tenant", "load", "tenant slug, for the oidc phase's issuer and hosted login")
 	fs.StringVar(&cfg.clientID, "client-id", getenv("COUNTERSIGN_LOAD_CLIENT_ID"), "OpenID Connect client for the oidc phase (env COUNTERSIGN_LOAD_CLIENT_ID; see countersign oidc client create)")
 	fs.StringVar(&cfg.clientSecret, "client-secret", getenv("COUNTERSIGN_LOAD_CLIENT_SECRET"), "its secret (env COUNTERSIGN_LOAD_CLIENT_SECRET)")
 	fs.IntVar(&cfg.codes, "codes", 200, "authorization codes the oidc phase obtains (starting sign-ins for at most 35 s, as codes live a minute) before timing their exchange (at most 5000)")
+	fs.StringVar(&cfg.helloURL, "hello-url", "", "base URL of an external hello-world server for the hello phase (default: one the tool starts in-process)")
+	fs.Float64Var(&cfg.floodFactor, "flood-factor", 10, "the flood phase sends password logins at this many times the server's hashing capacity")
+	fs.IntVar(&cfg.serverCPUs, "server-cpus", runtime.NumCPU(), "cores of the server's machine, for the hashing capacity (cores ÷ one hash time)")
+	fs.Float64Var(&cfg.hashMS, "hash-ms", 0, "one argon2id hash on the server, in ms (default: measured here with the server's default parameters)")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "server process ID on this machine, to report its peak RSS (VmHWM) after the flood phase")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -72,6 +83,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	}
 	cfg.url = strings.TrimRight(cfg.url, "/")
+	cfg.helloURL = strings.TrimRight(cfg.helloURL, "/")
 	return cfg, cfg.validate()
 }
 
@@ -88,10 +100,12 @@ func (cfg *config) validate() error {
 	if len(cfg.phases) == 0 {
 		errs = append(errs, errors.New("-phases: name at least one phase"))
 	}
-	if cfg.adminKey == "" {
+	// The hello phase alone talks to no Countersign server.
+	onlyHello := len(cfg.phases) > 0 && !slices.ContainsFunc(cfg.phases, func(p string) bool { return p != "hello" })
+	if cfg.adminKey == "" && !onlyHello {
 		errs = append(errs, errors.New("-admin-key (or COUNTERSIGN_LOAD_ADMIN_KEY) is required to create the users"))
 	}
-	if cfg.appKey == "" {
+	if cfg.appKey == "" && !onlyHello {
 		errs = append(errs, errors.New("-app-key (or COUNTERSIGN_LOAD_APP_KEY) is required"))
 	}
 	if cfg.concurrency < 1 {
@@ -101,17 +115,31 @@ func (cfg *config) validate() error {
 		errs = append(errs, errors.New("-duration must be positive"))
 	}
 	cfg.duration = min(cfg.duration, maxDuration)
-	if (needs["totp"] || needs["mfa"]) && cfg.users < 1 {
-		errs = append(errs, errors.New("-users must be at least 1 for the totp and mfa phases"))
+	if (needs["totp"] || needs["mfa"] || needs["flood"]) && cfg.users < 1 {
+		errs = append(errs, errors.New("-users must be at least 1 for the totp, mfa and flood phases"))
 	}
-	if !needs["totp"] && !needs["mfa"] {
+	if !needs["totp"] && !needs["mfa"] && !needs["flood"] {
 		cfg.users = 0
 	}
-	if needs["password"] && cfg.passwordUsers < 1 {
-		errs = append(errs, errors.New("-password-users must be at least 1 for the password phase"))
+	if (needs["password"] || needs["flood"]) && cfg.passwordUsers < 1 {
+		errs = append(errs, errors.New("-password-users must be at least 1 for the password and flood phases"))
 	}
-	if !needs["password"] {
+	if !needs["password"] && !needs["flood"] {
 		cfg.passwordUsers = 0
+	}
+	if needs["flood"] {
+		if cfg.floodFactor <= 0 || cfg.floodFactor > 1000 {
+			errs = append(errs, errors.New("-flood-factor must be above 0 and at most 1000"))
+		}
+		if cfg.serverCPUs < 1 {
+			errs = append(errs, errors.New("-server-cpus must be at least 1"))
+		}
+		if cfg.hashMS < 0 {
+			errs = append(errs, errors.New("-hash-ms must not be negative"))
+		}
+	}
+	if cfg.serverPID < 0 {
+		errs = append(errs, errors.New("-server-pid must not be negative"))
 	}
 	if needs["oidc"] {
 		if cfg.clientID == "" || cfg.clientSecret == "" {
@@ -148,6 +176,10 @@ type Report struct {
 	// Codes is the oidc phase's preparation, when it ran.
 	Codes  *PrepareReport `json:"oidc_codes,omitempty"`
 	Phases []PhaseReport  `json:"phases"`
+	// Flood describes the flood phase's logins, when it ran.
+	Flood *FloodReport `json:"flood,omitempty"`
+	// Ratios are issue 14's ratios among the phases that ran.
+	Ratios []Ratio `json:"ratios,omitempty"`
 }
 
 // Machine describes where the tool ran; with scripts/load the server shares it.
@@ -184,6 +216,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rep.Setup = SetupReport{TOTPUsers: cfg.users, PasswordUsers: cfg.passwordUsers, Seconds: round(time.Since(start).Seconds(), 2)}
 
 	sched := newScheduler(pop.lastStep)
+	if slices.Contains(cfg.phases, "hello") && cfg.helloURL == "" {
+		url, stop, err := startHello()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.helloURL = url
+	}
 	for _, p := range cfg.phases {
 		if ctx.Err() != nil {
 			break
@@ -192,12 +232,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "phase %s: %s with %d workers…\n", p, cfg.duration, cfg.concurrency)
 		}
 		switch p {
+		case "hello":
+			hc := newClient(cfg.helloURL, "hello", "", cfg.concurrency)
+			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "answers", helloWork(hc, cfg.prefix)))
 		case "totp":
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "verifications", checkWork(c, pop, sched)))
 		case "password":
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", passwordWork(c, pop)))
 		case "mfa":
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", mfaWork(c, pop, sched)))
+		case "flood":
+			checks, logins, fr := runFlood(ctx, cfg, c, pop, sched)
+			rep.Phases = append(rep.Phases, checks, logins)
+			rep.Flood = &fr
 		case "oidc":
 			fmt.Fprintf(os.Stderr, "phase oidc: obtaining %d authorization codes through the hosted login…\n", cfg.codes)
 			codes, prep, err := prepareCodes(ctx, c, cfg)
@@ -209,6 +256,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "exchanges", exchangeWork(c, cfg, codes), int64(len(codes))))
 		}
 	}
+	rep.Ratios = append(helloRatios(rep.Phases), floodRatios(rep.Phases)...)
 	if cfg.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
