@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/countersign/countersign/internal/directory"
 )
@@ -54,10 +53,10 @@ func (a *API) listPhases(w http.ResponseWriter, r *http.Request, c *caller) erro
 		return err
 	}
 	out := struct {
-		Phases []phaseBody `json:"phases"`
-	}{Phases: []phaseBody{}}
+		Phases []directory.PhaseBody `json:"phases"`
+	}{Phases: []directory.PhaseBody{}}
 	for _, p := range list {
-		out.Phases = append(out.Phases, toPhaseBody(p))
+		out.Phases = append(out.Phases, directory.ToPhaseBody(p))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -72,7 +71,7 @@ func (a *API) addPhase(w http.ResponseWriter, r *http.Request, c *caller) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toPhaseBody(directory.PhaseProgress{Phase: *p}))
+	writeJSON(w, http.StatusCreated, directory.ToPhaseBody(directory.PhaseProgress{Phase: *p}))
 	return nil
 }
 
@@ -82,30 +81,4 @@ func (a *API) deletePhase(w http.ResponseWriter, r *http.Request, c *caller) err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-type phaseBody struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Groups    []string `json:"groups"`
-	Units     []string `json:"units"`
-	StartsAt  string   `json:"starts_at"`
-	CreatedAt string   `json:"created_at"`
-	CreatedBy string   `json:"created_by"`
-	Started   bool     `json:"started"`
-	InScope   int      `json:"in_scope"`
-	Enrolled  int      `json:"enrolled"`
-}
-
-func toPhaseBody(p directory.PhaseProgress) phaseBody {
-	b := phaseBody{ID: p.Phase.ID, Name: p.Phase.Name, Groups: p.Phase.Groups, Units: p.Phase.Units,
-		StartsAt: p.Phase.StartsAt.UTC().Format(time.RFC3339), CreatedAt: p.Phase.CreatedAt.UTC().Format(time.RFC3339),
-		CreatedBy: p.Phase.CreatedBy, Started: p.Started, InScope: p.InScope, Enrolled: p.Enrolled}
-	if b.Groups == nil {
-		b.Groups = []string{}
-	}
-	if b.Units == nil {
-		b.Units = []string{}
-	}
-	return b
 }

@@ -102,7 +102,7 @@ func phaseAdd(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	return c.out(p, func(w io.Writer) {
+	return c.out(directory.ToPhaseBody(directory.PhaseProgress{Phase: *p}), func(w io.Writer) {
 		fmt.Fprintf(w, "scheduled phase %s (%s) from %s; the people it covers are told by the server\n", p.Name, p.ID, p.StartsAt.Format(time.RFC3339))
 	})
 }
@@ -116,10 +116,11 @@ func phaseList(ctx context.Context, c *cmdCtx) error {
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []directory.PhaseProgress{}
+	out := []directory.PhaseBody{}
+	for _, p := range list {
+		out = append(out, directory.ToPhaseBody(p))
 	}
-	return c.out(list, func(w io.Writer) {
+	return c.out(out, func(w io.Writer) {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSTARTS\tSTARTED\tENROLLED\tGROUPS\tUNITS")
 		for _, p := range list {

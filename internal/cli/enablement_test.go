@@ -30,13 +30,22 @@ func TestEnablementAndPhases(t *testing.T) {
 	s.ok(nil, "", "enablement", "test-message", "--tenant", "acme", "--channel", "email", "--to", "it@example.org", "--json")
 
 	starts := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
-	var ph struct{ ID string }
+	var ph struct {
+		ID     string   `json:"id"`
+		Groups []string `json:"groups"`
+	}
 	s.ok(&ph, "", "phase", "add", "--tenant", "acme", "--name", "Nurses first", "--group", "Nurses", "--starts-at", starts, "--json")
+	if ph.ID == "" || len(ph.Groups) != 1 {
+		t.Errorf("phase add --json = %+v", ph)
+	}
+	// The same shape as the admin API's.
 	var list []struct {
-		Phase struct{ ID string }
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		InScope int    `json:"in_scope"`
 	}
 	s.ok(&list, "", "phase", "list", "--tenant", "acme", "--json")
-	if len(list) != 1 || list[0].Phase.ID != ph.ID {
+	if len(list) != 1 || list[0].ID != ph.ID || list[0].Name != "Nurses first" {
 		t.Errorf("phase list = %+v, want %s", list, ph.ID)
 	}
 	wantAll(t, s.fails("", "phase", "add", "--tenant", "acme", "--name", "x", "--group", "Nope", "--starts-at", starts), "Nope")

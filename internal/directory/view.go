@@ -188,3 +188,32 @@ type KeyView struct {
 func ToKeyView(k *flow.SigningKey) KeyView {
 	return KeyView{KID: k.ID, Alg: k.Alg, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt}
 }
+
+// PhaseBody is an enforcement phase with its progress, as the API and the
+// command line's --json show it.
+type PhaseBody struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Groups    []string `json:"groups"`
+	Units     []string `json:"units"`
+	StartsAt  string   `json:"starts_at"`
+	CreatedAt string   `json:"created_at"`
+	CreatedBy string   `json:"created_by"`
+	Started   bool     `json:"started"`
+	InScope   int      `json:"in_scope"`
+	Enrolled  int      `json:"enrolled"`
+}
+
+// ToPhaseBody converts a phase with its progress.
+func ToPhaseBody(p PhaseProgress) PhaseBody {
+	b := PhaseBody{ID: p.Phase.ID, Name: p.Phase.Name, Groups: p.Phase.Groups, Units: p.Phase.Units,
+		StartsAt: p.Phase.StartsAt.UTC().Format(time.RFC3339), CreatedAt: p.Phase.CreatedAt.UTC().Format(time.RFC3339),
+		CreatedBy: p.Phase.CreatedBy, Started: p.Started, InScope: p.InScope, Enrolled: p.Enrolled}
+	if b.Groups == nil {
+		b.Groups = []string{}
+	}
+	if b.Units == nil {
+		b.Units = []string{}
+	}
+	return b
+}
