@@ -180,25 +180,18 @@ func (a *API) exportAudit(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	ctype := "text/csv; charset=utf-8"
-	if format == directory.ExportJSONL {
-		ctype = "application/jsonl; charset=utf-8"
-	}
-	out := &exportWriter{w: w, header: func() {
+	ctype := directory.ExportContentType(format)
+	started, err := a.Directory.ExportAuditTo(r.Context(), f, format, w, func() {
 		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Content-Disposition", `attachment; filename="audit.`+format+`"`)
 		w.Header().Set("Cache-Control", "no-store")
-	}}
-	if _, err := a.Directory.ExportAudit(r.Context(), f, format, out); err != nil {
-		if !out.started {
+	})
+	if err != nil {
+		if !started {
 			return err // nothing sent: the error is the answer
 		}
 		// The file has begun: the log has the cause; the file ends early.
 		a.Log.Error("audit export failed", "err", err)
-	}
-	if !out.started {
-		out.header()
-		w.WriteHeader(http.StatusOK)
 	}
 	return nil
 }
@@ -212,21 +205,6 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request, c *caller) err
 	}
 	writeJSON(w, http.StatusOK, report)
 	return nil
-}
-
-// exportWriter sets the export's headers on its first write.
-type exportWriter struct {
-	w       http.ResponseWriter
-	header  func()
-	started bool
-}
-
-func (e *exportWriter) Write(b []byte) (int, error) {
-	if !e.started {
-		e.started = true
-		e.header()
-	}
-	return e.w.Write(b)
 }
 
 // auditFilter reads the audit filters of a request.

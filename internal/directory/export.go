@@ -21,6 +21,14 @@ const (
 	ExportJSONL = "jsonl"
 )
 
+// ExportContentType is the media type of an export in format.
+func ExportContentType(format string) string {
+	if format == ExportJSONL {
+		return "application/jsonl; charset=utf-8"
+	}
+	return "text/csv; charset=utf-8"
+}
+
 // MaxExport bounds one export; narrow the time range for more.
 const MaxExport = 100_000
 
@@ -68,6 +76,37 @@ func (s *Service) ExportAudit(ctx context.Context, f store.AuditFilter, format s
 		return n, cw.Error()
 	}
 	return n, nil
+}
+
+// ExportAuditTo is ExportAudit for a download: begin runs once, just before
+// the first byte (or at the end of an export with none), so a front door
+// sets the download's headers only when it answers with the file; an error
+// before then is the answer instead. started reports whether begin ran: an
+// error after it ended the file early.
+func (s *Service) ExportAuditTo(ctx context.Context, f store.AuditFilter, format string, w io.Writer, begin func()) (started bool, err error) {
+	fw := &firstWrite{w: w, begin: begin}
+	if _, err := s.ExportAudit(ctx, f, format, fw); err != nil {
+		return fw.started, err
+	}
+	if !fw.started {
+		begin()
+	}
+	return true, nil
+}
+
+// firstWrite runs begin before the first byte it passes on.
+type firstWrite struct {
+	w       io.Writer
+	begin   func()
+	started bool
+}
+
+func (f *firstWrite) Write(b []byte) (int, error) {
+	if !f.started {
+		f.started = true
+		f.begin()
+	}
+	return f.w.Write(b)
 }
 
 // cell keeps a spreadsheet from reading a value as a formula: one that

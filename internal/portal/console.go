@@ -1,8 +1,6 @@
 package portal
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -189,11 +187,10 @@ func (p *Portal) openConsole(rq *request) error {
 	if err != nil {
 		return err
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	token, err := newToken()
+	if err != nil {
 		return err
 	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := p.now()
 	life := min(time.Duration(rq.policy.Portal.SessionMax), consoleMax)
 	s := &store.PortalSession{

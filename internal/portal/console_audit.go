@@ -144,39 +144,16 @@ func (p *Portal) consoleAuditExport(rq *request) error {
 	if err != nil {
 		return rq.renderForm("console_audit", &Page{Title: "console.audit.title", Console: &ConsoleNav{Section: "audit"}, Data: &auditView{}, Form: form}, err)
 	}
-	ctype := "text/csv; charset=utf-8"
-	if format == directory.ExportJSONL {
-		ctype = "application/jsonl; charset=utf-8"
-	}
-	w := &firstWrite{w: rq.w, header: func(h http.Header) {
-		h.Set("Content-Type", ctype)
-		h.Set("Content-Disposition", `attachment; filename="audit-`+rq.tenant.Slug+`.`+format+`"`)
-	}}
-	if _, err := p.Directory.ExportAudit(rq.ctx(), f, format, w); err != nil {
-		if !w.started {
+	ctype := directory.ExportContentType(format)
+	started, err := p.Directory.ExportAuditTo(rq.ctx(), f, format, rq.w, func() {
+		rq.w.Header().Set("Content-Type", ctype)
+		rq.w.Header().Set("Content-Disposition", `attachment; filename="audit-`+rq.tenant.Slug+`.`+format+`"`)
+	})
+	if err != nil {
+		if !started {
 			return err
 		}
 		p.Log.Error("console: audit export failed", "err", err)
 	}
-	if !w.started {
-		w.header(rq.w.Header())
-		rq.w.WriteHeader(http.StatusOK)
-	}
 	return nil
-}
-
-// firstWrite sets a download's headers when its first bytes go out, so that
-// an error before them is answered as a page.
-type firstWrite struct {
-	w       http.ResponseWriter
-	header  func(http.Header)
-	started bool
-}
-
-func (f *firstWrite) Write(b []byte) (int, error) {
-	if !f.started {
-		f.started = true
-		f.header(f.w.Header())
-	}
-	return f.w.Write(b)
 }

@@ -25,7 +25,7 @@ func (p *Portal) consolePeopleRoutes(add func(string, string, flow.Action, handl
 	add("POST", "/people/{id}/contact", flow.ReadPeople, p.consoleContact)
 	add("POST", "/people/{id}/status", flow.ChangeStatus, p.consoleStatus)
 	add("POST", "/people/{id}/role", flow.ManagePeople, p.consoleRole)
-	add("POST", "/people/{id}/devices/{device}/revoke", flow.ReadPeople, p.consoleRevokeDevice)
+	add("POST", "/people/{id}/devices/revoke", flow.ReadPeople, p.consoleRevokeDevice)
 }
 
 // peopleView is the search page's data.
@@ -45,7 +45,7 @@ func (p *Portal) consolePeople(rq *request) error {
 	v := &peopleView{Query: q.Get("q"), Status: q.Get("status"), Statuses: append(slices.Clone(store.Statuses), store.StatusTerminated)}
 	pg := &Page{Title: "console.people.title", Console: &ConsoleNav{Section: "people"}, Data: v,
 		Form: map[string]string{"q": v.Query, "status": v.Status}}
-	people, err := p.searchPeople(rq, v.Query, v.Status, q.Get("after"), peoplePage)
+	people, err := p.Directory.SearchUsers(rq.ctx(), rq.caller, directory.UserSearch{Query: v.Query, Status: v.Status, After: q.Get("after"), Limit: peoplePage})
 	if err != nil {
 		return rq.renderForm("console_people", pg, err)
 	}
@@ -234,7 +234,7 @@ func (p *Portal) consoleRevokeDevice(rq *request) error {
 	if err != nil {
 		return err
 	}
-	err = p.Engine.RevokeTrustedDevice(rq.ctx(), rq.caller, u.ID, rq.r.PathValue("device"))
+	err = p.Engine.RevokeTrustedDevice(rq.ctx(), rq.caller, u.ID, rq.form("device"))
 	if errors.Is(err, store.ErrNotFound) {
 		return rq.personDone(u, "console.person.device_gone")
 	}
@@ -260,9 +260,4 @@ func (rq *request) activityRows(events []store.AuditEvent) []activityRow {
 			Actor: e.Actor, IP: e.IP, Detail: detail, UserID: e.UserID})
 	}
 	return out
-}
-
-// searchPeople finds people for the help desk.
-func (p *Portal) searchPeople(rq *request, query, status, after string, limit int) ([]store.User, error) {
-	return p.Directory.SearchUsers(rq.ctx(), rq.caller, directory.UserSearch{Query: query, Status: status, After: after, Limit: limit})
 }

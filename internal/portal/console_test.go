@@ -369,3 +369,35 @@ func TestConsoleAuditVerify(t *testing.T) {
 		t.Fatalf("verify after tampering: %d %.1500s", pg.status, pg.body[max(i, 0):])
 	}
 }
+
+// The help desk forgets a person's trusted device (B4): the next sign-in
+// there asks for a second factor again.
+func TestConsoleForgetsTrustedDevice(t *testing.T) {
+	e := newEnv(t)
+	sam := e.consolePerson("sam", "2025550104", "support")
+	pat := e.consolePerson("pat", "2025550102", "")
+	d := &store.TrustedDevice{ID: store.NewID("tdv"), TenantID: e.tenantID, UserID: pat.id, TokenHash: []byte("hash-of-a-device-token"),
+		IP: "198.51.100.7", Label: "Firefox on Windows", CreatedAt: e.now(), ExpiresAt: e.now().Add(30 * 24 * time.Hour)}
+	if err := e.srv.Store.CreateTrustedDevice(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	desk := e.client(t)
+	desk.openConsole(&sam)
+	person := e.console() + "/people/" + pat.id
+	if pg := desk.get(person); !strings.Contains(pg.body, "Firefox on Windows") {
+		t.Fatalf("person page without the device: %.300s", pg.body)
+	}
+	pg := desk.post(person+"/devices/revoke", url.Values{"device": {d.ID}})
+	if pg.status != http.StatusSeeOther {
+		t.Fatalf("forget: %d %.300s", pg.status, pg.body)
+	}
+	if pg := desk.get(person); strings.Contains(pg.body, "Firefox on Windows") || !strings.Contains(pg.body, "The device is forgotten") {
+		t.Fatalf("person page after forgetting: %.600s", pg.body)
+	}
+	if pg := desk.post(person+"/devices/revoke", url.Values{"device": {d.ID}}); pg.status != http.StatusSeeOther {
+		t.Fatalf("forgetting again: %d", pg.status)
+	}
+	if pg := desk.get(person); !strings.Contains(pg.body, "already forgotten") {
+		t.Fatalf("forgetting again is not said: %.600s", pg.body)
+	}
+}

@@ -141,11 +141,10 @@ type renewal struct {
 // a token seen before sign-in is worth nothing after.
 func (rq *request) renew(u *store.User, level, txnID string, d sessionData) (*renewal, error) {
 	now := rq.p.now()
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	token, err := newToken()
+	if err != nil {
 		return nil, err
 	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
@@ -161,6 +160,16 @@ func (rq *request) renew(u *store.User, level, txnID string, d sessionData) (*re
 		sc.End = rq.sess.ID
 	}
 	return &renewal{change: sc, token: token, s: s, u: u, d: d}, nil
+}
+
+// newToken is a session cookie's value: 256 random bits; only its keyed
+// hash is stored.
+func newToken() (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
 // install makes a renewal, written by the engine, this request's session.

@@ -104,6 +104,32 @@ func TestPortalURLInAnswers(t *testing.T) {
 	}
 }
 
+// serving runs srv.Serve on its configured address until stop, which waits
+// for Serve to end and fails the test if it ended with an error.
+func serving(t *testing.T, srv *server.Server) (addr string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ready) }()
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("server did not start")
+	}
+	return addr, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 // Once listening, the server logs one line with the addresses a newcomer
 // needs.
 func TestReadyLogLine(t *testing.T) {
@@ -116,22 +142,8 @@ func TestReadyLogLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	addr, stop := serving(t, srv)
+	stop()
 	var line map[string]any
 	for l := range strings.SplitSeq(logs.String(), "\n") {
 		var m map[string]any

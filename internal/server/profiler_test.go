@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/server"
@@ -28,24 +26,8 @@ func TestProfilerOnItsOwnAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	addr, stop := serving(t, srv)
+	defer stop()
 	get := func(url string) (int, string) {
 		resp, err := http.Get(url)
 		if err != nil {
