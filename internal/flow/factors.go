@@ -72,7 +72,12 @@ func (e *Engine) usableFactors(ctx context.Context, p policy.Policy, u *store.Us
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(f store.Factor) bool { return !offered(f, p, false) }), nil
+	return offeredOf(all, p), nil
+}
+
+// offeredOf keeps the active factors policy lets finish a login.
+func offeredOf(all []store.Factor, p policy.Policy) []store.Factor {
+	return slices.DeleteFunc(all, func(f store.Factor) bool { return !offered(f, p, false) })
 }
 
 // PortalFactors lists the factors that finish a portal sign-in: those policy
@@ -92,6 +97,12 @@ func (e *Engine) pickFactor(ctx context.Context, p policy.Policy, u *store.User,
 	if err != nil {
 		return nil, err
 	}
+	return pickFrom(factors, factorID)
+}
+
+// pickFrom finds the factor with this id among usable factors, or the
+// authenticator app when id is empty.
+func pickFrom(factors []store.Factor, factorID string) (*store.Factor, error) {
 	for i := range factors {
 		f := &factors[i]
 		if (factorID == "" && f.Kind == policy.FactorTOTP) || (factorID != "" && f.ID == factorID) {

@@ -15,6 +15,10 @@ import (
 // errTxnRace rolls back a verification whose transaction another request completed first.
 var errTxnRace = errors.New("transaction completed concurrently")
 
+// errUnsettled rolls back a guess evaluated on the fast path whose counter
+// moved since it was read; the guess then runs charged first.
+var errUnsettled = errors.New("counter moved since it was read")
+
 // guess charges a guess, evaluates it and records the outcome in one write
 // transaction (invariants 1, 2 and 3): the one runner every factor's guess
 // goes through. When txn is set a success completes it, once; then runs in
@@ -37,19 +41,43 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 		}
 		return d
 	}
-	err := e.Store.InTx(ctx, func(q store.Queries) error {
+	// run evaluates the guess in one transaction. Charged first (the slow
+	// path), the counter goes up before the guess is looked at, so however
+	// many guesses race, at most the limit are evaluated. Unless the counter
+	// read with the user has moved (then it rolls back with errUnsettled),
+	// the fast path evaluates first and records the outcome in one statement
+	// conditional on that read: the same bound — an outcome lands only on
+	// the counter it was decided against — at one write to the user's row
+	// instead of a charge and then a reset.
+	run := func(q store.Queries, fast bool) error {
 		result = nil
-		ch, err := q.ChargeMFA(ctx, u.ID, p.MFAAttempts, time.Duration(p.LockoutRelease), now)
-		if err != nil {
-			return err
-		}
-		if !ch.Allowed {
-			result, outcome = lockedErr(p), "locked"
-			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: detail("reason", "mfa_locked")})
+		failures := u.MFAFailures
+		if !fast {
+			ch, err := q.ChargeMFA(ctx, u.ID, p.MFAAttempts, time.Duration(p.LockoutRelease), now)
+			if err != nil {
+				return err
+			}
+			if !ch.Allowed {
+				result, outcome = lockedErr(p), "locked"
+				return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "refused", Detail: detail("reason", "mfa_locked")})
+			}
+			failures = ch.Failures
 		}
 		ok, reason, err := a.Check(ctx, q)
 		if err != nil {
 			return err
+		}
+		if fast {
+			settled, err := q.SettleMFA(ctx, u.ID, store.Settle{Seen: u.MFAFailures, Success: ok, EndsOTARun: a.EndsOTARun, Limit: p.MFAAttempts, Now: now})
+			if err != nil {
+				return err
+			}
+			if !settled {
+				return errUnsettled
+			}
+			if !ok {
+				failures++
+			}
 		}
 		if !ok {
 			outcome = "failure"
@@ -57,7 +85,7 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 			if a.Wrong != nil {
 				result = a.Wrong(reason)
 			}
-			left := p.MFAAttempts - ch.Failures
+			left := p.MFAAttempts - failures
 			if refused(result) {
 				// Only a wrong answer is told how many remain: a spent run of
 				// tokens (E26) is another matter.
@@ -70,13 +98,22 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 				return nil
 			}
 			result, outcome = lockedErr(p), "lockout"
-			if err := q.MarkMFALocked(ctx, u.ID, now); err != nil {
+			if !fast { // the fast path's statement locked already
+				if err := q.MarkMFALocked(ctx, u.ID, now); err != nil {
+					return err
+				}
+			}
+			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "lockout", Outcome: "locked", Detail: map[string]any{"counter": "mfa", "failures": failures}})
+		}
+		if !fast {
+			if err := q.ResetMFA(ctx, u.ID, now); err != nil {
 				return err
 			}
-			return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: "lockout", Outcome: "locked", Detail: map[string]any{"counter": "mfa", "failures": ch.Failures}})
-		}
-		if err := q.ResetMFA(ctx, u.ID, now); err != nil {
-			return err
+			if a.EndsOTARun {
+				if err := q.ResetOTA(ctx, u.ID); err != nil {
+					return err
+				}
+			}
 		}
 		extra := []any{}
 		if txn != nil {
@@ -100,7 +137,12 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 			}
 		}
 		return e.Audit(ctx, q, c, Event{UserID: u.ID, Event: event, Outcome: "success", Detail: detail(extra...)})
-	})
+	}
+	fast := u.MFALockedAt == nil && u.MFAFailures < p.MFAAttempts
+	err := e.Store.InTx(ctx, func(q store.Queries) error { return run(q, fast) })
+	if errors.Is(err, errUnsettled) {
+		err = e.Store.InTx(ctx, func(q store.Queries) error { return run(q, false) })
+	}
 	if errors.Is(err, errTxnRace) {
 		e.observe(a.Kind, "txn_gone")
 		return ErrTxnGone

@@ -708,7 +708,7 @@ func TestPortalOneTimeToken(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		pc := e.portal()
 		u := e.person(directory.NewUser{LoginID: "otto", Email: "otto@example.org", Phone: "5555550162"})
-		e.enrol(u)
+		secret := e.enrol(u)
 		e.deliver() // the enrolment notice
 		res, err := e.eng.PortalSignIn(e.ctx, pc, "otto", goodPassword)
 		if err != nil || res.Status != flow.MFARequired {
@@ -742,6 +742,16 @@ func TestPortalOneTimeToken(t *testing.T) {
 		}
 		if _, err := e.eng.VerifyTransaction(e.ctx, pc, res.Txn.ID, flow.Verification{OneTimeToken: tokenRE.FindString(e.newestTo("+15555550162"))}); err != nil {
 			t.Fatalf("token by SMS: %v", err)
+		}
+		if got := e.reload(u).OTAConsecutive; got != 2 {
+			t.Fatalf("token logins %d, want 2", got)
+		}
+		// A login with the app ends the run, in the statement that records it.
+		if _, err := e.eng.Check(e.ctx, e.app, "otto", e.code(secret, 0)); err != nil {
+			t.Fatalf("login with the app: %v", err)
+		}
+		if got := e.reload(u).OTAConsecutive; got != 0 {
+			t.Fatalf("token logins %d after a login with the app, want 0", got)
 		}
 	})
 }

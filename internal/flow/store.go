@@ -28,6 +28,7 @@ type Store interface {
 	TenantByID(ctx context.Context, id string) (*store.Tenant, error)
 	UseTxnForEnrolment(ctx context.Context, id string, now time.Time) (bool, error)
 	UserByLoginID(ctx context.Context, tenantID, loginID string) (*store.User, error)
+	UserWithFactors(ctx context.Context, tenantID, loginID string) (*store.User, []store.Factor, error)
 	ChargePassword(ctx context.Context, userID string, limit int, releaseAfter time.Duration, now time.Time) (store.Charge, error)
 	RefundPassword(ctx context.Context, userID string) error
 	ResetPassword(ctx context.Context, userID string) error

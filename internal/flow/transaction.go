@@ -51,26 +51,39 @@ func (e *Engine) BeginMFA(ctx context.Context, c Caller, loginID string) (*Resul
 }
 
 func (e *Engine) namedUser(ctx context.Context, c Caller, loginID string) (*store.Tenant, policy.Policy, *store.User, error) {
+	t, p, u, _, err := e.named(ctx, c, loginID, false)
+	return t, p, u, err
+}
+
+// named finds the user an application names, with their active factors
+// read in the same statement when withFactors is set.
+func (e *Engine) named(ctx context.Context, c Caller, loginID string, withFactors bool) (*store.Tenant, policy.Policy, *store.User, []store.Factor, error) {
 	t, p, err := e.Policy(ctx, c.TenantID)
 	if err != nil {
-		return nil, policy.Policy{}, nil, err
+		return nil, policy.Policy{}, nil, nil, err
 	}
 	var errs validate.Errors
 	loginID = validate.LoginID(&errs, "login_id", loginID, p.LoginIDMaxLength)
 	if err := errs.Err(); err != nil {
-		return nil, policy.Policy{}, nil, err
+		return nil, policy.Policy{}, nil, nil, err
 	}
-	u, err := e.Store.UserByLoginID(ctx, c.TenantID, loginID)
+	var u *store.User
+	var factors []store.Factor
+	if withFactors {
+		u, factors, err = e.Store.UserWithFactors(ctx, c.TenantID, loginID)
+	} else {
+		u, err = e.Store.UserByLoginID(ctx, c.TenantID, loginID)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, p, nil, errors.Join(ErrUserNotFound, e.Audit(ctx, e.Store, c, Event{Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "user_not_found", "login_id": loginID}}))
+			return nil, p, nil, nil, errors.Join(ErrUserNotFound, e.Audit(ctx, e.Store, c, Event{Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "user_not_found", "login_id": loginID}}))
 		}
-		return nil, p, nil, err
+		return nil, p, nil, nil, err
 	}
 	if err := statusErr(u.Status); err != nil {
-		return nil, p, nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
+		return nil, p, nil, nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "status_" + u.Status}}))
 	}
-	return t, p, u, nil
+	return t, p, u, factors, nil
 }
 
 // afterPrimary decides what a user whose first step succeeded needs next.
@@ -290,14 +303,15 @@ func (e *Engine) VerifyTransaction(ctx context.Context, c Caller, txnID string, 
 // Check is the one-shot second-factor check for an application that names the
 // user and passes the code in one request (as RADIUS will).
 func (e *Engine) Check(ctx context.Context, c Caller, loginID, code string) (*Result, error) {
-	_, p, u, err := e.namedUser(ctx, c, loginID)
+	// One read: the user and their factors together.
+	_, p, u, all, err := e.named(ctx, c, loginID, true)
 	if err != nil {
 		return nil, err
 	}
 	if !p.RequiresMFA(u.Groups, u.Units, e.now()) {
 		return e.afterPrimary(ctx, c, &store.Tenant{ID: c.TenantID}, p, u, ModeMFAOnly, false)
 	}
-	f, err := e.pickFactor(ctx, p, u, "")
+	f, err := pickFrom(offeredOf(all, p), "")
 	if err != nil {
 		if errors.Is(err, ErrNotRegistered) {
 			return nil, errors.Join(inLanguage(err, c, u), e.Audit(ctx, e.Store, c, Event{UserID: u.ID, Event: "login.mfa", Outcome: "refused", Detail: map[string]any{"reason": "not_registered"}}))

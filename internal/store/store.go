@@ -276,6 +276,19 @@ type Charge struct {
 	Failures int
 }
 
+// Settle is a guess's outcome for SettleMFA.
+type Settle struct {
+	// Seen is the failure counter as read before the transaction; the
+	// statement changes the row only while it still holds Seen and no lock.
+	Seen    int
+	Success bool
+	// EndsOTARun makes a success also end a run of one-time access logins.
+	EndsOTARun bool
+	// Limit locks the counter when a failure reaches it.
+	Limit int
+	Now   time.Time
+}
+
 // Tenants are the organisations hosted by one server (G1).
 type Tenants interface {
 	CreateTenant(ctx context.Context, t *Tenant) error
@@ -303,6 +316,9 @@ type Users interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, tenantID, id string) (*User, error)
 	UserByLoginID(ctx context.Context, tenantID, loginID string) (*User, error)
+	// UserWithFactors reads the user and their active factors (oldest
+	// first) in one statement.
+	UserWithFactors(ctx context.Context, tenantID, loginID string) (*User, []Factor, error)
 	UserByEmail(ctx context.Context, tenantID, email string) (*User, error)
 	ListUsers(ctx context.Context, tenantID string, afterLoginID string, limit int) ([]User, error)
 	// CountUsers counts a tenant's people, and those who belong to any of
@@ -330,6 +346,13 @@ type Users interface {
 	MarkPasswordLocked(ctx context.Context, userID string, now time.Time) error
 	// ResetMFA clears the second-factor counter after a success and records the login.
 	ResetMFA(ctx context.Context, userID string, now time.Time) error
+	// SettleMFA records a guess's outcome in one conditional statement when
+	// the counter still holds what was read before the transaction
+	// (s.Seen failures, no lock): a success clears it and records the login
+	// (not for a terminated account), a failure adds one and, reaching
+	// s.Limit, locks. It reports false, changing nothing, when the counter
+	// moved since it was read; the caller then charges before it checks.
+	SettleMFA(ctx context.Context, userID string, s Settle) (bool, error)
 	ResetPassword(ctx context.Context, userID string) error
 	// RefundPassword gives back a charged guess that could not be evaluated
 	// (the hashing pool was full).

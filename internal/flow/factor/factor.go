@@ -46,6 +46,9 @@ type Attempt struct {
 	Check func(ctx context.Context, q store.Queries) (ok bool, reason string, err error)
 	// Success, when set, runs after an accepted check.
 	Success func(ctx context.Context, q store.Queries) error
+	// EndsOTARun makes a success end the person's run of one-time access
+	// logins, in the statement that records the success.
+	EndsOTARun bool
 	// Wrong is the answer to a refusal, told what the reason was.
 	Wrong func(reason string) error
 }

@@ -499,6 +499,60 @@ func (q *queries) UserByLoginID(ctx context.Context, tenantID, loginID string) (
 	return q.userWithMemberships(ctx, `tenant_id = ? AND login_id_norm = ?`, tenantID, strings.ToLower(loginID))
 }
 
+// UserWithFactors reads a person and their active factors in one joined
+// statement: the one read of a second-factor check.
+func (q *queries) UserWithFactors(ctx context.Context, tenantID, loginID string) (*store.User, []store.Factor, error) {
+	rows, err := q.query(ctx, userWithFactorsQuery(q.memberships()), tenantID, strings.ToLower(loginID))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var u *store.User
+	var factors []store.Factor
+	for rows.Next() {
+		var members, id, tenant, user, kind, state, config sql.NullString
+		var secret []byte
+		var lastStep, attempts, created, confirmed, revoked, expires sql.NullInt64
+		got, err := scanUserExtra(rows, &members, &id, &tenant, &user, &kind, &state, &secret, &lastStep, &attempts, &created, &confirmed, &revoked, &expires, &config)
+		if err != nil {
+			return nil, nil, err
+		}
+		if u == nil {
+			u = got
+			addMemberships(u, members)
+		}
+		if id.Valid {
+			factors = append(factors, store.Factor{
+				ID: id.String, TenantID: tenant.String, UserID: user.String, Kind: kind.String, State: state.String,
+				Secret: secret, LastStep: lastStep.Int64, Attempts: int(attempts.Int64), CreatedAt: fromMicros(created.Int64),
+				ConfirmedAt: timePtr(confirmed), RevokedAt: timePtr(revoked), ExpiresAt: timePtr(expires), Config: config.String,
+			})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, mapErr(err)
+	}
+	if u == nil {
+		return nil, nil, store.ErrNotFound
+	}
+	return u, factors, nil
+}
+
+// userWithFactorsQuery joins the user's active factors to the user query,
+// one row per factor (one row with empty factor columns for none).
+func userWithFactorsQuery(memberships string) string {
+	qualify := func(cols, table string) string {
+		names := strings.Split(cols, ",")
+		for i, n := range names {
+			names[i] = table + "." + strings.TrimSpace(n)
+		}
+		return strings.Join(names, ", ")
+	}
+	return `SELECT ` + qualify(userCols, "users") + memberships + `, ` + qualify(factorCols, "f") + `
+		FROM users LEFT JOIN factors f ON f.user_id = users.id AND f.state = 'active'
+		WHERE users.tenant_id = ? AND users.login_id_norm = ? ORDER BY f.created_at, f.id`
+}
+
 func (q *queries) UserByEmail(ctx context.Context, tenantID, email string) (*store.User, error) {
 	return q.userWithMemberships(ctx, `tenant_id = ? AND email_norm = ?`, tenantID, strings.ToLower(email))
 }
@@ -638,6 +692,29 @@ func (q *queries) ResetMFA(ctx context.Context, userID string, now time.Time) er
 	n, err := q.exec(ctx, `UPDATE users SET mfa_failures = 0, mfa_locked_at = NULL, last_login_at = ?
 		WHERE id = ? AND status <> '`+store.StatusTerminated+`'`, micros(now), userID)
 	return loginGranted(n, err)
+}
+
+// SettleMFA is the fast path of a guess: the counter read before the
+// transaction is the statement's condition, so the outcome lands only on the
+// state it was decided against — as if the guess had been charged first.
+func (q *queries) SettleMFA(ctx context.Context, userID string, s store.Settle) (bool, error) {
+	var n int64
+	var err error
+	if s.Success {
+		n, err = q.exec(ctx, `UPDATE users SET mfa_failures = 0, last_login_at = ?,
+			ota_consecutive = CASE WHEN ? THEN 0 ELSE ota_consecutive END
+			WHERE id = ? AND mfa_failures = ? AND mfa_locked_at IS NULL AND status <> '`+store.StatusTerminated+`'`,
+			micros(s.Now), s.EndsOTARun, userID, s.Seen)
+	} else {
+		var lockAt sql.NullInt64
+		if s.Seen+1 >= s.Limit {
+			lockAt = sql.NullInt64{Int64: micros(s.Now), Valid: true}
+		}
+		n, err = q.exec(ctx, `UPDATE users SET mfa_failures = ?, mfa_locked_at = ?
+			WHERE id = ? AND mfa_failures = ? AND mfa_locked_at IS NULL`,
+			s.Seen+1, lockAt, userID, s.Seen)
+	}
+	return n == 1, err
 }
 
 func loginGranted(n int64, err error) error {

@@ -77,7 +77,8 @@ func (fx *Fixture) Reload(t *testing.T, u *store.User) *store.User {
 
 // Guess runs a as the engine's runner does for u and reports the check's
 // verdict: the charge (with a limit no test reaches), the check, and on
-// success the attempt's Success, in one transaction.
+// success the end of a run of one-time access logins and the attempt's
+// Success, in one transaction.
 func (fx *Fixture) Guess(t *testing.T, u *store.User, a factor.Attempt) (bool, string) {
 	t.Helper()
 	var ok bool
@@ -89,6 +90,11 @@ func (fx *Fixture) Guess(t *testing.T, u *store.User, a factor.Attempt) (bool, s
 		var err error
 		if ok, reason, err = a.Check(t.Context(), q); err != nil || !ok {
 			return err
+		}
+		if a.EndsOTARun {
+			if err := q.ResetOTA(t.Context(), u.ID); err != nil {
+				return err
+			}
 		}
 		if a.Success != nil {
 			return a.Success(t.Context(), q)

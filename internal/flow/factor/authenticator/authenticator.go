@@ -29,7 +29,6 @@ func (Factor) Kind() string { return policy.FactorTOTP }
 // steps is what a check needs of storage.
 type steps interface {
 	UseStep(ctx context.Context, factorID string, step int64) (bool, error)
-	ResetOTA(ctx context.Context, userID string) error
 }
 
 // Verify checks a code: the row decides whether its step is still unused, so
@@ -40,16 +39,15 @@ func (Factor) Verify(ctx context.Context, env factor.Env, f *store.Factor, r fac
 	if err != nil {
 		return factor.Attempt{}, err
 	}
-	u, p, now := env.User, env.Policy, env.Now
+	p, now := env.Policy, env.Now
 	return factor.Attempt{
 		Kind: f.Kind, Detail: map[string]any{"factor": f.ID},
 		Check: func(ctx context.Context, q store.Queries) (bool, string, error) {
 			return Check(ctx, q, f, secret, r.Code, p, now)
 		},
-		// Always: a token login may have committed since u was read, and
-		// the statement changes nothing when the count is already zero.
-		Success: func(ctx context.Context, q store.Queries) error { return steps(q).ResetOTA(ctx, u.ID) },
-		Wrong:   func(string) error { return ErrWrongCode },
+		// Always: a token login may have committed since u was read.
+		EndsOTARun: true,
+		Wrong:      func(string) error { return ErrWrongCode },
 	}, nil
 }
 
