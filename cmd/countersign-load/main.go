@@ -8,7 +8,8 @@
 // flood; the report ends with issue 14's ratios between phases. With
 // -server-pid it reads the server's CPU time from /proc, so each phase shows
 // CPU per operation; -rounds repeats the phases and gives each ratio's min,
-// median and max.
+// median and max. `countersign-load table DIR` prints issue 14's table from
+// the reports scripts/load table had it write into DIR.
 package main
 
 import (

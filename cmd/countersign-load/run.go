@@ -229,6 +229,9 @@ type SetupReport struct {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "table" {
+		return runTable(args[1:], stdout, os.Stderr)
+	}
 	cfg, err := parseFlags(args, os.Getenv, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
