@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -42,7 +43,7 @@ func printReport(w io.Writer, rep Report) error {
 	if len(rep.Summary) > 0 {
 		fmt.Fprintf(w, "\nover %d rounds, min / median / max:\n", len(rep.Rounds))
 		for _, s := range rep.Summary {
-			fmt.Fprintf(w, "  %s = %.3g / %.3g / %.3g", s.Name, s.Min, s.Median, s.Max)
+			fmt.Fprintf(w, "  %s = %s / %s / %s", s.Name, number(s.Min), number(s.Median), number(s.Max))
 			if s.Rounds < len(rep.Rounds) {
 				fmt.Fprintf(w, " (from %d of %d rounds)", s.Rounds, len(rep.Rounds))
 			}
@@ -53,6 +54,14 @@ func printReport(w io.Writer, rep Report) error {
 		}
 	}
 	return nil
+}
+
+// number shows a figure with three significant digits, whole numbers from 100 up.
+func number(v float64) string {
+	if v >= 100 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
 // cpuCell shows a CPU figure, or a dash when it was not measured.
@@ -86,7 +95,7 @@ func printRound(w io.Writer, rep Round) error {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "ratios:")
 		for _, r := range rep.Ratios {
-			fmt.Fprintf(w, "  %s = %.3g", r.Name, r.Value)
+			fmt.Fprintf(w, "  %s = %s", r.Name, number(r.Value))
 			if r.Note != "" {
 				fmt.Fprintf(w, " (%s)", r.Note)
 			}

@@ -135,14 +135,6 @@ func users(n int) string {
 	return strconv.Itoa(n)
 }
 
-// number shows a figure with three significant digits, whole numbers from 100 up.
-func number(v float64) string {
-	if v >= 100 {
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
-}
-
 func runTable(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("countersign-load table", flag.ContinueOnError)
 	fs.SetOutput(stderr)
