@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,14 +16,36 @@ import (
 // at -flood-factor times the server's hashing capacity, so the report shows
 // what a password flood costs the checks (issue 14). The logins are open
 // loop: they are sent on a schedule, not when an answer comes back, as a
-// flood would be; at most maxInFlight are outstanding, and those due while
-// all slots were taken are counted as not sent rather than queued.
+// flood would be; at most -flood-inflight are outstanding, and those due
+// while all slots were taken are counted as not sent rather than queued.
 
 const (
-	maxInFlight = 256
+	maxFloodInflight = 10000
 	// floodTick is how often the schedule sends the logins that fell due.
 	floodTick = 5 * time.Millisecond
 )
+
+// Hashing is the server's password hashing capacity: its cores divided by
+// one argon2id hash with its default parameters. The password phase is
+// compared with it and the flood phase's schedule is a multiple of it.
+type Hashing struct {
+	ServerCPUs int     `json:"server_cpus"`
+	HashMS     float64 `json:"hash_ms"`
+	Measured   bool    `json:"hash_measured"` // false when -hash-ms gave it
+	PerSecond  float64 `json:"capacity_per_second"`
+}
+
+// hashingCapacity takes one hash's time from -hash-ms or measures it here.
+func hashingCapacity(cfg config) Hashing {
+	hash := time.Duration(cfg.hashMS * float64(time.Millisecond))
+	h := Hashing{ServerCPUs: cfg.serverCPUs, Measured: hash <= 0}
+	if h.Measured {
+		hash = hashTime()
+	}
+	h.HashMS = round(hash.Seconds()*1000, 2)
+	h.PerSecond = round(capacity(cfg.serverCPUs, hash), 1)
+	return h
+}
 
 // FloodReport describes the flood's logins beside the checks' row.
 type FloodReport struct {
@@ -35,11 +55,14 @@ type FloodReport struct {
 	HashMeasured bool    `json:"hash_measured"` // false when -hash-ms gave it
 	Capacity     float64 `json:"capacity_per_second"`
 	Target       float64 `json:"target_per_second"`
+	Inflight     int     `json:"inflight"` // most logins outstanding at once (-flood-inflight)
 	Sent         int64   `json:"sent"`
-	Unsent       int64   `json:"unsent"` // due while maxInFlight logins were outstanding
-	// PeakRSSKiB is the server's VmHWM at the end of the phase: its peak
-	// resident set over its whole life, setup included. Zero without -server-pid.
-	PeakRSSKiB int64 `json:"server_peak_rss_kib,omitempty"`
+	Unsent       int64   `json:"unsent"` // due while Inflight logins were outstanding
+	// PeakRSSKiB is the sum of the server's and its child processes' VmHWM at
+	// the end of the phase: each one's peak resident set over its whole
+	// life, setup included. Zero without -server-pid.
+	PeakRSSKiB   int64 `json:"server_peak_rss_kib,omitempty"`
+	PeakRSSProcs int   `json:"server_peak_rss_processes,omitempty"`
 }
 
 // hashTime measures one argon2id hash with the server's default parameters
@@ -67,50 +90,50 @@ func capacity(cpus int, hash time.Duration) float64 {
 }
 
 // runFlood runs the checks on cfg.concurrency workers and, alongside, the
-// logins at the flood rate, both for cfg.duration.
-func runFlood(ctx context.Context, cfg config, c *client, pop *population, sched *scheduler) (checks, logins PhaseReport, fr FloodReport) {
-	hash := time.Duration(cfg.hashMS * float64(time.Millisecond))
-	fr.HashMeasured = hash <= 0
-	if fr.HashMeasured {
-		hash = hashTime()
-	}
-	fr.Factor, fr.ServerCPUs, fr.HashMS = cfg.floodFactor, cfg.serverCPUs, round(hash.Seconds()*1000, 2)
-	fr.Capacity = round(capacity(cfg.serverCPUs, hash), 1)
-	fr.Target = round(cfg.floodFactor*capacity(cfg.serverCPUs, hash), 1)
-	fmt.Fprintf(os.Stderr, "phase flood: one hash %.1f ms, %d server CPUs: capacity %.0f/s, sending logins at %.0f/s beside the checks…\n",
-		fr.HashMS, fr.ServerCPUs, fr.Capacity, fr.Target)
+// logins at the flood rate, both for cfg.duration; server measures the
+// server's CPU over the phase.
+func runFlood(ctx context.Context, cfg config, h Hashing, c *client, pop *population, sched *scheduler, server cpuMeter) (checks, logins PhaseReport, fr FloodReport) {
+	fr = FloodReport{Factor: cfg.floodFactor, ServerCPUs: h.ServerCPUs, HashMS: h.HashMS, HashMeasured: h.Measured,
+		Capacity: h.PerSecond, Target: round(cfg.floodFactor*h.PerSecond, 1), Inflight: cfg.floodInflight}
+	fmt.Fprintf(os.Stderr, "phase flood: one hash %.1f ms, %d server CPUs: capacity %.0f/s, sending logins at %.0f/s (at most %d in flight) beside the checks…\n",
+		fr.HashMS, fr.ServerCPUs, fr.Capacity, fr.Target, fr.Inflight)
 
 	// The logins get their own connection pool, so they neither starve the
 	// checks' connections nor reuse them.
-	lc := newClient(c.base, c.appKey, c.adminKey, maxInFlight)
+	lc := newClient(c.base, c.appKey, c.adminKey, cfg.floodInflight)
+	stopCPU := server.start()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		logins, fr.Sent, fr.Unsent = floodLogins(ctx, lc, pop, fr.Target, cfg.duration)
+		logins, fr.Sent, fr.Unsent = floodLogins(ctx, lc, pop, fr.Target, cfg.duration, cfg.floodInflight)
 	}()
 	checks = runPhase(ctx, cfg, "flood", "verifications", checkWork(c, pop, sched))
 	<-done
-	if cfg.serverPID > 0 {
-		if kib, err := peakRSS(cfg.serverPID); err != nil {
+	// The CPU goes to the checks and the logins alike, so none is per check.
+	if d, ok := stopCPU(); ok {
+		checks.ServerCPUSeconds = round(d.Seconds(), 2)
+	}
+	if server.pid > 0 {
+		if kib, procs, err := treePeakRSS(server.proc, server.pid); err != nil {
 			fmt.Fprintf(os.Stderr, "phase flood: server peak RSS: %v\n", err)
 		} else {
-			fr.PeakRSSKiB = kib
+			fr.PeakRSSKiB, fr.PeakRSSProcs = kib, procs
 		}
 	}
 	return checks, logins, fr
 }
 
 // floodLogins sends password logins at rate per second for duration, round
-// robin over the password users. It stops sending at the deadline (or after
+// robin over the password users, at most inflight at once. It stops sending at the deadline (or after
 // rate × duration logins, at most maxAttempts) and waits for the answers.
-func floodLogins(ctx context.Context, c *client, pop *population, rate float64, duration time.Duration) (rep PhaseReport, sent, unsent int64) {
+func floodLogins(ctx context.Context, c *client, pop *population, rate float64, duration time.Duration, inflight int) (rep PhaseReport, sent, unsent int64) {
 	start := time.Now()
 	deadline := start.Add(duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	all := newTally(deadline)
 	var mu sync.Mutex // guards all; a few hundred logins a second contend little
-	sem := make(chan struct{}, maxInFlight)
+	sem := make(chan struct{}, inflight)
 	var wg sync.WaitGroup
 	tick := time.NewTicker(floodTick)
 	defer tick.Stop()
@@ -151,45 +174,4 @@ func floodLogins(ctx context.Context, c *client, pop *population, rate float64, 
 		rep.StoppedBy = "attempt cap"
 	}
 	return rep, sent, unsent
-}
-
-// peakRSS reads a process's VmHWM, its peak resident set, in KiB.
-func peakRSS(pid int) (int64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	return parseVmHWM(string(data))
-}
-
-func parseVmHWM(status string) (int64, error) {
-	for line := range strings.SplitSeq(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM line")
-}
-
-// floodRatios compares the checks under the flood with the checks alone,
-// when both the totp and the flood phase ran.
-func floodRatios(phases []PhaseReport) []Ratio {
-	var alone, flood *PhaseReport
-	for i := range phases {
-		switch phases[i].Name {
-		case "totp":
-			alone = &phases[i]
-		case "flood":
-			flood = &phases[i]
-		}
-	}
-	if alone == nil || flood == nil || alone.PerSecond <= 0 {
-		return nil
-	}
-	note := idleNote(*alone, *flood)
-	out := []Ratio{{Name: "flood checks ÷ checks alone", Value: round(flood.PerSecond/alone.PerSecond, 3), Note: note}}
-	if alone.Latency.P99 > 0 && flood.Successes > 0 {
-		out = append(out, Ratio{Name: "flood checks' p99 ÷ checks alone's p99", Value: round(flood.Latency.P99/alone.Latency.P99, 3), Note: note})
-	}
-	return out
 }

@@ -4,20 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-func TestParseVmHWM(t *testing.T) {
-	got, err := parseVmHWM("Name:\tcountersign\nVmPeak:\t  900000 kB\nVmHWM:\t   123456 kB\nVmRSS:\t 100000 kB\n")
-	if err != nil || got != 123456 {
-		t.Errorf("parseVmHWM = %d, %v; want 123456", got, err)
-	}
-	if _, err := parseVmHWM("Name:\tx\n"); err == nil {
-		t.Error("no VmHWM line: want an error")
-	}
-}
 
 func TestCapacity(t *testing.T) {
 	if got := capacity(2, 40*time.Millisecond); got != 50 {
@@ -34,22 +25,33 @@ func TestFloodRatios(t *testing.T) {
 		{Name: "flood", PerSecond: 250, Successes: 750, Latency: Latency{P99: 100}},
 		{Name: "flood logins", PerSecond: 60},
 	}
-	got := floodRatios(phases)
-	want := []Ratio{{"flood checks ÷ checks alone", 0.25, ""}, {"flood checks' p99 ÷ checks alone's p99", 5, ""}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	fr := &FloodReport{PeakRSSKiB: 300 * 1024}
+	got := floodRatios(phases, fr)
+	want := []Ratio{{ratioFlood, 0.25, ""}, {ratioFloodP99, 5, ""}, {figureFloodP99, 100, ""}, {figurePeakRSS, 300, ""}}
+	if !slices.Equal(got, want) {
 		t.Errorf("floodRatios = %v, want %v", got, want)
 	}
 	phases[1].IdleShare = 0.5
-	if r := floodRatios(phases); len(r) != 2 || r[0].Note == "" {
-		t.Errorf("flood user-limited: %v, want a note", r)
+	if r := floodRatios(phases, nil); len(r) != 3 || r[0].Note == "" || r[2].Note == "" {
+		t.Errorf("flood user-limited: %v, want three ratios with a note", r)
 	}
-	if r := floodRatios(phases[1:]); r != nil {
-		t.Errorf("without totp: %v, want none", r)
+	if r := floodRatios(phases[1:], nil); len(r) != 1 || r[0].Name != figureFloodP99 {
+		t.Errorf("without totp: %v, want the flood's p99 only", r)
+	}
+	if r := floodRatios(phases[:1], fr); r != nil {
+		t.Errorf("without flood: %v, want none", r)
+	}
+}
+
+func TestHashingCapacityGiven(t *testing.T) {
+	got := hashingCapacity(config{serverCPUs: 4, hashMS: 25})
+	if want := (Hashing{ServerCPUs: 4, HashMS: 25, PerSecond: 160}); got != want {
+		t.Errorf("hashingCapacity = %+v, want %+v", got, want)
 	}
 }
 
 // TestFloodLoginsBounded holds every login until the schedule has stopped
-// sending: no more than maxInFlight may be outstanding, the rest of what
+// sending: no more than the in-flight bound may be outstanding, the rest of what
 // fell due is counted as not sent, and nothing exceeds rate × duration.
 // It asserts bounds only, never how long anything took.
 func TestFloodLoginsBounded(t *testing.T) {
@@ -66,9 +68,10 @@ func TestFloodLoginsBounded(t *testing.T) {
 
 	pop := &population{passwords: []passwordUser{{"a", "pw"}, {"b", "pw"}}}
 	const rate, duration = 20000.0, 100 * time.Millisecond
-	rep, sent, unsent := floodLogins(context.Background(), newClient(srv.URL, "k", "", maxInFlight), pop, rate, duration)
-	if sent > maxInFlight {
-		t.Errorf("sent %d while all were held, more than %d in flight", sent, maxInFlight)
+	const inflight = 40
+	rep, sent, unsent := floodLogins(context.Background(), newClient(srv.URL, "k", "", inflight), pop, rate, duration, inflight)
+	if sent > inflight {
+		t.Errorf("sent %d while all were held, more than %d in flight", sent, inflight)
 	}
 	if limit := int64(rate*duration.Seconds()) + 1; sent+unsent > limit {
 		t.Errorf("sent %d + not sent %d > %d due", sent, unsent, limit)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 )
@@ -59,6 +61,88 @@ func startHello() (string, func(), error) {
 	return "http://" + ln.Addr().String(), stop, nil
 }
 
+// helloChildEnv, set to 1, makes the tool's binary the hello server: the
+// tool starts itself again with it, so the hello server's CPU time can be
+// read from /proc like the Countersign server's and is not mixed with the
+// tool's own.
+const helloChildEnv = "COUNTERSIGN_LOAD_HELLO_CHILD"
+
+// serveHelloChild is the re-executed tool's work: serve hello, print the
+// base URL as one line on stdout, and stop when stdin closes, which it does
+// when the parent stops it or dies.
+func serveHelloChild(stdin io.Reader, stdout io.Writer) error {
+	url, stop, err := startHello()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if _, err := fmt.Fprintln(stdout, url); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, stdin)
+	return err
+}
+
+// helloChild is a hello server running as a child process of the tool.
+type helloChild struct {
+	url  string
+	pid  int
+	stop func()
+}
+
+// startHelloChild runs the tool's own binary as a hello server and waits
+// up to ten seconds for its address.
+func startHelloChild() (helloChild, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return helloChild{}, fmt.Errorf("hello server: %w", err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), helloChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return helloChild{}, fmt.Errorf("hello server: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return helloChild{}, fmt.Errorf("hello server: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return helloChild{}, fmt.Errorf("hello server: %w", err)
+	}
+	exited := make(chan struct{})
+	stop := func() {
+		stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	lines := make(chan string, 1)
+	go func() {
+		// Wait closes stdout, so it must follow the read.
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+		cmd.Wait()
+		close(exited)
+	}()
+	select {
+	case line := <-lines:
+		if strings.HasPrefix(line, "http://127.0.0.1:") {
+			return helloChild{url: line, pid: cmd.Process.Pid, stop: stop}, nil
+		}
+		stop()
+		return helloChild{}, fmt.Errorf("hello server: printed %q, not its address", line)
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		return helloChild{}, errors.New("hello server: no address within 10 s")
+	}
+}
+
 // helloWork posts a body shaped like an auth/check request (a login ID of
 // the usual length and a six-digit code) and expects the allowed status.
 func helloWork(c *client, prefix string) work {
@@ -72,45 +156,4 @@ func helloWork(c *client, prefix string) work {
 		t.finish(r.ok() && ans.Status == "allowed", d)
 		return true
 	}
-}
-
-// Ratio is one of issue 14's ratios: a phase's rate over a reference's.
-type Ratio struct {
-	Name  string  `json:"name"` // e.g. "totp ÷ hello"
-	Value float64 `json:"value"`
-	// Note says why the ratio may mislead, e.g. a phase the user count held back.
-	Note string `json:"note,omitempty"`
-}
-
-// idleNote flags a ratio whose phases waited for fresh TOTP steps more than
-// the report's 5% threshold: the user count, not the server, set the rate.
-func idleNote(phases ...PhaseReport) string {
-	for _, p := range phases {
-		if p.IdleShare > 0.05 {
-			return "user-limited: " + p.Name + " waited for fresh TOTP steps; raise -users"
-		}
-	}
-	return ""
-}
-
-// helloRatios divides each phase's ok/s by hello's, when hello ran and
-// completed something; the flood's logins are not checks and are left out.
-func helloRatios(phases []PhaseReport) []Ratio {
-	var hello float64
-	for _, p := range phases {
-		if p.Name == "hello" {
-			hello = p.PerSecond
-		}
-	}
-	if hello <= 0 {
-		return nil
-	}
-	var out []Ratio
-	for _, p := range phases {
-		if p.Name == "hello" || strings.HasSuffix(p.Name, "logins") {
-			continue
-		}
-		out = append(out, Ratio{Name: p.Name + " ÷ hello", Value: round(p.PerSecond/hello, 3), Note: idleNote(p)})
-	}
-	return out
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,22 +42,50 @@ func TestHelloWork(t *testing.T) {
 	}
 }
 
-func TestHelloRatios(t *testing.T) {
-	phases := []PhaseReport{{Name: "hello", PerSecond: 10000}, {Name: "totp", PerSecond: 1700}, {Name: "flood", PerSecond: 500}, {Name: "flood logins", PerSecond: 60}}
-	got := helloRatios(phases)
-	want := []Ratio{{"totp ÷ hello", 0.17, ""}, {"flood ÷ hello", 0.05, ""}}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
+// TestMain lets the test binary stand in for the tool as the hello child.
+func TestMain(m *testing.M) {
+	if os.Getenv(helloChildEnv) == "1" {
+		if err := serveHelloChild(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("ratio %d = %v, want %v", i, got[i], want[i])
+	os.Exit(m.Run())
+}
+
+// TestHelloChild starts the hello server as a child process, makes one
+// request, reads the child's CPU time from /proc and stops it; it asserts
+// nothing about time.
+func TestHelloChild(t *testing.T) {
+	h, err := startHelloChild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			h.stop()
+		}
+	}()
+	if h.pid == os.Getpid() || h.pid <= 0 {
+		t.Fatalf("child pid %d", h.pid)
+	}
+	m := cpuMeter{proc: os.DirFS("/proc"), pid: h.pid}
+	done := m.start()
+	tl := newTally(time.Now().Add(time.Hour))
+	helloWork(newClient(h.url, "hello", "", 1), "ab")(context.Background(), tl)
+	if tl.successes != 1 {
+		t.Errorf("request to the child: outcomes %v", tl.outcomes)
+	}
+	if _, err := os.Stat("/proc/self/stat"); err == nil {
+		if _, ok := done(); !ok {
+			t.Error("no CPU reading for the child")
 		}
 	}
-	if r := helloRatios([]PhaseReport{{Name: "totp", PerSecond: 1700}}); r != nil {
-		t.Errorf("without hello: %v, want none", r)
-	}
-	if r := helloRatios([]PhaseReport{{Name: "hello"}, {Name: "totp", PerSecond: 1700}}); r != nil {
-		t.Errorf("hello at 0/s: %v, want none", r)
+	h.stop()
+	stopped = true
+	if _, err := os.Stat("/proc/" + strconv.Itoa(h.pid) + "/stat"); err == nil {
+		t.Errorf("child %d still there after stop", h.pid)
 	}
 }

@@ -30,6 +30,13 @@ type PhaseReport struct {
 	Outcomes map[string]int64 `json:"outcomes"` // per HTTP request
 	// BusyShare is the share of requests answered 503 (hashing pool full).
 	BusyShare float64 `json:"busy_share"`
+	// ServerCPUSeconds is the CPU time the server and its child processes
+	// used from the phase's start to its end, with -server-pid (for hello,
+	// the hello server's, when the tool started it).
+	ServerCPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+	// CPUPerOpMicros is that time per success, in µs; not given for the
+	// flood, whose checks and logins share it.
+	CPUPerOpMicros float64 `json:"server_cpu_us_per_op,omitempty"`
 	// IdleShare is the share of worker time spent waiting for a fresh TOTP
 	// step because every user had used its usable ones: when it is large the
 	// user count, not the server, limited the rate.

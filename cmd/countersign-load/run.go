@@ -16,8 +16,11 @@ import (
 	"time"
 )
 
-// maxDuration caps each phase so a mistyped -duration cannot run for hours.
-const maxDuration = 2 * time.Minute
+const (
+	// maxDuration caps each phase so a mistyped -duration cannot run for hours.
+	maxDuration = 2 * time.Minute
+	maxRounds   = 10
+)
 
 type config struct {
 	url           string
@@ -39,6 +42,9 @@ type config struct {
 	serverCPUs    int
 	hashMS        float64
 	serverPID     int
+	floodInflight int
+	rounds        int
+	jsonFile      string
 }
 
 var phaseNames = []string{"hello", "totp", "password", "mfa", "oidc", "flood"}
@@ -70,7 +76,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.Float64Var(&cfg.floodFactor, "flood-factor", 10, "the flood phase sends password logins at this many times the server's hashing capacity")
 	fs.IntVar(&cfg.serverCPUs, "server-cpus", runtime.NumCPU(), "cores of the server's machine, for the hashing capacity (cores ÷ one hash time)")
 	fs.Float64Var(&cfg.hashMS, "hash-ms", 0, "one argon2id hash on the server, in ms (default: measured here with the server's default parameters)")
-	fs.IntVar(&cfg.serverPID, "server-pid", 0, "server process ID on this machine, to report its peak RSS (VmHWM) after the flood phase")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "server process ID on this machine, to report its CPU per operation and, after the flood phase, its peak RSS (VmHWM), child processes included")
+	fs.IntVar(&cfg.floodInflight, "flood-inflight", 1024, "the flood phase keeps at most this many logins in flight; those falling due beyond it are counted as not sent (at most 10000)")
+	fs.IntVar(&cfg.rounds, "rounds", 1, "run the phases this many times in order after one setup, and summarize each ratio's min, median and max (at most 10)")
+	fs.StringVar(&cfg.jsonFile, "json-file", "", "also write the JSON report to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -131,12 +140,23 @@ func (cfg *config) validate() error {
 		if cfg.floodFactor <= 0 || cfg.floodFactor > 1000 {
 			errs = append(errs, errors.New("-flood-factor must be above 0 and at most 1000"))
 		}
+		if cfg.floodInflight < 1 || cfg.floodInflight > maxFloodInflight {
+			errs = append(errs, fmt.Errorf("-flood-inflight must be between 1 and %d", maxFloodInflight))
+		}
+	}
+	if needs["password"] || needs["flood"] {
 		if cfg.serverCPUs < 1 {
 			errs = append(errs, errors.New("-server-cpus must be at least 1"))
 		}
 		if cfg.hashMS < 0 {
 			errs = append(errs, errors.New("-hash-ms must not be negative"))
 		}
+	}
+	if cfg.rounds < 1 || cfg.rounds > maxRounds {
+		errs = append(errs, fmt.Errorf("-rounds must be between 1 and %d", maxRounds))
+	}
+	if needs["oidc"] && cfg.rounds > 1 {
+		errs = append(errs, errors.New("-rounds: the oidc phase uses up the codes it prepared; run it with -rounds 1"))
 	}
 	if cfg.serverPID < 0 {
 		errs = append(errs, errors.New("-server-pid must not be negative"))
@@ -171,14 +191,26 @@ type Report struct {
 	URL         string      `json:"url"`
 	Machine     Machine     `json:"client_machine"`
 	Concurrency int         `json:"concurrency"`
+	Duration    float64     `json:"phase_seconds"`
 	Prefix      string      `json:"prefix"`
 	Setup       SetupReport `json:"setup"`
+	// Hashing is the server's hashing capacity, when the password or flood
+	// phase ran.
+	Hashing *Hashing `json:"hashing,omitempty"`
 	// Codes is the oidc phase's preparation, when it ran.
 	Codes  *PrepareReport `json:"oidc_codes,omitempty"`
-	Phases []PhaseReport  `json:"phases"`
+	Rounds []Round        `json:"rounds"`
+	// Summary is each ratio's min, median and max over the rounds, when
+	// there were several.
+	Summary []Summary `json:"summary,omitempty"`
+}
+
+// Round is one pass over the phases.
+type Round struct {
+	Phases []PhaseReport `json:"phases"`
 	// Flood describes the flood phase's logins, when it ran.
 	Flood *FloodReport `json:"flood,omitempty"`
-	// Ratios are issue 14's ratios among the phases that ran.
+	// Ratios are issue 14's ratios and figures among the phases that ran.
 	Ratios []Ratio `json:"ratios,omitempty"`
 }
 
@@ -197,6 +229,9 @@ type SetupReport struct {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "table" {
+		return runTable(args[1:], stdout, os.Stderr)
+	}
 	cfg, err := parseFlags(args, os.Getenv, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -205,7 +240,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	c := newClient(cfg.url, cfg.appKey, cfg.adminKey, cfg.concurrency)
-	rep := Report{URL: cfg.url, Machine: machine(), Concurrency: cfg.concurrency, Prefix: cfg.prefix}
+	rep := Report{URL: cfg.url, Machine: machine(), Concurrency: cfg.concurrency, Duration: cfg.duration.Seconds(), Prefix: cfg.prefix}
 
 	fmt.Fprintf(os.Stderr, "setup: creating %d TOTP users and %d password users (prefix %s)…\n", cfg.users, cfg.passwordUsers, cfg.prefix)
 	start := time.Now()
@@ -215,15 +250,81 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rep.Setup = SetupReport{TOTPUsers: cfg.users, PasswordUsers: cfg.passwordUsers, Seconds: round(time.Since(start).Seconds(), 2)}
 
-	sched := newScheduler(pop.lastStep)
-	if slices.Contains(cfg.phases, "hello") && cfg.helloURL == "" {
-		url, stop, err := startHello()
+	proc := os.DirFS("/proc")
+	r := runner{cfg: cfg, c: c, pop: pop, sched: newScheduler(pop.lastStep), server: cpuMeter{proc: proc, pid: cfg.serverPID}}
+	if slices.Contains(cfg.phases, "hello") {
+		r.helloURL = cfg.helloURL
+		if r.helloURL == "" {
+			h, err := startHelloChild()
+			if err != nil {
+				return err
+			}
+			defer h.stop()
+			r.helloURL, r.hello = h.url, cpuMeter{proc: proc, pid: h.pid}
+		}
+	}
+	if slices.Contains(cfg.phases, "password") || slices.Contains(cfg.phases, "flood") {
+		h := hashingCapacity(cfg)
+		rep.Hashing, r.hashing = &h, h
+	}
+	for i := range cfg.rounds {
+		if ctx.Err() != nil {
+			break
+		}
+		if cfg.rounds > 1 {
+			fmt.Fprintf(os.Stderr, "round %d of %d\n", i+1, cfg.rounds)
+		}
+		round, err := r.round(ctx, &rep)
+		rep.Rounds = append(rep.Rounds, round)
 		if err != nil {
 			return err
 		}
-		defer stop()
-		cfg.helloURL = url
 	}
+	if len(rep.Rounds) > 1 {
+		ratios := make([][]Ratio, len(rep.Rounds))
+		for i, round := range rep.Rounds {
+			ratios[i] = round.Ratios
+		}
+		rep.Summary = summarizeRounds(ratios)
+	}
+	if cfg.jsonFile != "" {
+		if err := writeJSON(cfg.jsonFile, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printReport(stdout, rep)
+}
+
+func writeJSON(name string, rep Report) error {
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(name, append(data, '\n'), 0o644)
+}
+
+// runner holds what every round's phases share: the users and their TOTP
+// steps, the hello server and what measures the CPU.
+type runner struct {
+	cfg      config
+	c        *client
+	pop      *population
+	sched    *scheduler
+	helloURL string
+	hello    cpuMeter // the hello server's process, when the tool started it
+	server   cpuMeter // the Countersign server's, with -server-pid
+	hashing  Hashing
+}
+
+// round runs every phase once, in order.
+func (r *runner) round(ctx context.Context, rep *Report) (Round, error) {
+	cfg := r.cfg
+	var out Round
 	for _, p := range cfg.phases {
 		if ctx.Err() != nil {
 			break
@@ -233,36 +334,56 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		switch p {
 		case "hello":
-			hc := newClient(cfg.helloURL, "hello", "", cfg.concurrency)
-			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "answers", helloWork(hc, cfg.prefix)))
+			hc := newClient(r.helloURL, "hello", "", cfg.concurrency)
+			out.Phases = append(out.Phases, measured(r.hello, func() PhaseReport {
+				return runPhase(ctx, cfg, p, "answers", helloWork(hc, cfg.prefix))
+			}))
 		case "totp":
-			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "verifications", checkWork(c, pop, sched)))
+			out.Phases = append(out.Phases, measured(r.server, func() PhaseReport {
+				return runPhase(ctx, cfg, p, "verifications", checkWork(r.c, r.pop, r.sched))
+			}))
 		case "password":
-			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", passwordWork(c, pop)))
+			out.Phases = append(out.Phases, measured(r.server, func() PhaseReport {
+				return runPhase(ctx, cfg, p, "logins", passwordWork(r.c, r.pop))
+			}))
 		case "mfa":
-			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "logins", mfaWork(c, pop, sched)))
+			out.Phases = append(out.Phases, measured(r.server, func() PhaseReport {
+				return runPhase(ctx, cfg, p, "logins", mfaWork(r.c, r.pop, r.sched))
+			}))
 		case "flood":
-			checks, logins, fr := runFlood(ctx, cfg, c, pop, sched)
-			rep.Phases = append(rep.Phases, checks, logins)
-			rep.Flood = &fr
+			checks, logins, fr := runFlood(ctx, cfg, r.hashing, r.c, r.pop, r.sched, r.server)
+			out.Phases = append(out.Phases, checks, logins)
+			out.Flood = &fr
 		case "oidc":
 			fmt.Fprintf(os.Stderr, "phase oidc: obtaining %d authorization codes through the hosted login…\n", cfg.codes)
-			codes, prep, err := prepareCodes(ctx, c, cfg)
+			codes, prep, err := prepareCodes(ctx, r.c, cfg)
 			rep.Codes = &prep
 			if err != nil {
-				return fmt.Errorf("oidc phase: %w", err)
+				return out, fmt.Errorf("oidc phase: %w", err)
 			}
 			fmt.Fprintf(os.Stderr, "phase oidc: %d codes in %.1fs; exchanging them with %d workers…\n", len(codes), prep.Seconds, cfg.concurrency)
-			rep.Phases = append(rep.Phases, runPhase(ctx, cfg, p, "exchanges", exchangeWork(c, cfg, codes), int64(len(codes))))
+			out.Phases = append(out.Phases, measured(r.server, func() PhaseReport {
+				return runPhase(ctx, cfg, p, "exchanges", exchangeWork(r.c, cfg, codes), int64(len(codes)))
+			}))
 		}
 	}
-	rep.Ratios = append(helloRatios(rep.Phases), floodRatios(rep.Phases)...)
-	if cfg.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	var h *Hashing
+	if rep.Hashing != nil {
+		h = &r.hashing
 	}
-	return printReport(stdout, rep)
+	out.Ratios = roundRatios(out.Phases, out.Flood, h)
+	return out, nil
+}
+
+// measured runs a phase and adds the CPU m's process tree used meanwhile.
+func measured(m cpuMeter, phase func() PhaseReport) PhaseReport {
+	stop := m.start()
+	p := phase()
+	if d, ok := stop(); ok {
+		p.ServerCPUSeconds = round(d.Seconds(), 2)
+		p.CPUPerOpMicros = cpuPerOp(d, p.Successes)
+	}
+	return p
 }
 
 func machine() Machine {
