@@ -3,6 +3,7 @@ package flow_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -589,6 +590,28 @@ func TestPasswordLockedToldAfterTheRightPassword(t *testing.T) {
 		}
 		if evaluated != 1 || told > 1 {
 			t.Fatalf("evaluated %d guesses while locked (want exactly 1), told %d", evaluated, told)
+		}
+	})
+}
+
+// A plain second-factor check queues no message, so it does not wake the
+// outbox (each wake costs the database writer a claim); a success that may
+// have queued one — a verified contact change — does.
+func TestCheckDoesNotWakeTheOutbox(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		var wakes atomic.Int64
+		e.eng.Notify = func() { wakes.Add(1) }
+		u := e.user("wendy")
+		secret := e.enrol(u)
+		wakes.Store(0)
+		if _, err := e.eng.Check(e.ctx, e.app, "wendy", e.code(secret, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.eng.Check(e.ctx, e.app, "wendy", "000000"); err == nil {
+			t.Fatal("a wrong code was accepted")
+		}
+		if n := wakes.Load(); n != 0 {
+			t.Errorf("checks woke the outbox %d times", n)
 		}
 	})
 }

@@ -151,8 +151,11 @@ func (e *Engine) guess(ctx context.Context, c Caller, p policy.Policy, u *store.
 		return e.granted(ctx, c, u, event, err)
 	}
 	e.observe(a.Kind, outcome)
-	if result == nil {
-		e.wake() // a success may have queued a notice (contact change, enrolment by call)
+	if result == nil && (a.Success != nil || then != nil) {
+		// What ran after the success may have queued a notice (contact
+		// change, enrolment by call); a plain check queued nothing, and
+		// waking the outbox for it would cost the writer a claim per check.
+		e.wake()
 	}
 	return inLanguage(result, c, u)
 }

@@ -502,7 +502,11 @@ func (q *queries) UserByLoginID(ctx context.Context, tenantID, loginID string) (
 // UserWithFactors reads a person and their active factors in one joined
 // statement: the one read of a second-factor check.
 func (q *queries) UserWithFactors(ctx context.Context, tenantID, loginID string) (*store.User, []store.Factor, error) {
-	rows, err := q.query(ctx, userWithFactorsQuery(q.memberships()), tenantID, strings.ToLower(loginID))
+	query := userWithFactorsSQLite
+	if q.s.dialect == DialectPostgres {
+		query = userWithFactorsPostgres
+	}
+	rows, err := q.query(ctx, query, tenantID, strings.ToLower(loginID))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -537,6 +541,12 @@ func (q *queries) UserWithFactors(ctx context.Context, tenantID, loginID string)
 	}
 	return u, factors, nil
 }
+
+// The check's one read, made once per dialect.
+var (
+	userWithFactorsSQLite   = userWithFactorsQuery((&queries{s: &Store{dialect: DialectSQLite}}).memberships())
+	userWithFactorsPostgres = userWithFactorsQuery((&queries{s: &Store{dialect: DialectPostgres}}).memberships())
+)
 
 // userWithFactorsQuery joins the user's active factors to the user query,
 // one row per factor (one row with empty factor columns for none).
