@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func testUserWithFactors(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	if got.ID != want.ID || got.LoginID != want.LoginID || got.Status != want.Status ||
-		!equalStrings(got.Groups, want.Groups) || !equalStrings(got.Units, want.Units) {
+		!slices.Equal(got.Groups, want.Groups) || !slices.Equal(got.Units, want.Units) {
 		t.Errorf("user = %+v, want %+v", got, want)
 	}
 	wantFactors, err := s.ActiveFactors(ctx, u.ID)
@@ -71,18 +72,6 @@ func testUserWithFactors(t *testing.T, s store.Store) {
 	elsewhere := newTenant(t, s, "elsewhere")
 	_, _, err = s.UserWithFactors(ctx, elsewhere.ID, "alice")
 	wantErr(t, "UserWithFactors(other tenant)", err, store.ErrNotFound)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // testSettleMFA: an outcome lands only on the counter it was decided
