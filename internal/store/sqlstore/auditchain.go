@@ -53,7 +53,7 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 }
 
 func (q *queries) LockAuditHead(ctx context.Context, tenantID string) (*store.AuditHead, error) {
-	if q.tx == nil {
+	if !q.inTx() {
 		return nil, errors.New("LockAuditHead outside a transaction")
 	}
 	// A new tenant's chain starts empty; a tenant whose events are already
@@ -94,7 +94,7 @@ func (q *queries) SetAuditHead(ctx context.Context, h *store.AuditHead) error {
 }
 
 func (q *queries) UnsealedAudit(ctx context.Context, tenantID string, afterID int64, limit int) ([]store.AuditEvent, error) {
-	rows, err := q.rows(ctx, q.tx != nil, `SELECT `+auditColumns+` FROM audit_events
+	rows, err := q.rows(ctx, q.inTx(), `SELECT `+auditColumns+` FROM audit_events
 		WHERE tenant_id = ? AND seq IS NULL AND id > ? ORDER BY id LIMIT ?`, tenantID, afterID, limit)
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func scanAuditCheckpoint(sc interface{ Scan(...any) error }) (*store.AuditCheckp
 }
 
 func (q *queries) LastAuditCheckpoint(ctx context.Context, tenantID string) (*store.AuditCheckpoint, error) {
-	return scanAuditCheckpoint(q.row(ctx, q.tx != nil, `SELECT tenant_id, seq, hash, created_at, key_id, signature FROM audit_checkpoints
+	return scanAuditCheckpoint(q.row(ctx, q.inTx(), `SELECT tenant_id, seq, hash, created_at, key_id, signature FROM audit_checkpoints
 		WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1`, tenantID))
 }
 

@@ -188,6 +188,9 @@ func (s *Store) inTx(ctx context.Context, fn func(q *queries) error) error {
 	if s.batch != nil {
 		return unavailable(s.batchTx(ctx, fn))
 	}
+	if s.dialect == DialectPostgres {
+		return unavailable(s.pgTx(ctx, fn))
+	}
 	return unavailable(s.tx(ctx, fn))
 }
 

@@ -22,16 +22,20 @@ import (
 // queries runs statements either on the pools or inside one transaction.
 type queries struct {
 	s       *Store
-	tx      *sql.Tx              // nil outside a transaction
+	tx      *sql.Tx              // nil outside a transaction (SQLite)
+	pg      *pgTx                // nil outside a transaction (PostgreSQL)
 	missed  *[]string            // statements the transaction prepared for itself
 	txStmts map[string]*sql.Stmt // cached statements bound to tx
 }
 
 var _ store.Queries = (*queries)(nil)
 
+// inTx reports whether q runs inside a transaction.
+func (q *queries) inTx() bool { return q.tx != nil || q.pg != nil }
+
 // atomic runs fn in a transaction unless q already is one.
 func (q *queries) atomic(ctx context.Context, fn func(q *queries) error) error {
-	if q.tx != nil {
+	if q.inTx() {
 		return fn(q)
 	}
 	return q.s.inTx(ctx, fn)
@@ -115,6 +119,10 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (int64, e
 	var res sql.Result
 	var err error
 	if q.s.dialect == DialectPostgres {
+		if q.pg != nil {
+			n, err := q.pg.exec(ctx, q.bind(query), args)
+			return n, mapErr(err)
+		}
 		if q.tx != nil {
 			res, err = q.tx.ExecContext(ctx, q.bind(query), args...)
 		} else {
@@ -135,6 +143,12 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (int64, e
 // row runs a query expected to return one row, on the write side when write.
 func (q *queries) row(ctx context.Context, write bool, query string, args ...any) row {
 	if q.s.dialect == DialectPostgres {
+		if q.pg != nil {
+			if err := q.pg.flush(ctx); err != nil {
+				return row{q.pg.conn.QueryRowContext(ctx, "SELECT $1", errPrepare{err})}
+			}
+			return row{q.pg.conn.QueryRowContext(ctx, q.bind(query), args...)}
+		}
 		if q.tx != nil {
 			return row{q.tx.QueryRowContext(ctx, q.bind(query), args...)}
 		}
@@ -161,7 +175,11 @@ func (q *queries) rows(ctx context.Context, write bool, query string, args ...an
 	var rows *sql.Rows
 	var err error
 	if q.s.dialect == DialectPostgres {
-		if q.tx != nil {
+		if q.pg != nil {
+			if err = q.pg.flush(ctx); err == nil {
+				rows, err = q.pg.conn.QueryContext(ctx, q.bind(query), args...)
+			}
+		} else if q.tx != nil {
 			rows, err = q.tx.QueryContext(ctx, q.bind(query), args...)
 		} else {
 			rows, err = q.s.w.QueryContext(ctx, q.bind(query), args...)
@@ -923,6 +941,12 @@ func (q *queries) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	args := []any{e.TenantID, e.UserID, e.ApplicationID, e.Actor, e.Event, e.Outcome, e.IP, e.Detail, micros(e.CreatedAt), e.Nonce, e.ContentHash, e.MAC, e.KeyID}
 	if q.s.dialect == DialectPostgres {
+		if q.pg != nil {
+			// Nothing waits for the record: it travels with the next
+			// statement or COMMIT, and its id is known once that answers.
+			q.pg.later(q.bind(query+` RETURNING id`), args, &e.ID)
+			return nil
+		}
 		return q.row(ctx, true, query+` RETURNING id`, args...).Scan(&e.ID)
 	}
 	// On SQLite a plain insert is cheaper than reading a RETURNING row, and
