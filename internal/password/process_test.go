@@ -290,4 +290,3 @@ func TestWorkerNice(t *testing.T) {
 func processExists(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
 }
-
