@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/countersign/countersign/internal/password"
 )
 
 // Config is the server's configuration.
@@ -84,7 +86,7 @@ type PasswordConfig struct {
 	Workers     int           `yaml:"workers"`
 	QueueWait   time.Duration `yaml:"queue_wait"`
 	// QueueLength is the most requests waiting for a hashing slot at once;
-	// 0 means 4 × Workers. One more gets 503 at once.
+	// 0 means password.QueuePerSlot × Workers. One more gets 503 at once.
 	QueueLength int `yaml:"queue_length"`
 	// Isolation is where serve computes hashes: IsolationProcess, a worker
 	// process at niceness Nice, so that a flood of logins leaves the CPU
@@ -448,7 +450,7 @@ func (c Config) Validate() error {
 		add("password.queue_wait", "%s must not be negative", pw.QueueWait)
 	}
 	if pw.QueueLength < 0 {
-		add("password.queue_length", "%d must be 0 (4 × workers) or more", pw.QueueLength)
+		add("password.queue_length", "%d must be 0 (%d × workers) or more", pw.QueueLength, password.QueuePerSlot)
 	}
 	switch pw.Isolation {
 	case IsolationProcess, IsolationInline:

@@ -68,14 +68,20 @@ type Options struct {
 	Workers int
 	// QueueWait is the longest a caller waits for a slot before ErrBusy.
 	QueueWait time.Duration
-	// Queue is the most callers waiting for a slot at once (4 × Workers
-	// when <= 0); one more gets ErrBusy at once, so a flood holds a
-	// bounded number of requests, not thousands.
+	// Queue is the most callers waiting for a slot at once (QueuePerSlot
+	// × Workers when <= 0); one more gets ErrBusy at once, so a flood
+	// holds a bounded number of requests, not thousands.
 	Queue int
 	// Process, when set, computes in a worker process at a lower CPU
 	// priority instead of in this one; Close ends it.
 	Process *ProcessOptions
 }
+
+// QueuePerSlot is how many callers may wait for each slot by default. At
+// DefaultParams a slot computes that many hashes in under a second, well
+// within a usual wait, so a caller let in is almost always served; a
+// caller beyond them would most likely wait in vain.
+const QueuePerSlot = 32
 
 // New returns a Hasher for o, with its worker process started when
 // o.Process is set.
@@ -84,7 +90,7 @@ func New(p Params, o Options) (*Hasher, error) {
 		o.Workers = runtime.NumCPU()
 	}
 	if o.Queue <= 0 {
-		o.Queue = 4 * o.Workers
+		o.Queue = QueuePerSlot * o.Workers
 	}
 	h := &Hasher{params: p, slots: make(chan struct{}, o.Workers), waiters: make(chan struct{}, o.Queue), wait: o.QueueWait}
 	if o.Process != nil {
