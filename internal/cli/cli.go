@@ -16,6 +16,7 @@ import (
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/flow"
+	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/server"
 	"github.com/countersign/countersign/internal/store"
 )
@@ -375,6 +376,12 @@ func oidcClientFlags(fs *flag.FlagSet, o *opts, create bool) {
 
 // Run executes the command line args (without the program name).
 func Run(ctx context.Context, args []string, env Env) error {
+	// serve starts this program again as its hashing worker; the worker
+	// takes its settings as flags from the server, reads no configuration,
+	// and is not for people, so it is not listed.
+	if len(args) > 0 && args[0] == password.WorkerCommand {
+		return password.RunWorker(args[1:], env.Stdin, env.Stdout)
+	}
 	cmds := commands()
 	var cmd *command
 	rest := args

@@ -15,9 +15,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/directory"
 	"github.com/countersign/countersign/internal/flow"
 	"github.com/countersign/countersign/internal/keyring"
+	"github.com/countersign/countersign/internal/password"
 	"github.com/countersign/countersign/internal/policy"
 	"github.com/countersign/countersign/internal/server"
 	"github.com/countersign/countersign/internal/store"
@@ -46,7 +48,15 @@ func serve(ctx context.Context, c *cmdCtx) error {
 	// The OpenID Connect library logs through the default logger: make
 	// it the server's, so its lines share the configured format.
 	slog.SetDefault(c.log)
-	srv, err := server.New(ctx, cfg, c.log)
+	var opts []server.Option
+	if cfg.Password.Isolation == config.IsolationProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("password.isolation: %s needs this program's path to start the hashing worker: %w", config.IsolationProcess, err)
+		}
+		opts = append(opts, server.HashWorker(exe, password.WorkerCommand))
+	}
+	srv, err := server.New(ctx, cfg, c.log, opts...)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/countersign/countersign/internal/password"
 )
 
 // Config is the server's configuration.
@@ -75,14 +77,30 @@ func (c *Config) setOrigin(key, where string) {
 	c.origin[key] = where
 }
 
-// PasswordConfig sets the argon2id cost and the size of the hashing pool.
+// PasswordConfig sets the argon2id cost, the size of the hashing pool and
+// where it computes.
 type PasswordConfig struct {
 	MemoryKiB   uint32        `yaml:"memory_kib"`
 	Iterations  uint32        `yaml:"iterations"`
 	Parallelism uint8         `yaml:"parallelism"`
 	Workers     int           `yaml:"workers"`
 	QueueWait   time.Duration `yaml:"queue_wait"`
+	// QueueLength is the most requests waiting for a hashing slot at once;
+	// 0 means password.QueuePerSlot × Workers. One more gets 503 at once.
+	QueueLength int `yaml:"queue_length"`
+	// Isolation is where serve computes hashes: IsolationProcess, a worker
+	// process at niceness Nice, so that a flood of logins leaves the CPU
+	// to second-factor checks; or IsolationInline, the server's own
+	// threads. Operator commands always hash inline.
+	Isolation string `yaml:"isolation"`
+	Nice      int    `yaml:"nice"`
 }
+
+// Where password hashes are computed (PasswordConfig.Isolation).
+const (
+	IsolationProcess = "process"
+	IsolationInline  = "inline"
+)
 
 // OWASP's argon2id floor: 19 MiB with 2 iterations, or more memory with
 // fewer iterations for the same total work.
@@ -93,6 +111,10 @@ const (
 	// stored hash, so no configuration can write hashes it cannot read.
 	maxMemoryKiB = 4 * 1024 * 1024
 )
+
+// DefaultNice is the hashing worker's niceness unless configured: the
+// lowest priority, so that logins take only the CPU nothing else wants.
+const DefaultNice = 19
 
 // MemoryLimit is the Go runtime's soft memory limit in bytes: the
 // configured one, or by default 256 MiB for everything but hashing plus
@@ -124,6 +146,8 @@ func Default() Config {
 			Parallelism: 1,
 			Workers:     runtime.NumCPU(),
 			QueueWait:   2 * time.Second,
+			Isolation:   IsolationProcess,
+			Nice:        DefaultNice,
 		},
 		ShutdownTimeout: 40 * time.Second,
 		Delivery:        defaultDelivery(),
@@ -293,6 +317,16 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 			return nil
 		}
 	}
+	intParse := func(dst *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("is not a whole number")
+			}
+			*dst = n
+			return nil
+		}
+	}
 	durationParse := func(dst *time.Duration) func(string) error {
 		return func(v string) error {
 			d, err := time.ParseDuration(v)
@@ -325,23 +359,12 @@ func (c *Config) applyEnv(getenv func(string) string) []error {
 	parse("COUNTERSIGN_PASSWORD_MEMORY_KIB", "password.memory_kib", uintParse(32, func(n uint64) { c.Password.MemoryKiB = uint32(n) }))
 	parse("COUNTERSIGN_PASSWORD_ITERATIONS", "password.iterations", uintParse(32, func(n uint64) { c.Password.Iterations = uint32(n) }))
 	parse("COUNTERSIGN_PASSWORD_PARALLELISM", "password.parallelism", uintParse(8, func(n uint64) { c.Password.Parallelism = uint8(n) }))
-	parse("COUNTERSIGN_PASSWORD_WORKERS", "password.workers", func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return errors.New("is not a whole number")
-		}
-		c.Password.Workers = n
-		return nil
-	})
+	parse("COUNTERSIGN_PASSWORD_WORKERS", "password.workers", intParse(&c.Password.Workers))
 	parse("COUNTERSIGN_PASSWORD_QUEUE_WAIT", "password.queue_wait", durationParse(&c.Password.QueueWait))
-	parse("COUNTERSIGN_MEMORY_LIMIT_MIB", "memory_limit_mib", func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return errors.New("is not a whole number")
-		}
-		c.MemoryLimitMiB = n
-		return nil
-	})
+	parse("COUNTERSIGN_PASSWORD_QUEUE_LENGTH", "password.queue_length", intParse(&c.Password.QueueLength))
+	str("COUNTERSIGN_PASSWORD_ISOLATION", "password.isolation", &c.Password.Isolation)
+	parse("COUNTERSIGN_PASSWORD_NICE", "password.nice", intParse(&c.Password.Nice))
+	parse("COUNTERSIGN_MEMORY_LIMIT_MIB", "memory_limit_mib", intParse(&c.MemoryLimitMiB))
 	return errs
 }
 
@@ -425,6 +448,18 @@ func (c Config) Validate() error {
 	}
 	if pw.QueueWait < 0 {
 		add("password.queue_wait", "%s must not be negative", pw.QueueWait)
+	}
+	if pw.QueueLength < 0 {
+		add("password.queue_length", "%d must be 0 (%d × workers) or more", pw.QueueLength, password.QueuePerSlot)
+	}
+	switch pw.Isolation {
+	case IsolationProcess, IsolationInline:
+	default:
+		add("password.isolation", "%q is not one of %s (a worker process at low priority), %s (the server's own threads)",
+			pw.Isolation, IsolationProcess, IsolationInline)
+	}
+	if pw.Nice < 0 || pw.Nice > 19 {
+		add("password.nice", "%d is outside 0 to 19 (19 is the lowest priority)", pw.Nice)
 	}
 	if c.MemoryLimitMiB < 0 || (c.MemoryLimitMiB > 0 && c.MemoryLimitMiB < 64) {
 		add("memory_limit_mib", "%d must be 0 (the default) or at least 64", c.MemoryLimitMiB)

@@ -31,7 +31,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.Dialect() != "sqlite" || c.Password.QueueWait != 2*time.Second ||
-		c.Password.Workers < 1 || c.ShutdownTimeout != 40*time.Second {
+		c.Password.Workers < 1 || c.ShutdownTimeout != 40*time.Second ||
+		c.Password.Isolation != IsolationProcess || c.Password.Nice != DefaultNice || c.Password.QueueLength != 0 {
 		t.Errorf("unexpected defaults %+v", c)
 	}
 	if got, want := c.SQLitePath(), filepath.Join("countersign-data", "countersign.db"); got != want {
@@ -60,6 +61,9 @@ password:
   iterations: 3
   workers: 4
   queue_wait: 500ms
+  queue_length: 16
+  isolation: inline
+  nice: 5
 shutdown_timeout: 45s
 `)
 	tests := []struct {
@@ -71,7 +75,8 @@ shutdown_timeout: 45s
 			if c.Addr != "0.0.0.0:9000" || c.DataDir != "/var/lib/countersign" || c.LogLevel != "debug" || c.LogFormat != "json" {
 				t.Errorf("strings from file not applied: %+v", c)
 			}
-			want := PasswordConfig{MemoryKiB: 65536, Iterations: 3, Parallelism: 1, Workers: 4, QueueWait: 500 * time.Millisecond}
+			want := PasswordConfig{MemoryKiB: 65536, Iterations: 3, Parallelism: 1, Workers: 4, QueueWait: 500 * time.Millisecond,
+				QueueLength: 16, Isolation: IsolationInline, Nice: 5}
 			if c.Password != want {
 				t.Errorf("Password = %+v, want %+v", c.Password, want)
 			}
@@ -85,16 +90,22 @@ shutdown_timeout: 45s
 			}
 		}},
 		{"env wins", map[string]string{
-			"COUNTERSIGN_ADDR":                 ":8443",
-			"COUNTERSIGN_LOG_LEVEL":            "warn",
-			"COUNTERSIGN_DATABASE_URL":         "postgresql://u:p@db/countersign",
-			"COUNTERSIGN_MASTER_KEY":           validKey,
-			"COUNTERSIGN_TRUSTED_PROXIES":      " 172.16.0.0/12 , ,::1 ",
-			"COUNTERSIGN_PASSWORD_ITERATIONS":  "4",
-			"COUNTERSIGN_PASSWORD_QUEUE_WAIT":  "1s",
-			"COUNTERSIGN_PASSWORD_PARALLELISM": "2",
-			"COUNTERSIGN_SHUTDOWN_TIMEOUT":     "1m",
+			"COUNTERSIGN_ADDR":                  ":8443",
+			"COUNTERSIGN_LOG_LEVEL":             "warn",
+			"COUNTERSIGN_DATABASE_URL":          "postgresql://u:p@db/countersign",
+			"COUNTERSIGN_MASTER_KEY":            validKey,
+			"COUNTERSIGN_TRUSTED_PROXIES":       " 172.16.0.0/12 , ,::1 ",
+			"COUNTERSIGN_PASSWORD_ITERATIONS":   "4",
+			"COUNTERSIGN_PASSWORD_QUEUE_WAIT":   "1s",
+			"COUNTERSIGN_PASSWORD_PARALLELISM":  "2",
+			"COUNTERSIGN_PASSWORD_ISOLATION":    "process",
+			"COUNTERSIGN_PASSWORD_NICE":         "10",
+			"COUNTERSIGN_PASSWORD_QUEUE_LENGTH": "3",
+			"COUNTERSIGN_SHUTDOWN_TIMEOUT":      "1m",
 		}, func(t *testing.T, c Config) {
+			if c.Password.Isolation != IsolationProcess || c.Password.Nice != 10 || c.Password.QueueLength != 3 {
+				t.Errorf("Password = %+v, want the isolation, niceness and queue length from the environment", c.Password)
+			}
 			if c.Addr != ":8443" || c.LogLevel != "warn" || c.LogFormat != "json" {
 				t.Errorf("env did not override file: %+v", c)
 			}
@@ -160,12 +171,17 @@ password:
   parallelism: 0
   workers: 0
   queue_wait: -1s
+  queue_length: -1
+  isolation: sandbox
+  nice: 20
 shutdown_timeout: 30s
 `,
 			want: []string{
 				`addr: "abc" is not host:port`, "data_dir:", "log_level:", "log_format:", "master_key: decodes to 5 bytes",
 				"trusted_proxies[0]", "trusted_proxies[1]", "password.memory_kib", "password.iterations",
 				"password.parallelism", "password.workers", "password.queue_wait", "shutdown_timeout: 30s must be longer than 30s",
+				"password.queue_length: -1 must be 0", `password.isolation: "sandbox" is not one of process`,
+				"password.nice: 20 is outside 0 to 19",
 			},
 		},
 		{
@@ -193,11 +209,14 @@ shutdown_timeout: 30s
 				"COUNTERSIGN_PASSWORD_PARALLELISM": "300",
 				"COUNTERSIGN_PASSWORD_WORKERS":     "four",
 				"COUNTERSIGN_PASSWORD_QUEUE_WAIT":  "2",
+				"COUNTERSIGN_PASSWORD_NICE":        "low",
+				"COUNTERSIGN_PASSWORD_ISOLATION":   "thread",
 				"COUNTERSIGN_SHUTDOWN_TIMEOUT":     "soon",
 			},
 			want: []string{
 				`COUNTERSIGN_PASSWORD_MEMORY_KIB: "lots"`, "COUNTERSIGN_PASSWORD_PARALLELISM", "COUNTERSIGN_PASSWORD_WORKERS",
-				"COUNTERSIGN_PASSWORD_QUEUE_WAIT", "COUNTERSIGN_SHUTDOWN_TIMEOUT",
+				"COUNTERSIGN_PASSWORD_QUEUE_WAIT", "COUNTERSIGN_SHUTDOWN_TIMEOUT", `COUNTERSIGN_PASSWORD_NICE: "low" is not a whole number`,
+				`COUNTERSIGN_PASSWORD_ISOLATION: "thread" is not one of process`,
 			},
 		},
 		{

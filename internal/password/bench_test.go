@@ -1,6 +1,8 @@
 package password
 
 import (
+	"fmt"
+	"os"
 	"testing"
 	"time"
 )
@@ -30,4 +32,30 @@ func BenchmarkHashParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHashWorkerParallel is BenchmarkHashParallel with the hashes
+// computed in a worker process (this test binary), at the server's own
+// priority and at the lowest: with nothing else running all three match.
+func BenchmarkHashWorkerParallel(b *testing.B) {
+	for _, nice := range []int{0, 19} {
+		b.Run(fmt.Sprintf("nice=%d", nice), func(b *testing.B) {
+			h, err := New(DefaultParams, Options{QueueWait: time.Minute, Queue: 1024, Process: &ProcessOptions{
+				Path: os.Args[0], Env: append(os.Environ(), actAsWorker+"=1"), Nice: nice,
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			ctx := b.Context()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -52,22 +52,81 @@ const (
 var dummySalt = []byte("countersign-dummy-salt-v1")
 
 // Hasher hashes and verifies passwords, bounding how many argon2id
-// computations run at once.
+// computations run at once and how many callers wait for one.
 type Hasher struct {
-	params Params
-	slots  chan struct{}
-	wait   time.Duration
+	params  Params
+	slots   chan struct{}
+	waiters chan struct{} // one per caller waiting for a slot
+	wait    time.Duration
+	worker  *supervisor // nil: hashes are computed in this process
 }
 
-// NewHasher returns a Hasher that runs at most workers hashes at once
-// (runtime.NumCPU() when workers <= 0), so memory use stays below
-// workers × p.Memory. A caller waits at most wait for a slot before getting
-// ErrBusy.
-func NewHasher(p Params, workers int, wait time.Duration) *Hasher {
-	if workers <= 0 {
-		workers = runtime.NumCPU()
+// Options size a Hasher's pool and say where it computes.
+type Options struct {
+	// Workers is the most hashes computed at once (runtime.NumCPU() when
+	// <= 0), so memory use stays below Workers × Params.Memory.
+	Workers int
+	// QueueWait is the longest a caller waits for a slot before ErrBusy.
+	QueueWait time.Duration
+	// Queue is the most callers waiting for a slot at once (QueuePerSlot
+	// × Workers when <= 0); one more gets ErrBusy at once, so a flood
+	// holds a bounded number of requests, not thousands.
+	Queue int
+	// Process, when set, computes in a worker process at a lower CPU
+	// priority instead of in this one; Close ends it.
+	Process *ProcessOptions
+}
+
+// QueuePerSlot is how many callers may wait for each slot by default. At
+// DefaultParams a slot computes that many hashes in under a second, well
+// within a usual wait, so a caller let in is almost always served; a
+// caller beyond them would most likely wait in vain.
+const QueuePerSlot = 32
+
+// New returns a Hasher for o, with its worker process started when
+// o.Process is set.
+func New(p Params, o Options) (*Hasher, error) {
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
 	}
-	return &Hasher{params: p, slots: make(chan struct{}, workers), wait: wait}
+	if o.Queue <= 0 {
+		o.Queue = QueuePerSlot * o.Workers
+	}
+	h := &Hasher{params: p, slots: make(chan struct{}, o.Workers), waiters: make(chan struct{}, o.Queue), wait: o.QueueWait}
+	if o.Process != nil {
+		w, err := startSupervisor(*o.Process, o.Workers, p)
+		if err != nil {
+			return nil, err
+		}
+		h.worker = w
+	}
+	return h, nil
+}
+
+// NewHasher returns a Hasher that computes in this process, runs at most
+// workers hashes at once (runtime.NumCPU() when workers <= 0) and lets
+// callers wait at most wait for a slot; see Options.
+func NewHasher(p Params, workers int, wait time.Duration) *Hasher {
+	h, _ := New(p, Options{Workers: workers, QueueWait: wait})
+	return h
+}
+
+// Close ends the worker process, if any, once it has finished the hashes
+// under way; a Hasher computing in this process has nothing to close.
+func (h *Hasher) Close() error {
+	if h.worker == nil {
+		return nil
+	}
+	return h.worker.close()
+}
+
+// WorkerPID is the process ID of the running worker process, 0 when there
+// is none.
+func (h *Hasher) WorkerPID() int {
+	if h.worker == nil {
+		return 0
+	}
+	return h.worker.pid()
 }
 
 // Params returns the parameters new hashes are made with.
@@ -87,7 +146,10 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer release()
-	key := derive(password, salt, h.params)
+	key, err := h.derive(password, salt, h.params)
+	if err != nil {
+		return "", err
+	}
 	return encode(h.params, salt, key), nil
 }
 
@@ -104,7 +166,10 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, need
 		return false, false, err
 	}
 	defer release()
-	got := derive(password, salt, p)
+	got, err := h.derive(password, salt, p)
+	if err != nil {
+		return false, false, err
+	}
 	ok = subtle.ConstantTimeCompare(got, want) == 1
 	return ok, ok && p != h.params, nil
 }
@@ -118,7 +183,10 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 		return err
 	}
 	defer release()
-	got := derive(password, dummySalt, h.params)
+	got, err := h.derive(password, dummySalt, h.params)
+	if err != nil {
+		return err
+	}
 	// Compare like Verify does so the two paths do the same work.
 	subtle.ConstantTimeCompare(got, make([]byte, len(got)))
 	return nil
@@ -137,6 +205,12 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	if h.wait <= 0 {
 		return nil, ErrBusy
 	}
+	select {
+	case h.waiters <- struct{}{}:
+		defer func() { <-h.waiters }()
+	default:
+		return nil, ErrBusy
+	}
 	timer := time.NewTimer(h.wait)
 	defer timer.Stop()
 	select {
@@ -149,8 +223,17 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-func derive(password string, salt []byte, p Params) []byte {
-	return argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
+// derive computes the key where this Hasher computes: in the worker
+// process, or here.
+func (h *Hasher) derive(password string, salt []byte, p Params) ([]byte, error) {
+	if h.worker != nil {
+		return h.worker.derive([]byte(password), salt, p)
+	}
+	return derive([]byte(password), salt, p), nil
+}
+
+func derive(password, salt []byte, p Params) []byte {
+	return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLen)
 }
 
 func encode(p Params, salt, key []byte) string {

@@ -92,10 +92,11 @@ func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bo
 			return nil, err
 		}
 	}
-	hasher := password.NewHasher(password.Params{
-		Memory: cfg.Password.MemoryKiB, Iterations: cfg.Password.Iterations, Parallelism: cfg.Password.Parallelism,
-		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
-	}, cfg.Password.Workers, cfg.Password.QueueWait)
+	// Operator commands hash a password now and then: in this process.
+	hasher, err := newHasher(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
 	eng := &flow.Engine{Hasher: hasher, Now: time.Now, Log: log, PolicyTTL: 5 * time.Second, PublicURL: cfg.PublicURL}
 	// The store asks the engine each time, so a clock set on the engine later
 	// (a test's) stamps rows too.
@@ -135,11 +136,50 @@ func core(ctx context.Context, cfg config.Config, log *slog.Logger, exclusive bo
 	return s, nil
 }
 
+// newHasher builds the password hasher cfg describes, computing in a
+// worker process when process is set.
+func newHasher(cfg config.Config, process *password.ProcessOptions) (*password.Hasher, error) {
+	pw := cfg.Password
+	return password.New(password.Params{
+		Memory: pw.MemoryKiB, Iterations: pw.Iterations, Parallelism: pw.Parallelism,
+		SaltLen: password.DefaultParams.SaltLen, KeyLen: password.DefaultParams.KeyLen,
+	}, password.Options{Workers: pw.Workers, QueueWait: pw.QueueWait, Queue: pw.QueueLength, Process: process})
+}
+
+// Option adjusts what New builds.
+type Option func(*options)
+
+type options struct {
+	hashWorker []string
+}
+
+// HashWorker is the command that runs password.RunWorker: the countersign
+// program and its hash-worker sub-command. With password.isolation:
+// process, New starts it and hashes there at password.nice; without this
+// option New hashes in this process whatever the configuration says, since
+// only the caller knows which program can act as the worker.
+func HashWorker(path string, args ...string) Option {
+	return func(o *options) { o.hashWorker = append([]string{path}, args...) }
+}
+
 // New builds the whole server, HTTP handler included.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	s, err := core(ctx, cfg, log, true)
 	if err != nil {
 		return nil, err
+	}
+	if len(o.hashWorker) > 0 && cfg.Password.Isolation == config.IsolationProcess {
+		h, err := newHasher(cfg, &password.ProcessOptions{Path: o.hashWorker[0], Args: o.hashWorker[1:], Nice: cfg.Password.Nice, Log: log})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("password hashing: %w", err)
+		}
+		s.Engine.Hasher, s.Directory.Hasher = h, h
+		log.Info("password hashing in a worker process", "pid", h.WorkerPID(), "nice", cfg.Password.Nice)
 	}
 	m := newMetrics(s.Engine.Hasher, s.Store)
 	s.Engine.Observe = m.observeGuess
@@ -441,12 +481,13 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
-// Close releases the database once the background work Start began has
-// ended (end its ctx first), then the data directory's lock.
+// Close ends the hashing worker process and releases the database once
+// the background work Start began has ended (end its ctx first), then the
+// data directory's lock.
 func (s *Server) Close() error {
 	s.stop()
 	s.background.Wait()
-	err := s.Store.Close()
+	err := errors.Join(s.Engine.Hasher.Close(), s.Store.Close())
 	if s.lock != nil {
 		err = errors.Join(err, s.lock.Close())
 		s.lock = nil
