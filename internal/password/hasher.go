@@ -92,7 +92,14 @@ func New(p Params, o Options) (*Hasher, error) {
 	if o.Queue <= 0 {
 		o.Queue = QueuePerSlot * o.Workers
 	}
-	h := &Hasher{params: p, slots: make(chan struct{}, o.Workers), waiters: make(chan struct{}, o.Queue), wait: o.QueueWait}
+	inFlight := o.Workers
+	if o.Process != nil {
+		// The worker computes at most Workers hashes at once; one more
+		// waiting there per slot starts the moment a hash ends, rather than
+		// after the answer and the next request have crossed the pipe.
+		inFlight = 2 * o.Workers
+	}
+	h := &Hasher{params: p, slots: make(chan struct{}, inFlight), waiters: make(chan struct{}, o.Queue), wait: o.QueueWait}
 	if o.Process != nil {
 		w, err := startSupervisor(*o.Process, o.Workers, p)
 		if err != nil {
