@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 )
 
 // SQLite has one writer, so its write transactions queue anyway. Group
@@ -32,8 +34,10 @@ func (s *Store) startBatches() {
 	s.batch = make(chan *txReq)
 	s.stop = make(chan struct{})
 	s.stopped = make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(s.checkpoint)
 	go func() {
-		defer close(s.stopped)
+		defer func() { wg.Wait(); close(s.stopped) }()
 		for {
 			var first *txReq
 			select {
@@ -140,4 +144,29 @@ func run(fn func(*queries) error, q *queries) (err error) {
 		}
 	}()
 	return fn(q)
+}
+
+// checkpointEvery is how often a reader connection copies the write-ahead
+// log back into the database file.
+const checkpointEvery = 100 * time.Millisecond
+
+// checkpoint copies the log into the file from a reader connection, beside
+// the writer rather than in its way: left to the writer, the commit that
+// fills the log past wal_autocheckpoint pages does the copy itself while
+// every queued check waits (a 16-client run's p99 went from 24 to 50 ms
+// when that copy was made four times larger). A passive checkpoint takes no
+// lock writers need; the writer's own stays as the backstop.
+func (s *Store) checkpoint() {
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.stop:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, _ = s.r.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		cancel()
+	}
 }

@@ -70,8 +70,8 @@ func WithClock(now func() time.Time) Option {
 const sqliteCacheKiB = 16 * 1024
 
 // sqliteCheckpointPages is the write-ahead log's length, in pages, that makes
-// the writer checkpoint it (SQLite's default is 1,000).
-const sqliteCheckpointPages = 4000
+// the writer checkpoint it itself (SQLite's default).
+const sqliteCheckpointPages = 1000
 
 // OpenSQLite opens (creating if needed) the database file at path.
 func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
@@ -88,8 +88,8 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 		// hot pages of a check (the users and factors indexes and rows),
 		// so a check reads no page from the file. A negative size is KiB.
 		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB))
-		// The writer copies the log back into the file every so many pages;
-		// less often, a page written by many checks is copied once.
+		// The log is copied back into the file by checkpoint (batch.go) from
+		// a reader connection; the writer does it only when that falls behind.
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteCheckpointPages))
 		q.Set("_txlock", txlock)
 		return "file:" + path + "?" + q.Encode()
