@@ -113,34 +113,41 @@ func TestWorkerClose(t *testing.T) {
 	}
 }
 
-// TestWorkerNice reads every thread's niceness (field 19 of its stat) back.
+// TestWorkerNice reads every thread's niceness (field 19 of its stat) and
+// scheduling policy (field 41) back: the niceness asked for, and at 19 the
+// idle policy (SCHED_IDLE, 5) besides; below it the usual one (0).
 func TestWorkerNice(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
-	h := testWorker(t, testParams, Options{Workers: 1, QueueWait: time.Second}, ProcessOptions{Nice: 7})
-	// Answering proves the worker has set its priority: it does so first.
-	if _, err := h.Hash(t.Context(), "pw"); err != nil {
-		t.Fatal(err)
-	}
-	pid := h.WorkerPID()
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, task := range tasks {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+	for _, want := range []struct{ nice, policy int }{{7, 0}, {19, 5}} {
+		h := testWorker(t, testParams, Options{Workers: 1, QueueWait: time.Second}, ProcessOptions{Nice: want.nice})
+		// Answering proves the worker has set its priority: it does so first.
+		if _, err := h.Hash(t.Context(), "pw"); err != nil {
+			t.Fatal(err)
+		}
+		pid := h.WorkerPID()
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The command name may hold spaces; fields count from after it.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if nice, _ := strconv.Atoi(fields[19-3]); nice != 7 {
-			t.Errorf("thread %s of the worker runs at nice %d, want 7", task.Name(), nice)
+		for _, task := range tasks {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The command name may hold spaces; fields count from after it.
+			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if nice, _ := strconv.Atoi(fields[19-3]); nice != want.nice {
+				t.Errorf("thread %s of the worker runs at nice %d, want %d", task.Name(), nice, want.nice)
+			}
+			if policy, _ := strconv.Atoi(fields[41-3]); policy != want.policy {
+				t.Errorf("thread %s of the worker at nice %d has scheduling policy %d, want %d", task.Name(), want.nice, policy, want.policy)
+			}
 		}
-	}
-	if len(tasks) < 2 {
-		t.Errorf("the worker has %d threads; the check above wants several", len(tasks))
+		if len(tasks) < 2 {
+			t.Errorf("the worker has %d threads; the check above wants several", len(tasks))
+		}
 	}
 }
 
