@@ -139,7 +139,8 @@ func (h *Hasher) WorkerPID() int {
 // Params returns the parameters new hashes are made with.
 func (h *Hasher) Params() Params { return h.params }
 
-// InFlight reports how many hashes are running now.
+// InFlight reports how many hashes hold a slot now: running, or, with a
+// worker process, waiting there to start.
 func (h *Hasher) InFlight() int { return len(h.slots) }
 
 // Hash returns the PHC encoding of a fresh salted argon2id hash of password.

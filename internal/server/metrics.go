@@ -45,7 +45,7 @@ func newMetrics(h *password.Hasher, st store.Store) *metrics {
 		Name: "countersign_outbox_messages", Help: "Outbox messages by state.",
 	}, []string{"state"})
 	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "countersign_password_hashes_in_flight", Help: "Password hashes running now (bounded by the hashing pool).",
+		Name: "countersign_password_hashes_in_flight", Help: "Password hashes holding a slot of the hashing pool (running, or waiting at the hashing worker to start).",
 	}, func() float64 { return float64(h.InFlight()) })
 	m.registry.MustRegister(m.requests, m.latency, m.verifiers, m.delivery, inFlight, outboxCollector{st, queued},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

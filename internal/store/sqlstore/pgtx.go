@@ -68,12 +68,6 @@ func (t *pgTx) later(query string, args []any, id *int64) {
 	t.waiting = append(t.waiting, waitingStmt{query: query, args: args, id: id})
 }
 
-// exec runs a statement after BEGIN (when not yet sent) and what is queued,
-// in one round trip, and returns its row count.
-func (t *pgTx) exec(ctx context.Context, query string, args []any) (int64, error) {
-	return t.send(ctx, query, args)
-}
-
 // flush sends BEGIN and what is queued before a query whose rows are read
 // the usual way; nothing when both are done.
 func (t *pgTx) flush(ctx context.Context) error {
@@ -85,7 +79,8 @@ func (t *pgTx) flush(ctx context.Context) error {
 }
 
 // send makes one round trip: BEGIN when not yet sent, the queued statements,
-// then query (none when empty). COMMIT ends the transaction.
+// then query (none when empty), whose row count it returns. COMMIT ends the
+// transaction.
 func (t *pgTx) send(ctx context.Context, query string, args []any) (int64, error) {
 	var b pgx.Batch
 	begin := !t.begun

@@ -120,7 +120,7 @@ func (q *queries) exec(ctx context.Context, query string, args ...any) (int64, e
 	var err error
 	if q.s.dialect == DialectPostgres {
 		if q.pg != nil {
-			n, err := q.pg.exec(ctx, q.bind(query), args)
+			n, err := q.pg.send(ctx, q.bind(query), args)
 			return n, mapErr(err)
 		}
 		if q.tx != nil {
@@ -474,9 +474,11 @@ func (q *queries) insertMemberships(ctx context.Context, userID string, groups, 
 // memberships folds a user's groups and units into the user query, as
 // kind:name items separated by the unit separator, so reading a user is one
 // statement.
-func (q *queries) memberships() string {
+func (q *queries) memberships() string { return membershipsColumn(q.s.dialect) }
+
+func membershipsColumn(dialect string) string {
 	agg := "group_concat(kind || ':' || name, char(31))"
-	if q.s.dialect == DialectPostgres {
+	if dialect == DialectPostgres {
 		agg = "string_agg(kind || ':' || name, chr(31) ORDER BY kind, name)"
 	}
 	return `, (SELECT ` + agg + ` FROM user_memberships m WHERE m.user_id = users.id)`
@@ -562,8 +564,8 @@ func (q *queries) UserWithFactors(ctx context.Context, tenantID, loginID string)
 
 // The check's one read, made once per dialect.
 var (
-	userWithFactorsSQLite   = userWithFactorsQuery((&queries{s: &Store{dialect: DialectSQLite}}).memberships())
-	userWithFactorsPostgres = userWithFactorsQuery((&queries{s: &Store{dialect: DialectPostgres}}).memberships())
+	userWithFactorsSQLite   = userWithFactorsQuery(membershipsColumn(DialectSQLite))
+	userWithFactorsPostgres = userWithFactorsQuery(membershipsColumn(DialectPostgres))
 )
 
 // userWithFactorsQuery joins the user's active factors to the user query,
